@@ -1,0 +1,39 @@
+"""nox sessions: ``nox -s tests``, ``lint``, ``typecheck``, ``docs``."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "typecheck", "tests"]
+TORCH = "torch==2.13.0"  # the CPU build; an unpinned torch pulls a CUDA build
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite."""
+    session.install(TORCH)
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Lint and check formatting with ruff."""
+    session.install("ruff")
+    session.run("ruff", "check", "xdeepr", "tests", "benchmarks")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """Type-check the package with mypy."""
+    session.install(TORCH)
+    session.install("-e", ".[lint]")
+    session.run("mypy", "xdeepr")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation with sphinx."""
+    session.install(TORCH)
+    session.install("-e", ".[docs]")
+    session.run("sphinx-build", "-b", "html", "docs", "docs/_build/html")

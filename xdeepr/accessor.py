@@ -1,0 +1,120 @@
+"""The ``.deepr`` accessor: a thin façade over :mod:`xdeepr`'s modules.
+
+It validates and delegates; it holds no maths of its own. Every method returns a
+new object and leaves the original untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import xarray as xr
+
+from . import grid
+from .scaling import Scaler
+
+if TYPE_CHECKING:
+    from .model import DownscalingModel
+
+
+@xr.register_dataset_accessor("deepr")
+class DeepRAccessor:
+    """Downscaling operations on a Dataset, reached as ``ds.deepr``.
+
+    Examples
+    --------
+    >>> import xdeepr
+    >>> features, labels, static = xdeepr.datasets.load_sample(periods=4)
+    >>> features.deepr.latlon
+    ('latitude', 'longitude')
+    """
+
+    def __init__(self, obj: xr.Dataset) -> None:
+        self._obj = obj
+
+    # ------------------------------------------------------------------ grid
+    @property
+    def latlon(self) -> tuple[str, str]:
+        """Names of the latitude and longitude coordinates."""
+        return grid.find_latlon(self._obj)
+
+    @property
+    def spacing(self) -> tuple[float, float]:
+        """Signed (latitude, longitude) grid steps in degrees."""
+        return grid.grid_spacing(self._obj)
+
+    def crop(
+        self,
+        longitude: Sequence[float] | None = None,
+        latitude: Sequence[float] | None = None,
+        *,
+        coverage: Mapping[str, Any] | None = None,
+    ) -> xr.Dataset:
+        """Crop to a lon/lat box or a DeepR ``spatial_coverage`` mapping.
+
+        See :func:`xdeepr.grid.crop`.
+
+        Examples
+        --------
+        >>> import xdeepr
+        >>> f, _, _ = xdeepr.datasets.load_sample(periods=2)
+        >>> f.deepr.crop(coverage={"longitude": [9, 11], "latitude": [48.5, 47]}).t2m.shape
+        (2, 7, 9)
+        """
+        return grid.crop(self._obj, longitude, latitude, coverage=coverage)
+
+    def pad(self, levels: int = 4, mode: str = "reflect") -> xr.Dataset:
+        """Pad lat/lon to multiples of ``2 ** (levels - 1)``; see :func:`xdeepr.grid.pad`."""
+        return grid.pad(self._obj, levels=levels, mode=mode)
+
+    def unpad(self) -> xr.Dataset:
+        """Undo :meth:`pad` exactly; see :func:`xdeepr.grid.unpad`."""
+        return grid.unpad(self._obj)
+
+    def interpolate(
+        self,
+        target: xr.Dataset | xr.DataArray | Mapping[str, Any] | DownscalingModel,
+        method: str = "bicubic",
+    ) -> xr.Dataset:
+        """Interpolate onto `target`'s grid (a Dataset, a mapping or a model's label grid).
+
+        See :func:`xdeepr.grid.interpolate`.
+        """
+        if hasattr(target, "label_grid"):
+            target = target.label_grid
+        return grid.interpolate(self._obj, target, method=method)  # type: ignore[arg-type]
+
+    # --------------------------------------------------------------- scaling
+    def normalize(self, scaler: Scaler) -> xr.Dataset:
+        """Normalise the variables `scaler` knows; lazy on dask."""
+        return scaler.normalize(self._obj)  # type: ignore[no-any-return]
+
+    def denormalize(self, scaler: Scaler) -> xr.Dataset:
+        """Invert :meth:`normalize`, restoring units."""
+        return scaler.denormalize(self._obj)  # type: ignore[no-any-return]
+
+
+@xr.register_dataarray_accessor("deepr")
+class DeepRDataArrayAccessor:
+    """``da.deepr``: forwards to the Dataset accessor via ``to_dataset``."""
+
+    def __init__(self, obj: xr.DataArray) -> None:
+        self._obj = obj
+
+    def _name(self) -> Any:
+        return self._obj.name if self._obj.name is not None else "__xdeepr__"
+
+    def __getattr__(self, attr: str) -> Any:
+        target = getattr(DeepRAccessor(self._obj.to_dataset(name=self._name())), attr)
+        if not callable(target):
+            return target
+
+        def forward(*args: Any, **kwargs: Any) -> Any:
+            out = target(*args, **kwargs)
+            if isinstance(out, xr.Dataset) and self._name() in out.data_vars:
+                return out[self._name()].rename(self._obj.name)
+            return out
+
+        forward.__doc__ = target.__doc__
+        return forward
