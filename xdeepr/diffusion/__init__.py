@@ -1,0 +1,45 @@
+"""Diffusion maths below the tensor boundary: noise schedules, loss, samplers.
+
+Everything here is a pure function of tensors; no xarray.
+
+Examples
+--------
+>>> import torch
+>>> from xdeepr.diffusion import make_schedule, sample
+>>> s = make_schedule("linear", 1000)
+>>> x = sample(lambda x, t: torch.zeros_like(x), torch.randn(1, 1, 8, 8), s, sampler="dpm++2m")
+>>> x.shape
+torch.Size([1, 1, 8, 8])
+"""
+
+from __future__ import annotations
+
+from xdeepr.diffusion.losses import PREDICTIONS, diffusion_loss, predict_x0_eps
+from xdeepr.diffusion.samplers import (
+    DEFAULT_STEPS,
+    SAMPLERS,
+    ddim,
+    ddpm,
+    dpm_solver_pp_2m,
+    num_model_evals,
+    sample,
+    timesteps,
+)
+from xdeepr.diffusion.schedules import SCHEDULE_NAMES, NoiseSchedule, make_schedule
+
+__all__ = [
+    "DEFAULT_STEPS",
+    "PREDICTIONS",
+    "SAMPLERS",
+    "SCHEDULE_NAMES",
+    "NoiseSchedule",
+    "ddim",
+    "ddpm",
+    "diffusion_loss",
+    "dpm_solver_pp_2m",
+    "make_schedule",
+    "num_model_evals",
+    "predict_x0_eps",
+    "sample",
+    "timesteps",
+]
