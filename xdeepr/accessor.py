@@ -85,6 +85,69 @@ class DeepRAccessor:
             target = target.label_grid
         return grid.interpolate(self._obj, target, method=method)  # type: ignore[arg-type]
 
+    # ------------------------------------------------------------- downscaling
+    def downscale(
+        self,
+        model: DownscalingModel,
+        members: int = 20,
+        steps: int | None = None,
+        sampler: str | None = None,
+        seed: int = 0,
+        batch_size: int | None = None,
+        device: str | None = None,
+        target: xr.Dataset | None = None,
+        fill: str | float | None = None,
+        progress: bool = True,
+    ) -> xr.Dataset:
+        """Downscale this coarse Dataset into an ensemble on the model's label grid.
+
+        Parameters
+        ----------
+        model : DownscalingModel
+            From :func:`xdeepr.train` or :func:`xdeepr.load_model`.
+        members : int
+            Ensemble size.
+        steps : int, optional
+            Sampling steps (default: the sampler's default; all 1000 for DDPM).
+        sampler : {"ddpm", "ddim", "dpm++2m"}, optional
+            Default: the model's default sampler.
+        seed : int
+            The noise of each (time, member) depends only on `seed`, the time stamp
+            and the member index: the same ensemble however the work is split.
+        batch_size : int, optional
+            Samples per network call (default: sized to the device; halved on a CUDA
+            out-of-memory error).
+        device : str, optional
+            ``"cpu"``, ``"cuda"``, ``"cuda:1"``... (default: CUDA when available).
+        target : xarray.Dataset, optional
+            Another hi-res domain carrying the model's static covariates; the network
+            is convolutional, so the model downscales onto `target`'s grid.
+        fill : {None, "mean"} or float
+            NaN in the input are an error naming the time stamps unless filled with
+            the spatial mean of each field (``"mean"``) or a number.
+        progress : bool
+            Show a tqdm bar (numpy-backed input, computed at once).
+
+        Returns
+        -------
+        xarray.Dataset
+            The label variable(s) with dims (member, time, lat, lon) on the label grid
+            (its coordinate names, values and orientation), CF attributes and
+            provenance attributes. Lazy (dask-backed) when this Dataset is.
+
+        Examples
+        --------
+        >>> hires = era5.deepr.downscale(model, members=20)  # doctest: +SKIP
+        >>> hires.t2m.dims  # doctest: +SKIP
+        ('member', 'time', 'latitude', 'longitude')
+        """
+        from .inference import downscale
+
+        return downscale(
+            self._obj, model, members=members, steps=steps, sampler=sampler, seed=seed,
+            batch_size=batch_size, device=device, target=target, fill=fill, progress=progress,
+        )  # fmt: skip
+
     # --------------------------------------------------------------- scaling
     def normalize(self, scaler: Scaler) -> xr.Dataset:
         """Normalise the variables `scaler` knows; lazy on dask."""
