@@ -16,7 +16,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from . import accessor as _accessor  # noqa: F401  (registers .deepr)
-from . import datasets, grid
+from . import datasets, grid, metrics
 from .model import DownscalingModel, load_model
 from .scaling import Scaler
 from .training import TrainConfig, train
@@ -28,6 +28,7 @@ __all__ = [
     "__version__",
     "datasets",
     "grid",
+    "metrics",
     "load_model",
     "train",
 ]

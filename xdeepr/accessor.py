@@ -148,6 +148,64 @@ class DeepRAccessor:
             batch_size=batch_size, device=device, target=target, fill=fill, progress=progress,
         )  # fmt: skip
 
+    def score(
+        self,
+        truth: xr.Dataset,
+        baseline: str | xr.Dataset | Mapping[str, xr.Dataset] | None = "bicubic",
+        *,
+        features: xr.Dataset | None = None,
+        member_dim: str = "member",
+        dim: Any = None,
+    ) -> xr.Dataset:
+        """Score this (ensemble) prediction against `truth`, metric by metric.
+
+        Parameters
+        ----------
+        truth : xarray.Dataset
+            Observed hi-res fields on the same grid and times.
+        baseline : "bicubic", "bilinear", "nearest", Dataset, mapping or None
+            Baseline(s) to compare with. An interpolation method name needs the coarse
+            `features`, interpolated onto the truth's grid.
+        features : xarray.Dataset, optional
+            Coarse input, for an interpolation baseline.
+        member_dim, dim
+            See :func:`xdeepr.metrics.score`.
+
+        Returns
+        -------
+        xarray.Dataset
+            One variable per field with dims (metric, model); see
+            :func:`xdeepr.metrics.score` and :func:`xdeepr.metrics.format_table`.
+
+        Examples
+        --------
+        >>> scores = hires.deepr.score(truth, features=era5)  # doctest: +SKIP
+        >>> print(xdeepr.metrics.format_table(scores))  # doctest: +SKIP
+        """
+        from . import metrics
+
+        baselines: dict[str, Any] = {}
+        if isinstance(baseline, str):
+            if baseline not in grid.INTERP_METHODS:
+                raise ValueError(
+                    f"unknown baseline {baseline!r}; use one of {grid.INTERP_METHODS}, a "
+                    "Dataset, a mapping of name to Dataset, or None"
+                )
+            if features is None:
+                raise ValueError(
+                    f"baseline={baseline!r} needs the coarse input: pass features=<Dataset>"
+                )
+            names = [v for v in truth.data_vars if v in features.data_vars]
+            interp = grid.interpolate(features[names], truth, method=baseline)
+            baselines[baseline] = interp.sel(time=truth["time"])
+        elif isinstance(baseline, xr.Dataset):
+            baselines["baseline"] = baseline
+        elif baseline is not None:
+            baselines.update(baseline)
+        return metrics.score(
+            self._obj, truth, baselines=baselines or None, member_dim=member_dim, dim=dim
+        )
+
     # --------------------------------------------------------------- scaling
     def normalize(self, scaler: Scaler) -> xr.Dataset:
         """Normalise the variables `scaler` knows; lazy on dask."""

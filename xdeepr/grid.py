@@ -251,13 +251,10 @@ def check_inside(
         problems.append(f"south edge {is_:g}°N lies {os_ - is_:g}° south of {os_:g}°N")
     owest, ospan = _lon_extent(outer, olon)
     iwest, ispan = _lon_extent(inner, ilon)
-    start = _lon_offsets(np.array([iwest]), owest)[0]
-    if start > 360.0 - tol:
-        start -= 360.0
-    if start < -tol or start > ospan + tol:
-        west_out = -start if start < 0 else 360.0 - start
-        problems.append(f"west edge {iwest:g}°E lies {west_out:g}° west of {owest:g}°E")
-    elif start + ispan > ospan + tol:
+    start = float((iwest - owest + 180.0) % 360.0 - 180.0)  # inner west, east of outer west
+    if start < -tol:
+        problems.append(f"west edge {iwest:g}°E lies {-start:g}° west of {owest:g}°E")
+    if start + ispan > ospan + tol:
         problems.append(
             f"east edge {iwest + ispan:g}°E lies {start + ispan - ospan:g}° east of "
             f"{owest + ospan:g}°E"

@@ -278,8 +278,6 @@ def _crop_patch(
     if not patch:
         return tensors
     h, w = tensors[0].shape[-2:]
-    if patch % multiple:
-        raise ValueError(f"patch_size={patch} must be a multiple of {multiple} (2**(levels-1))")
     ph, pw = min(patch, h), min(patch, w)
     i = int(torch.randint(0, h - ph + 1, (1,), generator=gen))
     j = int(torch.randint(0, w - pw + 1, (1,), generator=gen))
@@ -339,6 +337,11 @@ def train(
         raise TypeError("features and labels must be xarray Datasets (use da.to_dataset())")
     device = _device(cfg.device)
     torch.manual_seed(cfg.seed)
+    multiple = 2 ** (len(cfg.channel_multipliers) - 1)
+    if cfg.patch_size and cfg.patch_size % multiple:
+        raise ValueError(
+            f"patch_size={cfg.patch_size} must be a multiple of {multiple} (2**(levels-1))"
+        )
 
     # -- pairing, grids, split
     fvars = _variables(features, cfg.features, "features")

@@ -1,0 +1,32 @@
+"""Shared fixtures: the embedded sample and a tiny trained model."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import xdeepr  # noqa: E402
+
+TINY = {
+    "n_channels": 8,
+    "channel_multipliers": (1, 2),
+    "is_attention": (False, True),
+    "batch_size": 8,
+    "progress": False,
+}
+
+
+@pytest.fixture(scope="session")
+def sample_small():
+    """96 six-hourly steps of the embedded sample (features, labels, static)."""
+    return xdeepr.datasets.load_sample(periods=96)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(sample_small):
+    """A tiny model trained for a few steps: for plumbing, not for skill."""
+    f, l, s = sample_small
+    return xdeepr.train(f.isel(time=slice(0, 80)), l.isel(time=slice(0, 80)), s, steps=12, **TINY)
