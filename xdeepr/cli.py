@@ -25,6 +25,7 @@ import logging
 import os
 import sys
 import time as _time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,8 +39,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from distributed import Client
 
 PROG = "xdeepr"
-#: Name of the progress record inside a zarr store written by ``xdeepr downscale``.
-PROGRESS_FILE = ".xdeepr-progress.json"
+#: Suffix of the progress record kept next to a zarr store written by ``xdeepr downscale``
+#: (``OUT.zarr`` → ``OUT.zarr.xdeepr-progress.json``; outside the store, which zarr
+#: would otherwise list as an unknown member).
+PROGRESS_SUFFIX = ".xdeepr-progress.json"
 #: Store attributes that must match for ``--resume`` to continue a store.
 _RESUME_KEYS = ("xdeepr_model", "xdeepr_members", "xdeepr_seed", "xdeepr_sampler", "xdeepr_steps")
 _SAMPLERS = ("ddpm", "ddim", "dpm++2m")
@@ -142,7 +145,7 @@ the noise of each (time, member) depends only on --seed, the time stamp and
 the member index.
 
 A zarr output (OUTPUT.zarr) is written block by block as blocks finish, and
-each finished block is recorded in OUTPUT.zarr/.xdeepr-progress.json; after a
+each finished block is recorded in OUTPUT.zarr.xdeepr-progress.json; after a
 crash or a kill, rerun the same command with --resume to continue without
 redoing finished blocks. A netCDF output (OUTPUT.nc) is written at the end.
 """
@@ -716,6 +719,23 @@ def cmd_train(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------ downscale
 
 
+def progress_file(store: str | os.PathLike[str]) -> Path:
+    """Path of the progress record of the zarr `store` written by ``xdeepr downscale``.
+
+    A JSON mapping with the run's identity (``xdeepr_model``, ``xdeepr_members``,
+    ``xdeepr_seed``, ``xdeepr_sampler``, ``xdeepr_steps``), ``blocks`` (the
+    ``[start, stop)`` time ranges written one at a time), ``done`` (indices of the
+    blocks written) and ``complete``; it is replaced atomically after each block.
+
+    Examples
+    --------
+    >>> progress_file("out/t2m.zarr").name
+    't2m.zarr.xdeepr-progress.json'
+    """
+    store = Path(store)
+    return store.with_name(store.name + PROGRESS_SUFFIX)
+
+
 def _read_json(path: Path) -> dict[str, Any]:
     with open(path, encoding="utf-8") as fh:
         data = json.load(fh)
@@ -782,7 +802,7 @@ def dask_client(
     n = workers or (gpus if gpus > 0 else 1)
     with (
         LocalCluster(
-            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
             silence_logs=logging.ERROR if quiet else logging.WARNING,
         ) as cluster,
         Client(cluster) as client,
@@ -887,13 +907,14 @@ def cmd_downscale(args: argparse.Namespace) -> int:
     if "time" not in ds.dims:
         raise CLIError(f"the input has no 'time' dimension (its dimensions: {list(ds.dims)})")
 
-    progress_path = out / PROGRESS_FILE
+    progress_path = progress_file(out)
     record: dict[str, Any] | None = None
     if args.resume and out.exists():
         if not progress_path.exists():
             raise CLIError(
-                f"cannot resume {str(out)!r}: it has no {PROGRESS_FILE} record (it was not "
-                "written by xdeepr downscale); pass --overwrite to replace it"
+                f"cannot resume {str(out)!r}: there is no progress record "
+                f"{progress_path.name!r} next to it (it was not written by xdeepr downscale, "
+                "or a run was killed while creating it); pass --overwrite to start again"
             )
         record = _read_json(progress_path)
         sizes = [b - a for a, b in record["blocks"]]
@@ -937,7 +958,10 @@ def cmd_downscale(args: argparse.Namespace) -> int:
             return 0
 
         if record is None:
-            ens.to_zarr(out, mode="w", compute=False)  # metadata and coordinates only
+            progress_path.unlink(missing_ok=True)  # a stale record must never outlive its store
+            with warnings.catch_warnings():  # zarr 3: consolidated metadata is an extension
+                warnings.filterwarnings("ignore", "Consolidated metadata", UserWarning)
+                ens.to_zarr(out, mode="w", compute=False)  # metadata and coordinates only
             record = {
                 "xdeepr_progress": 1, **wanted, "n_time": n_time, "blocks": blocks,
                 "done": [], "complete": False,
@@ -957,7 +981,7 @@ def cmd_downscale(args: argparse.Namespace) -> int:
             a, b = blocks[i]
             part = result.drop_vars([v for v in spatial if v in result.variables])
             part.attrs = {}
-            part.to_zarr(out, region={"time": slice(a, b)}, mode="r+")
+            part.to_zarr(out, region={"time": slice(a, b)}, mode="r+", consolidated=False)
             assert record is not None
             record["done"] = sorted({*record["done"], i})
             record["complete"] = len(record["done"]) == len(blocks)
@@ -976,7 +1000,7 @@ def _check_resumable(
 ) -> None:
     """Refuse to resume a store written with another model, seed, sampler..."""
     try:
-        stored = xr.open_zarr(out, consolidated=None)
+        stored = xr.open_zarr(out, consolidated=True)
     except (OSError, ValueError, KeyError) as err:
         raise CLIError(
             f"cannot resume {str(out)!r}: it is not a readable zarr store ({err})"

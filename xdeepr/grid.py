@@ -614,3 +614,37 @@ def template_grid(obj: xr.Dataset | xr.DataArray) -> xr.Dataset:
     """
     lat, lon = find_latlon(obj)
     return xr.Dataset(coords={lat: obj[lat].variable, lon: obj[lon].variable})
+
+
+def finest_grid(obj: xr.Dataset | xr.DataArray) -> xr.Dataset:
+    """The finest lat/lon grid of `obj`, as an empty Dataset of its two coordinates.
+
+    A Dataset may hold variables on several grids (e.g. static covariates at 0.05° and
+    0.25°); this picks the latitude and the longitude coordinate with the smallest step.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> ds = xr.Dataset(coords={"lat": [1.0, 1.05], "lon": [3.0, 3.05],
+    ...                         "lat_c": ("lat_c", [0.0, 0.25], {"standard_name": "latitude"}),
+    ...                         "lon_c": ("lon_c", [0.0, 0.25], {"standard_name": "longitude"})})
+    >>> list(finest_grid(ds).coords)
+    ['lat', 'lon']
+    """
+    try:
+        return template_grid(obj)
+    except GridError as err:
+        if "several" not in str(err):
+            raise
+    chosen = []
+    for key, fallback in (("latitude", LAT_NAMES), ("longitude", LON_NAMES)):
+        names = _cf_coord(obj, key) or [
+            n for n in fallback if n in obj.coords and obj[n].ndim == 1
+        ]
+        names = [n for n in names if obj[n].size > 1]
+        if not names:
+            raise GridError(f"no {key} coordinate with two or more points in the object")
+        steps = {n: abs(float(np.median(np.diff(np.asarray(obj[n].values, "f8"))))) for n in names}
+        chosen.append(min(names, key=lambda n: steps[n]))
+    lat, lon = chosen
+    return xr.Dataset(coords={lat: obj[lat].variable, lon: obj[lon].variable})

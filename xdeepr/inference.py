@@ -160,7 +160,7 @@ def sample_block(
     if model.learn_residuals:
         base = model.baseline(ds, target)
         res = xr.Dataset({v: res[v] + base[v] for v in model.labels})
-    tgt = model.label_grid if target is None else grid.template_grid(target)
+    tgt = model.label_grid if target is None else grid.finest_grid(target)
     res = res.assign_coords({lat: tgt[lat].variable, lon: tgt[lon].variable})
     return xr.Dataset(
         {v: res[v].transpose(MEMBER, "time", lat, lon).astype("float32") for v in model.labels}
@@ -231,7 +231,7 @@ def downscale(
         raise ValueError(f"unknown sampler {sampler!r}; choose one of {sorted(SAMPLERS)}")
     dev = _device(device)
     coarse = _fill(model.coarse_features(ds, target), fill)  # validates before anything runs
-    out_grid = model.label_grid if target is None else grid.template_grid(target)
+    out_grid = model.label_grid if target is None else grid.finest_grid(target)
     olat, olon = grid.find_latlon(out_grid)
     attrs = _provenance(model, sampler, steps, seed, members, ds.attrs)
     options: dict[str, Any] = {

@@ -194,17 +194,32 @@ class DownscalingModel:
 
     # ------------------------------------------------------- xarray-side preparation
     def required_coverage(self, target: xr.Dataset | None = None) -> dict[str, list[float]]:
-        """Feature coverage needed to downscale onto `target` (default: the label grid).
+        """Feature coverage needed to downscale onto the label grid or onto `target`.
 
-        It is the target's extent plus the halo the model was trained with.
+        On the label grid it is the training coverage (so inputs are prepared exactly
+        as in training). On another domain it is that domain's extent plus the
+        training halo capped at two coarse cells per side, enough for the bicubic
+        interpolation the condition is made of (the network itself only sees the
+        hi-res grid).
         """
-        from .grid import find_latlon
+        from .grid import find_latlon, finest_grid
 
-        tgt = self.label_grid if target is None else target
+        if target is None:
+            cov = self.feature_grid["coverage"]
+            return {"longitude": list(cov["longitude"]), "latitude": list(cov["latitude"])}
+        if self.feature_scaler.method != "domain-wise":
+            raise ValueError(
+                f"target= needs a model whose features are scaled domain-wise; this one uses "
+                f"{self.feature_scaler.method!r} statistics tied to its training coverage"
+            )
+        tgt = finest_grid(target)
         lat, lon = find_latlon(tgt)
         la = np.asarray(tgt[lat].values, dtype="float64")
         lo = np.asarray(tgt[lon].values, dtype="float64")
-        h = self.feature_grid["halo"]
+        cap_lat = 2 * abs(self.feature_grid["lat_step"])
+        cap_lon = 2 * abs(self.feature_grid["lon_step"])
+        h = {k: min(v, cap_lon if k in ("west", "east") else cap_lat)
+             for k, v in self.feature_grid["halo"].items()}  # fmt: skip
         return {
             "longitude": [float(lo.min() - h["west"]), float(lo.max() + h["east"])],
             "latitude": [float(la.max() + h["north"]), float(la.min() - h["south"])],
@@ -254,7 +269,7 @@ class DownscalingModel:
         from . import grid
 
         coarse = self.coarse_features(features, target)
-        tgt = self.label_grid if target is None else target
+        tgt = self.label_grid if target is None else grid.finest_grid(target)
         return grid.interpolate(coarse[self.labels], tgt, method=method)
 
     def condition(self, features: xr.Dataset, target: xr.Dataset | None = None) -> xr.DataArray:
@@ -267,7 +282,7 @@ class DownscalingModel:
         from . import grid
 
         coarse = self.feature_scaler.normalize(self.coarse_features(features, target))
-        tgt = self.label_grid if target is None else target
+        tgt = self.label_grid if target is None else grid.finest_grid(target)
         hi = grid.interpolate(coarse, tgt, method="bicubic")
         static = self.static if target is None else self.static_channels(target)
         lat, lon = grid.find_latlon(hi)
@@ -287,7 +302,10 @@ class DownscalingModel:
                 f"target= lacks the static covariate(s) {missing} the model was trained with; "
                 f"it must carry {self.static_names}"
             )
-        chans, _ = prepare_static(target[self.static_names], target, self.static_stats)
+        from .grid import finest_grid
+
+        grid_ = finest_grid(target)
+        chans, _ = prepare_static(target[self.static_names], grid_, self.static_stats)
         return chans
 
     # ------------------------------------------------------------------- sampling

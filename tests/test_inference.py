@@ -1,0 +1,200 @@
+"""ds.deepr.downscale(): validation, laziness, coordinates, attrs and invariance."""
+
+from __future__ import annotations
+
+import cloudpickle
+
+import numpy as np
+import pytest
+import xarray as xr
+from dask.callbacks import Callback
+
+import xdeepr
+from xdeepr.inference import _model_bytes, sample_seed
+
+OPTS = {"members": 3, "steps": 3, "progress": False}
+
+
+@pytest.fixture(scope="module")
+def coarse(sample_small):
+    f, _, _ = sample_small
+    return f.isel(time=slice(80, 90))
+
+
+@pytest.fixture(scope="module")
+def reference(coarse, tiny_model):
+    return coarse.deepr.downscale(tiny_model, **OPTS)
+
+
+def test_output_grid_coords_and_attrs(reference, tiny_model, coarse):
+    out = reference
+    assert out.t2m.dims == ("member", "time", "latitude", "longitude")
+    assert out.sizes["member"] == 3
+    np.testing.assert_array_equal(out.member, np.arange(3))
+    for name in ("latitude", "longitude"):
+        np.testing.assert_array_equal(out[name].values, tiny_model.label_grid[name].values)
+        assert out[name].attrs == tiny_model.label_grid[name].attrs
+    np.testing.assert_array_equal(out.time.values, coarse.time.values)
+    assert out.latitude.values[0] > out.latitude.values[-1]  # the labels' orientation
+    assert out.t2m.attrs["standard_name"] == "air_temperature"
+    assert out.t2m.attrs["units"] == "K"
+    assert "long_name" in out.t2m.attrs
+    for key in ("xdeepr_model", "xdeepr_sampler", "xdeepr_steps", "xdeepr_seed", "xdeepr_version"):
+        assert key in out.attrs
+    assert out.attrs["xdeepr_model"] == tiny_model.identity
+    assert "downscale(" in out.attrs["history"].splitlines()[0]
+    assert np.isfinite(out.t2m.values).all()
+    # Physically plausible: near the input temperatures.
+    assert abs(float(out.t2m.mean()) - float(coarse.t2m.mean())) < 15
+
+
+def test_members_differ_and_seed_matters(reference, coarse, tiny_model):
+    assert not np.allclose(reference.t2m.isel(member=0), reference.t2m.isel(member=1))
+    other = coarse.deepr.downscale(tiny_model, seed=1, **OPTS)
+    assert not np.allclose(other.t2m, reference.t2m)
+
+
+@pytest.mark.parametrize("chunks", [1, 4, 10])
+def test_chunk_and_batch_invariance(reference, coarse, tiny_model, chunks):
+    lazy = coarse.chunk(time=chunks).deepr.downscale(tiny_model, batch_size=chunks + 1, **OPTS)
+    assert lazy.t2m.chunks is not None
+    with xr.set_options(keep_attrs=True):
+        xr.testing.assert_allclose(lazy.compute(), reference, rtol=1e-5, atol=1e-4)
+
+
+def test_subset_of_times_gives_the_same_members(reference, coarse, tiny_model):
+    part = coarse.isel(time=[3, 7]).deepr.downscale(tiny_model, **OPTS)
+    xr.testing.assert_allclose(part, reference.isel(time=[3, 7]), rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("scheduler", ["synchronous", "threads"])
+def test_scheduler_invariance(reference, coarse, tiny_model, scheduler):
+    lazy = coarse.chunk(time=3).deepr.downscale(tiny_model, **OPTS)
+    xr.testing.assert_allclose(lazy.compute(scheduler=scheduler), reference, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_distributed_invariance(reference, coarse, tiny_model):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:  # fmt: skip
+        with distributed.Client(cluster) as client:
+            lazy = coarse.chunk(time=2).deepr.downscale(tiny_model, **OPTS)
+            out = client.compute(lazy).result()
+    xr.testing.assert_allclose(out, reference, rtol=1e-5, atol=1e-4)
+
+
+class _Count(Callback):
+    def __init__(self):
+        super().__init__()
+        self.tasks = 0
+
+    def _pretask(self, key, dsk, state):
+        self.tasks += 1
+
+
+def test_lazy_on_dask_computes_nothing(coarse, tiny_model):
+    with _Count() as counter:
+        lazy = coarse.chunk(time=5).deepr.downscale(tiny_model, **OPTS)
+    assert counter.tasks == 0
+    assert lazy.t2m.chunks == ((3,), (5, 5), (20,), (32,))
+
+
+def test_model_enters_graph_once(coarse, tiny_model):
+    lazy = coarse.chunk(time=2).deepr.downscale(tiny_model, **OPTS)
+    graph = dict(lazy.__dask_graph__())
+    size = len(_model_bytes(tiny_model))
+    heavy = [k for k, task in graph.items() if len(cloudpickle.dumps(task)) > size // 2]
+    assert len(heavy) == 1  # one task holds the model; the 5 block tasks only refer to it
+    assert sum("_block_fn" in str(k) for k in graph) >= 5
+
+
+def test_sample_seed_depends_on_time_and_member_only():
+    t = np.datetime64("2020-01-01T06")
+    assert sample_seed(0, t, 1) == sample_seed(0, t.astype("datetime64[ns]"), 1)
+    assert len({sample_seed(0, t, m) for m in range(50)}) == 50
+    assert sample_seed(0, t, 1) != sample_seed(1, t, 1)
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_missing_variable(coarse, tiny_model):
+    with pytest.raises(ValueError, match=r"lacks the variable\(s\) \['t2m'\]"):
+        coarse.rename(t2m="tas").deepr.downscale(tiny_model, **OPTS)
+
+
+def test_wrong_grid_step(coarse, tiny_model):
+    fine = coarse.interp(longitude=np.arange(6.0, 13.8, 0.125), latitude=np.arange(50, 45.2, -0.125))
+    with pytest.raises(xdeepr.grid.GridError, match="0.125° x 0.125°.*0.25° x 0.25°"):
+        fine.deepr.downscale(tiny_model, **OPTS)
+
+
+def test_coverage_too_small(coarse, tiny_model):
+    small = coarse.deepr.crop(longitude=(8, 13.75), latitude=(50, 45.25))
+    with pytest.raises(xdeepr.grid.GridError, match="west edge 6°E lies 2° west"):
+        small.deepr.downscale(tiny_model, **OPTS)
+
+
+def test_time_must_be_datetime(coarse, tiny_model):
+    bad = coarse.assign_coords(time=np.arange(coarse.sizes["time"]))
+    with pytest.raises(TypeError, match="datetime64 or cftime"):
+        bad.deepr.downscale(tiny_model, **OPTS)
+
+
+def test_nan_named_by_time_unless_filled(coarse, tiny_model):
+    bad = coarse.copy(deep=True)
+    bad["t2m"][2, 5, 5] = np.nan
+    with pytest.raises(ValueError, match=r"NaN or Inf at time\(s\) \['2020-01-21T12"):
+        bad.deepr.downscale(tiny_model, **OPTS)
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        bad.chunk(time=2).deepr.downscale(tiny_model, **OPTS).compute()
+    filled = bad.deepr.downscale(tiny_model, fill="mean", **OPTS)
+    assert np.isfinite(filled.t2m.values).all()
+    with pytest.raises(ValueError, match="fill must be"):
+        bad.deepr.downscale(tiny_model, fill="median", **OPTS)
+
+
+def test_bad_sampler_and_members(coarse, tiny_model):
+    with pytest.raises(ValueError, match="unknown sampler 'euler'"):
+        coarse.deepr.downscale(tiny_model, sampler="euler", members=1, progress=False)
+    with pytest.raises(ValueError, match="members must be >= 1"):
+        coarse.deepr.downscale(tiny_model, members=0)
+    with pytest.raises(TypeError, match="must be a DownscalingModel"):
+        coarse.deepr.downscale("model.xdeepr")  # type: ignore[arg-type]
+
+
+def test_other_orientation_and_names_of_input(reference, coarse, tiny_model):
+    flipped = coarse.isel(latitude=slice(None, None, -1)).rename(latitude="lat", longitude="lon")
+    out = flipped.deepr.downscale(tiny_model, **OPTS)
+    xr.testing.assert_allclose(out, reference, rtol=1e-4, atol=1e-3)
+
+
+def test_target_domain(sample_small, tiny_model, coarse):
+    _, labels, static = sample_small
+    # Another hi-res domain 0.5° further west, inside the feature coverage.
+    lon = labels.longitude.values - 0.5
+    target = xr.Dataset(coords={"latitude": labels.latitude, "longitude": ("longitude", lon,
+                                                                           labels.longitude.attrs)})
+    target["orog"] = (("latitude", "longitude"), static.orog.values[:, ::-1])
+    target["lsm"] = (("latitude", "longitude"), static.lsm.values)
+    target["orog_coarse"] = static.orog_coarse
+    target["lsm_coarse"] = static.lsm_coarse
+    out = coarse.deepr.downscale(tiny_model, target=target, **OPTS)
+    np.testing.assert_array_equal(out.longitude.values, lon)
+    assert np.isfinite(out.t2m.values).all()
+    with pytest.raises(ValueError, match=r"lacks the static covariate\(s\) \['orog'\]"):
+        coarse.deepr.downscale(tiny_model, target=target.drop_vars("orog"), **OPTS)
+
+
+def test_score_accessor(reference, sample_small, coarse):
+    _, labels, _ = sample_small
+    truth = labels.sel(time=reference.time)
+    scores = reference.deepr.score(truth, features=coarse)
+    assert list(scores.model.values) == ["xdeepr", "bicubic"]
+    assert "crps" in scores.metric.values
+    bic = coarse.deepr.interpolate(truth)
+    expected = float(xdeepr.metrics.rmse(bic.t2m, truth.t2m))
+    assert float(scores.t2m.sel(metric="rmse", model="bicubic")) == pytest.approx(expected)
+    with pytest.raises(ValueError, match="needs the coarse input"):
+        reference.deepr.score(truth)
