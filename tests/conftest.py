@@ -8,7 +8,7 @@ import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-import xdeepr  # noqa: E402
+import xdeepr
 
 TINY = {
     "n_channels": 8,

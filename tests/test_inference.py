@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import cloudpickle
-
 import numpy as np
 import pytest
 import xarray as xr
@@ -125,7 +124,9 @@ def test_missing_variable(coarse, tiny_model):
 
 
 def test_wrong_grid_step(coarse, tiny_model):
-    fine = coarse.interp(longitude=np.arange(6.0, 13.8, 0.125), latitude=np.arange(50, 45.2, -0.125))
+    fine = coarse.interp(
+        longitude=np.arange(6.0, 13.8, 0.125), latitude=np.arange(50, 45.2, -0.125)
+    )
     with pytest.raises(xdeepr.grid.GridError, match="0.125° x 0.125°.*0.25° x 0.25°"):
         fine.deepr.downscale(tiny_model, **OPTS)
 

@@ -84,7 +84,8 @@ def test_patch_training(sample_small):
     m = xdeepr.train(f.isel(time=slice(0, 30)), l.isel(time=slice(0, 30)), s, steps=3,
                      patch_size=16, **TINY)  # fmt: skip
     assert m.summary["steps"] == 3
-    with pytest.raises(ValueError, match=r"patch_size=10 must be a multiple of 4 \(2\*\*\(levels-1\)\)"):
+    msg = r"patch_size=10 must be a multiple of 4 \(2\*\*\(levels-1\)\)"
+    with pytest.raises(ValueError, match=msg):
         xdeepr.train(f.isel(time=slice(0, 30)), l.isel(time=slice(0, 30)), s, steps=3,
                      patch_size=10, channel_multipliers=(1, 2, 2), is_attention=(False,) * 3,
                      **{k: v for k, v in TINY.items() if k not in ("channel_multipliers",

@@ -28,7 +28,7 @@ __all__ = [
     "__version__",
     "datasets",
     "grid",
-    "metrics",
     "load_model",
+    "metrics",
     "train",
 ]
