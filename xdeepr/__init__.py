@@ -16,7 +16,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from . import accessor as _accessor  # noqa: F401  (registers .deepr)
-from . import datasets, grid, metrics
+from . import datasets, grid, metrics, plot
 from .model import DownscalingModel, load_model
 from .scaling import Scaler
 from .training import TrainConfig, train
@@ -30,5 +30,6 @@ __all__ = [
     "grid",
     "load_model",
     "metrics",
+    "plot",
     "train",
 ]
