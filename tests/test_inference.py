@@ -80,6 +80,9 @@ def test_distributed_invariance(reference, coarse, tiny_model):
         with distributed.Client(cluster) as client:
             lazy = coarse.chunk(time=2).deepr.downscale(tiny_model, **OPTS)
             out = client.compute(lazy).result()
+            # Each worker process decoded the model once, however many blocks it ran.
+            loaded = client.run(lambda: len(__import__("xdeepr.inference").inference._MODELS))
+            assert set(loaded.values()) <= {0, 1} and sum(loaded.values()) >= 1
     xr.testing.assert_allclose(out, reference, rtol=1e-5, atol=1e-4)
 
 
@@ -199,3 +202,14 @@ def test_score_accessor(reference, sample_small, coarse):
     assert float(scores.t2m.sel(metric="rmse", model="bicubic")) == pytest.approx(expected)
     with pytest.raises(ValueError, match="needs the coarse input"):
         reference.deepr.score(truth)
+
+
+@pytest.mark.gpu
+def test_cuda_downscale_matches_shapes(coarse, tiny_model):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    out = coarse.deepr.downscale(tiny_model, device="cuda", **OPTS)
+    assert out.t2m.shape == (3, 10, 20, 32)
+    assert np.isfinite(out.t2m.values).all()
+    tiny_model.to("cpu")
