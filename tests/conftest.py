@@ -8,7 +8,13 @@ import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+import torch
+
 import xdeepr
+
+# Tiny networks gain nothing from intra-op threads, and on a busy 2-core machine
+# oversubscribed threads make them up to 100x slower.
+torch.set_num_threads(1)
 
 TINY = {
     "n_channels": 8,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -605,6 +606,11 @@ def load_model(
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no model file at {str(path)!r}")
+    if not zipfile.is_zipfile(path):
+        raise ModelFileError(
+            f"{str(path)!r} is not an xdeepr model file (model files are written by "
+            "DownscalingModel.save or `xdeepr train`)"
+        )
     try:
         d = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:

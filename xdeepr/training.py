@@ -618,7 +618,15 @@ def _load_checkpoint(
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint to resume from at {str(path)!r}")
     state = torch.load(path, map_location=device, weights_only=True)
-    net.load_state_dict(state["network"])
-    ema.load_state_dict(state["ema"])
-    opt.load_state_dict(state["optimizer"])
+    try:
+        net.load_state_dict(state["network"])
+        ema.load_state_dict(state["ema"])
+        opt.load_state_dict(state["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
+        raise ValueError(
+            f"checkpoint {str(path)!r} was written for a different network or inputs "
+            f"({first}); resume with the same configuration, variables and static fields, "
+            "or remove the checkpoint directory to start afresh"
+        ) from err
     return int(state["step"]), list(state["history"])
