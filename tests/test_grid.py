@@ -184,7 +184,7 @@ def test_crop_errors():
 @given(
     nlat=st.integers(2, 30),
     nlon=st.integers(2, 30),
-    levels=st.integers(1, 4),
+    levels=st.integers(1, 5),
     descending=st.booleans(),
     mode=st.sampled_from(["edge", "reflect", "symmetric", "constant"]),
 )
@@ -204,6 +204,14 @@ def test_pad_unpad_roundtrip(nlat, nlon, levels, descending, mode):
         assert np.allclose(d, grid.grid_step(ds, name))
     back = padded.deepr.unpad()
     xr.testing.assert_identical(back, ds)
+
+
+def test_crop_is_lazy_on_dask():
+    ds = make_grid().chunk({"time": 1})
+    out = ds.deepr.crop(longitude=(7, 9), latitude=(49, 47))
+    assert out.t2m.chunks is not None
+    xr.testing.assert_identical(out.compute(), make_grid().deepr.crop(longitude=(7, 9),
+                                                                      latitude=(49, 47)))
 
 
 def test_pad_is_lazy_on_dask_and_reflects():
@@ -274,3 +282,69 @@ def test_interpolate_target_outside_source_is_an_error():
         ds.deepr.interpolate({"lat": [55.0, 54.95], "lon": [9.0, 9.05]})
     with pytest.raises(ValueError, match="unknown method"):
         ds.deepr.interpolate({"lat": [48.0, 47.95], "lon": [9.0, 9.05]}, method="spline")
+
+
+# ------------------------------------------------------------- global, real-shaped grids
+
+COMPLETE = {
+    "features": {"longitude": [-20.5, 39.25], "latitude": [66.25, 29]},
+    "labels": {"longitude": [-10, 29.95], "latitude": [60, 35.05]},
+}
+REDUCED = {
+    "features": {"longitude": [6.0, 13.75], "latitude": [50, 45.25]},
+    "labels": {"longitude": [9.2, 10.75], "latitude": [48, 47.05]},
+}
+
+
+def global_grid(step: float, descending: bool, convention: str) -> xr.Dataset:
+    import dask.array as dsa
+
+    n_lat = round(180 / step) + 1
+    lat = np.round(np.linspace(90, -90, n_lat), 6)
+    if not descending:
+        lat = lat[::-1]
+    n_lon = round(360 / step)
+    start = 0.0 if convention == "360" else -180.0
+    lon = np.round(start + step * np.arange(n_lon), 6)
+    data = dsa.zeros((1, n_lat, n_lon), chunks=(1, 512, 512), dtype="float32")
+    return xr.Dataset(
+        {"t2m": (("time", "latitude", "longitude"), data)},
+        coords={"time": [np.datetime64("2020-01-01", "ns")], "latitude": lat, "longitude": lon},
+    )
+
+
+@pytest.mark.parametrize("descending", [True, False])
+@pytest.mark.parametrize("convention", ["360", "180"])
+def test_crop_global_era5_and_cerra_shaped_grids(descending, convention):
+    era5 = global_grid(0.25, descending, convention)
+    cerra = global_grid(0.05, descending, convention)
+    expected = {
+        ("complete", "features"): (150, 240),
+        ("complete", "labels"): (500, 800),
+        ("reduced", "features"): (20, 32),
+        ("reduced", "labels"): (20, 32),
+    }
+    for name, cov in (("complete", COMPLETE), ("reduced", REDUCED)):
+        for what, ds in (("features", era5), ("labels", cerra)):
+            out = ds.deepr.crop(coverage=cov[what])
+            assert (out.sizes["latitude"], out.sizes["longitude"]) == expected[(name, what)]
+            assert out.t2m.chunks is not None  # lazy
+            lon = out.longitude.values
+            assert np.allclose(np.diff(lon), abs(np.diff(lon)[0]))  # continuous, even across 0
+            assert (np.diff(out.latitude.values) < 0).all() == descending
+        grid.check_inside(cerra.deepr.crop(coverage=cov["labels"]), era5)
+        grid.check_inside(
+            cerra.deepr.crop(coverage=cov["labels"]), era5.deepr.crop(coverage=cov["features"])
+        )
+
+
+def test_interpolate_from_a_global_grid_and_spatial_chunks():
+    era5 = global_grid(0.25, True, "180").isel(latitude=slice(100, 200))
+    rng = np.random.default_rng(0)
+    era5["t2m"] = era5.t2m.copy(data=rng.normal(size=era5.t2m.shape).astype("f4")).chunk(
+        {"latitude": 30, "longitude": 500}
+    )
+    target = {"latitude": [48.0, 47.95], "longitude": [9.2, 9.25, 359.0]}
+    out = era5.deepr.interpolate(target)
+    ref = era5.compute().deepr.interpolate(target)
+    xr.testing.assert_allclose(out.compute(), ref)

@@ -213,3 +213,48 @@ def test_cuda_downscale_matches_shapes(coarse, tiny_model):
     assert out.t2m.shape == (3, 10, 20, 32)
     assert np.isfinite(out.t2m.values).all()
     tiny_model.to("cpu")
+
+
+def test_single_time_step_and_other_time_names(reference, coarse, tiny_model):
+    one = coarse.isel(time=4).deepr.downscale(tiny_model, **OPTS)
+    xr.testing.assert_allclose(one, reference.isel(time=[4]), rtol=1e-5, atol=1e-4)
+    renamed = coarse.rename(time="valid_time")
+    renamed.valid_time.attrs["standard_name"] = "time"
+    out = renamed.deepr.downscale(tiny_model, **OPTS)
+    assert "valid_time" in out.dims
+    np.testing.assert_allclose(out.t2m.values, reference.t2m.values, rtol=1e-5, atol=1e-4)
+    with pytest.raises(ValueError, match="no time dimension found"):
+        coarse.rename(time="step").assign_coords(step=np.arange(10)).deepr.downscale(
+            tiny_model, **OPTS
+        )
+
+
+def test_dataarray_downscale_keeps_provenance(coarse, tiny_model):
+    out = coarse.t2m.deepr.downscale(tiny_model, **OPTS)
+    assert isinstance(out, xr.DataArray)
+    assert out.attrs["xdeepr_model"] == tiny_model.identity
+    assert out.attrs["units"] == "K"
+
+
+def test_dask_target_and_validation_up_front(sample_small, tiny_model, coarse):
+    _, _, static = sample_small
+    target = static.copy()
+    lazy_target = target.chunk()
+    out = coarse.chunk(time=5).deepr.downscale(tiny_model, target=lazy_target, **OPTS)
+    # Same grid as the labels, but the bicubic condition is built from a smaller coarse
+    # window (the target plus two cells), so values differ slightly at the edges.
+    diff = abs(out.compute().t2m - coarse.deepr.downscale(tiny_model, **OPTS).t2m)
+    print(f"max |target - default| = {float(diff.max()):.4f} K")
+    assert float(diff.max()) < 0.5 and float(diff.mean()) < 0.05
+    with pytest.raises(ValueError, match="lacks the static covariate"):  # before returning
+        coarse.chunk(time=5).deepr.downscale(tiny_model, target=target.drop_vars("lsm"), **OPTS)
+
+
+def test_target_needs_domain_wise_label_scaling(sample_small, coarse):
+    f, l, s = sample_small
+    from .conftest import TINY
+
+    m = xdeepr.train(f.isel(time=slice(0, 40)), l.isel(time=slice(0, 40)), s, steps=1,
+                     label_scaling="pixel-wise", **TINY)  # fmt: skip
+    with pytest.raises(ValueError, match="label_scaling='domain-wise'"):
+        coarse.deepr.downscale(m, target=s, **OPTS)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import xdeepr
@@ -141,3 +141,29 @@ def test_errors_name_the_problem():
 
 def test_top_level_export():
     assert xdeepr.Scaler is Scaler
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    method=st.sampled_from(["domain-wise", "pixel-wise", "landmask-wise"]),
+    by_month=st.booleans(),
+    calendar=st.sampled_from(["standard", "360_day", "noleap"]),
+    ntime=st.integers(3, 60),
+    freq_days=st.integers(1, 40),
+    chunked=st.booleans(),
+)
+def test_roundtrip_property(method, by_month, calendar, ntime, freq_days, chunked):
+    ds = make_ds(calendar, ntime=ntime, freq_days=freq_days)
+    counts = ds.time.dt.month.to_series().value_counts()
+    assume(not by_month or method == "domain-wise" or counts.min() >= 2)
+    s = Scaler.fit(ds, method=method, by_month=by_month, landmask=landmask(ds))
+    src = ds.chunk({"time": 7}) if chunked else ds
+    n = src.deepr.normalize(s)
+    assert (n.t2m.chunks is not None) == chunked  # stays lazy on dask
+    xr.testing.assert_allclose(n.deepr.denormalize(s).compute(), ds, rtol=1e-5)
+
+
+def test_month_with_one_step_is_named():
+    ds = make_ds(ntime=5, freq_days=10)  # 2001-02-10 is February's only step
+    with pytest.raises(ValueError, match=r"'t2m' has a zero .* in calendar month\(s\) \[2\]"):
+        Scaler.fit(ds, method="pixel-wise", by_month=True, variables=["t2m"])

@@ -166,3 +166,13 @@ def test_model_learns_and_beats_bicubic():
     assert rmse_model < 0.7 * rmse_bicubic
     crps = float(xdeepr.metrics.crps_ensemble(ens.t2m, truth.t2m))
     assert crps < float(xdeepr.metrics.mae(bicubic.t2m, truth.t2m))
+
+
+def test_spatially_chunked_dask_input(sample_small):
+    f, l, s = sample_small
+    f, l = f.isel(time=slice(0, 24)), l.isel(time=slice(0, 24))
+    kw = {**TINY, "steps": 2, "seed": 1}
+    lazy = xdeepr.train(f.chunk(time=6, latitude=7), l.chunk(time=6, longitude=9), s, **kw)
+    eager = xdeepr.train(f, l, s, **kw)
+    for a, b in zip(lazy.network.state_dict().values(), eager.network.state_dict().values()):
+        torch.testing.assert_close(a, b)

@@ -234,7 +234,9 @@ class DeepRDataArrayAccessor:
         def forward(*args: Any, **kwargs: Any) -> Any:
             out = target(*args, **kwargs)
             if isinstance(out, xr.Dataset) and self._name() in out.data_vars:
-                return out[self._name()].rename(self._obj.name)
+                res = out[self._name()].rename(self._obj.name)
+                res.attrs = {**out.attrs, **res.attrs}  # keep provenance such as history
+                return res
             return out
 
         forward.__doc__ = target.__doc__

@@ -251,14 +251,17 @@ def check_inside(
         problems.append(f"south edge {is_:g}°N lies {os_ - is_:g}° south of {os_:g}°N")
     owest, ospan = _lon_extent(outer, olon)
     iwest, ispan = _lon_extent(inner, ilon)
-    start = float((iwest - owest + 180.0) % 360.0 - 180.0)  # inner west, east of outer west
-    if start < -tol:
-        problems.append(f"west edge {iwest:g}°E lies {-start:g}° west of {owest:g}°E")
-    if start + ispan > ospan + tol:
-        problems.append(
-            f"east edge {iwest + ispan:g}°E lies {start + ispan - ospan:g}° east of "
-            f"{owest + ospan:g}°E"
-        )
+    if ospan + abs(grid_step(outer, olon)) < 360.0 - tol:  # a global outer grid holds all
+        start = float((iwest - owest) % 360.0)  # inner west, degrees east of outer west
+        if start > 360.0 - tol:
+            start -= 360.0
+        if start > ospan + tol and 360.0 - start <= start - ospan:
+            problems.append(f"west edge {iwest:g}°E lies {360.0 - start:g}° west of {owest:g}°E")
+        elif start + ispan > ospan + tol:
+            problems.append(
+                f"east edge {iwest + ispan:g}°E lies {start + ispan - ospan:g}° east of "
+                f"{owest + ospan:g}°E"
+            )
     if problems:
         raise GridError(
             f"the {inner_name} domain is not inside the {outer_name} domain: "
@@ -555,6 +558,8 @@ def interpolate(
         out = interpolate(obj.to_dataset(name=name), target, method)[name]
         return out.rename(obj.name)
     lat, lon = find_latlon(obj)
+    if any(v.chunks is not None for v in obj.data_vars.values()):
+        obj = obj.chunk({lat: -1, lon: -1})  # the horizontal plane is one core block
     tlat, tlon, tlat_c, tlon_c = _target_coords(target)
     src_lat = np.asarray(obj[lat].values, dtype="float64")
     src_lon = np.asarray(obj[lon].values, dtype="float64")
@@ -625,9 +630,10 @@ def finest_grid(obj: xr.Dataset | xr.DataArray) -> xr.Dataset:
     Examples
     --------
     >>> import xarray as xr
-    >>> ds = xr.Dataset(coords={"lat": [1.0, 1.05], "lon": [3.0, 3.05],
-    ...                         "lat_c": ("lat_c", [0.0, 0.25], {"standard_name": "latitude"}),
-    ...                         "lon_c": ("lon_c", [0.0, 0.25], {"standard_name": "longitude"})})
+    >>> y, x = {"standard_name": "latitude"}, {"standard_name": "longitude"}
+    >>> ds = xr.Dataset(coords={"lat": ("lat", [1.0, 1.05], y), "lon": ("lon", [3.0, 3.05], x),
+    ...                         "lat_c": ("lat_c", [0.0, 0.25], y),
+    ...                         "lon_c": ("lon_c", [0.0, 0.25], x)})
     >>> list(finest_grid(ds).coords)
     ['lat', 'lon']
     """
@@ -648,3 +654,60 @@ def finest_grid(obj: xr.Dataset | xr.DataArray) -> xr.Dataset:
         chosen.append(min(names, key=lambda n: steps[n]))
     lat, lon = chosen
     return xr.Dataset(coords={lat: obj[lat].variable, lon: obj[lon].variable})
+
+
+def find_time(obj: xr.Dataset | xr.DataArray) -> str:
+    """Name of the time dimension: ``time``, or a coordinate cf-xarray knows as time.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> ds = xr.Dataset(coords={"valid_time": ("valid_time", np.arange(2).astype("M8[h]"),
+    ...                                        {"standard_name": "time"})})
+    >>> find_time(ds)
+    'valid_time'
+    """
+    if "time" in obj.dims:
+        return "time"
+    try:
+        import cf_xarray  # noqa: F401
+
+        names = [str(n) for n in obj.cf.coordinates.get("time", []) if n in obj.dims]
+    except Exception:  # pragma: no cover
+        names = []
+    if not names:
+        names = [str(n) for n in obj.dims if np.issubdtype(obj[n].dtype, np.datetime64)]
+    if len(names) != 1:
+        raise ValueError(
+            f"no time dimension found among the dimensions {list(map(str, obj.dims))} and "
+            f"coordinates {list(map(str, obj.coords))}: name it 'time' or give it "
+            "standard_name='time'"
+        )
+    return names[0]
+
+
+def standard_time(obj: XrObj) -> tuple[XrObj, str]:
+    """`obj` with its time dimension named ``time`` (a scalar time made a length-1 dim).
+
+    Returns the renamed object and the original name, to rename results back.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> ds = xr.Dataset(coords={"time": np.datetime64("2020-01-01T06", "ns")})
+    >>> out, name = standard_time(ds)
+    >>> dict(out.sizes), name
+    ({'time': 1}, 'time')
+    """
+    if "time" not in obj.dims:
+        scalar = [n for n in obj.coords if obj[n].ndim == 0 and _is_time(obj[n])]
+        if scalar:
+            obj = obj.expand_dims(scalar[0])
+    name = find_time(obj)
+    return (obj if name == "time" else obj.rename({name: "time"})), name
+
+
+def _is_time(da: xr.DataArray) -> bool:
+    if np.issubdtype(da.dtype, np.datetime64):
+        return True
+    return da.dtype == object and hasattr(da.values.flat[0], "calendar")

@@ -230,6 +230,10 @@ def downscale(
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; choose one of {sorted(SAMPLERS)}")
     dev = _device(device)
+    ds, time_name = grid.standard_time(ds)
+    if target is not None:
+        # Validated and normalised once, here; blocks receive this small numpy Dataset.
+        target = model.static_channels(target).compute()
     coarse = _fill(model.coarse_features(ds, target), fill)  # validates before anything runs
     out_grid = model.label_grid if target is None else grid.finest_grid(target)
     olat, olon = grid.find_latlon(out_grid)
@@ -259,7 +263,7 @@ def downscale(
     res[olat].attrs = dict(out_grid[olat].attrs)
     res[olon].attrs = dict(out_grid[olon].attrs)
     res.attrs = attrs
-    return res
+    return res if time_name == "time" else res.rename({"time": time_name})
 
 
 def _lazy(

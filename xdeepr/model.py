@@ -26,6 +26,8 @@ from .scaling import Scaler
 
 FORMAT = "xdeepr-model"
 FORMAT_VERSION = 1
+#: Marks a Dataset made by DownscalingModel.static_channels (a prepared target).
+PREPARED = "xdeepr_static_channels"
 
 
 class ModelFileError(ValueError):
@@ -208,11 +210,12 @@ class DownscalingModel:
         if target is None:
             cov = self.feature_grid["coverage"]
             return {"longitude": list(cov["longitude"]), "latitude": list(cov["latitude"])}
-        if self.feature_scaler.method != "domain-wise":
-            raise ValueError(
-                f"target= needs a model whose features are scaled domain-wise; this one uses "
-                f"{self.feature_scaler.method!r} statistics tied to its training coverage"
-            )
+        for what, scaler in (("feature", self.feature_scaler), ("label", self.label_scaler)):
+            if scaler.method != "domain-wise":
+                raise ValueError(
+                    f"target= needs a model trained with {what}_scaling='domain-wise'; this "
+                    f"one uses {scaler.method!r} statistics tied to its training grid"
+                )
         tgt = finest_grid(target)
         lat, lon = find_latlon(tgt)
         la = np.asarray(tgt[lat].values, dtype="float64")
@@ -285,7 +288,12 @@ class DownscalingModel:
         coarse = self.feature_scaler.normalize(self.coarse_features(features, target))
         tgt = self.label_grid if target is None else grid.finest_grid(target)
         hi = grid.interpolate(coarse, tgt, method="bicubic")
-        static = self.static if target is None else self.static_channels(target)
+        if target is None:
+            static = self.static
+        elif target.attrs.get(PREPARED):
+            static = target  # already the output of static_channels()
+        else:
+            static = self.static_channels(target)
         lat, lon = grid.find_latlon(hi)
         time = hi[self.features[0]].dims[0]
         chans = [hi[v].transpose(time, lat, lon) for v in self.features]
@@ -307,6 +315,7 @@ class DownscalingModel:
 
         grid_ = finest_grid(target)
         chans, _ = prepare_static(target[self.static_names], grid_, self.static_stats)
+        chans.attrs[PREPARED] = 1
         return chans
 
     # ------------------------------------------------------------------- sampling

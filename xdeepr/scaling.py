@@ -24,27 +24,11 @@ import numpy as np
 import xarray as xr
 
 from .grid import find_latlon
+from .grid import find_time as _time_dim
 
 METHODS = ("domain-wise", "pixel-wise", "landmask-wise")
 MONTH = "month"
 _CLASS = "surface"  # 0 = sea, 1 = land
-
-
-def _time_dim(obj: xr.Dataset | xr.DataArray) -> str:
-    if "time" in obj.dims:
-        return "time"
-    try:
-        import cf_xarray  # noqa: F401
-
-        names = [n for n in obj.cf.coordinates.get("time", []) if n in obj.dims]
-    except Exception:  # pragma: no cover
-        names = []
-    if not names:
-        raise ValueError(
-            f"no time dimension found among {list(obj.dims)}; name it 'time' or give it "
-            "standard_name='time'"
-        )
-    return str(names[0])
 
 
 def _months(obj: xr.Dataset | xr.DataArray, time: str) -> xr.DataArray:
@@ -160,32 +144,46 @@ class Scaler:
         mean: dict[str, np.ndarray] = {}
         std: dict[str, np.ndarray] = {}
         units: dict[str, str] = {}
+        lazy: dict[str, list[Any]] = {}
         for name in names:
             da = ds[name]
             reduce_dims: list[Hashable] = [time] if method == "pixel-wise" else list(da.dims)
-            m_all, s_all = _moments(da, reduce_dims, land_da)
+            # All statistics stay lazy here and are computed together below: one pass
+            # over dask-backed data however many variables and months.
+            lazy[name] = [_moments(da, reduce_dims, land_da)]
             if by_month:
-                months = _months(ds, time)
-                m_by, s_by = [], []
+                months = _months(ds, time).values
                 for month in range(1, 13):
-                    sel = da.isel({time: np.nonzero(months.values == month)[0]})
-                    if sel.sizes[time] == 0:
-                        m_by.append(m_all)
-                        s_by.append(s_all)
-                    else:
-                        m, s = _moments(sel, reduce_dims, land_da)
-                        m_by.append(m)
-                        s_by.append(s)
-                m_arr, s_arr = np.stack(m_by), np.stack(s_by)
+                    idx = np.nonzero(months == month)[0]
+                    part = da.isel({time: idx})
+                    lazy[name].append(_moments(part, reduce_dims, land_da) if idx.size else None)
+            units[name] = str(ds[name].attrs.get("units", ""))
+        import dask
+
+        (computed,) = dask.compute(lazy)
+        for name, parts in computed.items():
+            m_all, s_all = _stack_classes(parts[0], land_da is not None)
+            if by_month:
+                per_month = [
+                    _stack_classes(p, land_da is not None) if p is not None else (m_all, s_all)
+                    for p in parts[1:]
+                ]
+                m_arr = np.stack([m for m, _ in per_month])
+                s_arr = np.stack([sd for _, sd in per_month])
             else:
                 m_arr, s_arr = m_all, s_all
-            if not np.all(np.isfinite(m_arr)) or not np.all(s_arr > 0):
+            bad = ~(np.isfinite(m_arr) & (s_arr > 0))
+            if bad.any():
+                where = ""
+                if by_month:
+                    months_bad = sorted({int(i) + 1 for i in np.nonzero(bad)[0]})
+                    where = f" in calendar month(s) {months_bad}"
                 raise ValueError(
-                    f"variable {name!r} has a zero or undefined standard deviation (constant, "
-                    "empty or all-NaN data); it cannot be normalised"
+                    f"variable {name!r} has a zero or undefined standard deviation{where} "
+                    "(constant, too few time steps, or all-NaN data); it cannot be normalised. "
+                    "Use more data, by_month=False or method='domain-wise'."
                 )
             mean[name], std[name] = m_arr, s_arr
-            units[name] = str(ds[name].attrs.get("units", ""))
         return cls(method=method, by_month=by_month, mean=mean, std=std, grid=grid, units=units)
 
     # ---------------------------------------------------------------- applying
@@ -310,20 +308,14 @@ def _check_same_grid(obj: xr.Dataset | xr.DataArray, grid: Mapping[str, Any], wh
             )
 
 
-def _moments(
-    da: xr.DataArray, dims: list[Hashable], land: xr.DataArray | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and std over `dims`; per surface class (sea, land) when `land` is given."""
-    import dask
+def _moments(da: xr.DataArray, dims: list[Hashable], land: xr.DataArray | None) -> list[Any]:
+    """Lazy (mean, std) over `dims`, per surface class (sea, land) when `land` is given."""
+    parts = [da] if land is None else [da.where(~land), da.where(land)]
+    return [(p.mean(dims).data, p.std(dims).data) for p in parts]
 
-    if land is None:
-        parts = [da]
-    else:
-        parts = [da.where(~land), da.where(land)]
-    stats = [(p.mean(dims).data, p.std(dims).data) for p in parts]
-    (computed,) = dask.compute(stats)
-    m = np.stack([np.asarray(c[0], dtype="float64") for c in computed], axis=-1)
-    s = np.stack([np.asarray(c[1], dtype="float64") for c in computed], axis=-1)
-    if land is None:
-        m, s = m[..., 0], s[..., 0]
-    return m, s
+
+def _stack_classes(parts: list[Any], by_class: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Computed (mean, std) pairs as arrays; surface classes on the last axis."""
+    m = np.stack([np.asarray(p[0], dtype="float64") for p in parts], axis=-1)
+    s = np.stack([np.asarray(p[1], dtype="float64") for p in parts], axis=-1)
+    return (m, s) if by_class else (m[..., 0], s[..., 0])

@@ -344,6 +344,8 @@ def train(
         )
 
     # -- pairing, grids, split
+    features, _ = grid.standard_time(features)
+    labels, _ = grid.standard_time(labels)
     fvars = _variables(features, cfg.features, "features")
     lvars = _variables(labels, cfg.labels, "labels")
     if cfg.learn_residuals:
