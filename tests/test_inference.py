@@ -79,7 +79,13 @@ def test_distributed_invariance(reference, coarse, tiny_model):
                                   dashboard_address=None) as cluster:  # fmt: skip
         with distributed.Client(cluster) as client:
             lazy = coarse.chunk(time=2).deepr.downscale(tiny_model, **OPTS)
+            # With a client, the model is scattered once: no task carries its bytes.
+            size = len(_model_bytes(tiny_model))
+            graph = dict(lazy.__dask_graph__())
+            assert all(len(cloudpickle.dumps(t)) < size // 2 for t in graph.values())
             out = client.compute(lazy).result()
+            part = client.compute(lazy.isel(time=slice(0, 2))).result()
+            xr.testing.assert_allclose(part, out.isel(time=slice(0, 2)))
             # Each worker process decoded the model once, however many blocks it ran.
             loaded = client.run(lambda: len(__import__("xdeepr.inference").inference._MODELS))
             assert set(loaded.values()) <= {0, 1} and sum(loaded.values()) >= 1

@@ -26,6 +26,8 @@ _MODEL_DIM = "xdeepr_model_bytes"
 _IN_LAT, _IN_LON = "xdeepr_in_lat", "xdeepr_in_lon"
 #: Models decoded in this process, by identity: each worker loads a model once.
 _MODELS: dict[tuple[str, str], DownscalingModel] = {}
+#: Model bytes scattered to a distributed cluster, by (client id, model identity).
+_SCATTERED: dict[tuple[str, str], Any] = {}
 
 
 def sample_seed(seed: int, time: Any, member: int) -> int:
@@ -281,10 +283,7 @@ def _lazy(
     coarse = coarse.chunk({lat: -1, lon: -1}).rename({lat: _IN_LAT, lon: _IN_LON})
     tchunks = coarse.chunks["time"]
     members = options["members"]
-    # The model enters the graph once, as a single-chunk byte array every block reads.
-    raw = np.frombuffer(_model_bytes(model), dtype="uint8")
-    model_arr = xr.DataArray(dsa.from_array(raw, chunks=-1, name=f"xdeepr-model-{model.identity}"),
-                             dims=_MODEL_DIM)  # fmt: skip
+    model_arr = xr.DataArray(_model_array(model), dims=_MODEL_DIM)
     shape = (members, coarse.sizes["time"], out_grid.sizes[olat], out_grid.sizes[olon])
     chunks = ((members,), tchunks, (shape[2],), (shape[3],))
     template = xr.Dataset(
@@ -312,6 +311,32 @@ def _lazy(
         },
         template=template,
     )
+
+
+def _model_array(model: DownscalingModel) -> Any:
+    """The model file's bytes as a one-chunk dask array: it enters the graph once.
+
+    With a ``dask.distributed`` client active, the bytes are scattered to the workers
+    once per client and the graph only refers to them, so computing many pieces of
+    the result (block by block, say) never re-sends the model.
+    """
+    import dask
+    import dask.array as dsa
+
+    raw = np.frombuffer(_model_bytes(model), dtype="uint8")
+    name = f"xdeepr-model-{model.identity}"
+    try:
+        from distributed import default_client
+
+        client = default_client()
+    except (ImportError, ValueError):
+        return dsa.from_array(raw, chunks=-1, name=name)
+    key = (str(client.id), model.identity)
+    future = _SCATTERED.get(key)
+    if future is None or future.status != "finished":
+        future = client.scatter(raw, broadcast=True)
+        _SCATTERED[key] = future
+    return dsa.from_delayed(dask.delayed(future), shape=raw.shape, dtype=raw.dtype, name=name)
 
 
 def _cf_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
