@@ -428,3 +428,15 @@ def test_import_touches_neither_network_nor_disk(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert not cache.exists()
+
+
+def test_bicubic_baseline_on_the_sample(sample):
+    """The interpolation baseline of the accessor on the whole sample (BENCHMARKS.md)."""
+    import xdeepr
+
+    features, labels, _ = sample
+    bicubic = features.deepr.interpolate(labels)
+    rmse = float(xdeepr.metrics.rmse(bicubic.t2m, labels.t2m))
+    print(f"bicubic baseline RMSE on the embedded sample ({labels.sizes['time']} times): "
+          f"{rmse:.3f} K")  # fmt: skip
+    assert 1.0 < rmse < 1.6
