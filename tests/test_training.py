@@ -117,6 +117,7 @@ def test_resume_gives_the_same_weights(sample_small, tmp_path, monkeypatch):
     resumed = xdeepr.train(f, l, s, checkpoint_dir=str(ckpt), checkpoint_every=4, resume=True,
                            **kw)  # fmt: skip
     assert resumed.summary["steps"] == 10
+    assert resumed.summary["history"] == full.summary["history"]  # every epoch validated once
     for (k, a), b in zip(full.network.state_dict().items(), resumed.network.state_dict().values()):
         assert torch.equal(a, b), k
     for k, a in full.training_state.items():

@@ -528,6 +528,11 @@ def _optimise(
             loss_value = float(loss.detach())
             bar.update(1)
             bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{opt.param_groups[0]['lr']:.2e}")
+            if step % per_epoch == 0 or step >= total:  # end of an epoch: validate first,
+                val = _validation_loss(ema, model, val_blocks, cfg, device)  # then checkpoint
+                history.append({"epoch": float(epoch), "step": float(step),
+                                "train_loss": loss_value, "validation_loss": val})  # fmt: skip
+                bar.set_postfix(loss=f"{loss_value:.4f}", val=f"{val:.4f}")
             if ckpt_dir is not None and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
                 _save_checkpoint(ckpt_dir / CHECKPOINT_NAME, model, net, ema, opt, step, history)
             if (
@@ -538,11 +543,6 @@ def _optimise(
                 break
         if stopped_early:
             break
-        if step % per_epoch == 0 or step >= total:
-            val = _validation_loss(ema, model, val_blocks, cfg, device)
-            history.append({"epoch": float(epoch), "step": float(step), "train_loss": loss_value,
-                            "validation_loss": val})  # fmt: skip
-            bar.set_postfix(loss=f"{loss_value:.4f}", val=f"{val:.4f}")
         epoch += 1
     bar.close()
     if ckpt_dir is not None:
