@@ -8,6 +8,7 @@ return new objects and never modify their input.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -479,8 +480,20 @@ def unpad(obj: XrObj) -> XrObj:
 
 
 def _interp_matrix(src: np.ndarray, dst: np.ndarray, method: str) -> np.ndarray:
-    """Matrix W (len(dst), len(src)) such that W @ f(src) interpolates f at dst."""
+    """Matrix W (len(dst), len(src)) such that W @ f(src) interpolates f at dst.
+
+    Cached: downscaling calls this once per chunk with the same grids.
+    """
+    return _interp_matrix_cached(tuple(src.tolist()), tuple(dst.tolist()), method)
+
+
+@functools.lru_cache(maxsize=64)
+def _interp_matrix_cached(
+    src_t: tuple[float, ...], dst_t: tuple[float, ...], method: str
+) -> np.ndarray:
     from scipy.interpolate import make_interp_spline
+
+    src, dst = np.asarray(src_t), np.asarray(dst_t)
 
     order = np.argsort(src)
     s = src[order]
@@ -499,6 +512,7 @@ def _interp_matrix(src: np.ndarray, dst: np.ndarray, method: str) -> np.ndarray:
             w_sorted = make_interp_spline(s, eye, k=k)(dst)
     w = np.empty_like(w_sorted)
     w[:, order] = w_sorted
+    w.flags.writeable = False  # shared by the cache
     return w
 
 
