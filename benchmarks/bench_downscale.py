@@ -13,6 +13,8 @@ Usage::
     python benchmarks/bench_downscale.py [--model PATH] [--device cpu] [--skip-dask]
 
 The model is trained once (the demo's configuration, 600 steps) and cached at --model.
+The same measurements, as markdown tables for BENCHMARKS.md, are the ``sampling``,
+``skill`` and ``dask`` suites of ``python -m benchmarks``.
 """
 
 from __future__ import annotations
@@ -108,7 +110,6 @@ def main() -> None:
             walls[workers] = time.perf_counter() - t0
         print(f"   {workers} worker(s): {walls[workers]:.2f} s")
     print(f"   speed-up of 2 workers over 1: {walls[1] / walls[2]:.2f}x")
-
 
 
 if __name__ == "__main__":

@@ -134,6 +134,8 @@ def test_tiled_none_returns_the_function_itself():
     assert tiling.tiled(fn, None) is fn
     with pytest.raises(ValueError, match="tile_batch"):
         tiling.tiled(fn, 16, tile_batch=0)
+    with pytest.raises(ValueError, match="multiple of 8"):
+        tiling.tiled(fn, 12, 4, multiple=8)  # refused when wrapping, not at the first step
 
 
 @pytest.fixture(scope="module")

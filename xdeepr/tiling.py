@@ -28,7 +28,7 @@ from collections.abc import Callable
 
 import torch
 
-__all__ = ["blend_window", "tile_slices", "tiled", "tiled_network"]
+__all__ = ["blend_window", "check_tile", "tile_slices", "tiled", "tiled_network"]
 
 #: ``fn(x, t, condition, calendar) -> out``: x ``(B, C, H, W)``, t ``(B,)``,
 #: condition ``(B, Cc, H, W)`` or None, calendar ``(B, 2)`` or None; out ``(B, C', H, W)``.
@@ -44,6 +44,48 @@ def _pair(tile: TileSize) -> tuple[int, int]:
             raise ValueError(f"tile must be an int or a (height, width) pair, got {tile!r}")
         return int(tile[0]), int(tile[1])
     return int(tile), int(tile)
+
+
+def check_tile(tile: TileSize, overlap: int, multiple: int = 1) -> tuple[int, int]:
+    """Validate a tile size and overlap before any field is seen.
+
+    Parameters
+    ----------
+    tile : int or (int, int)
+    overlap : int
+    multiple : int
+        As in :func:`tile_slices`.
+
+    Returns
+    -------
+    (int, int)
+        The tile's (height, width).
+
+    Raises
+    ------
+    ValueError
+        As :func:`tile_slices` does for the tile and overlap.
+
+    Examples
+    --------
+    >>> check_tile(64, 16, 8)
+    (64, 64)
+    """
+    th, tw = _pair(tile)
+    if multiple < 1:
+        raise ValueError(f"multiple must be >= 1, got {multiple}")
+    for name, t in (("height", th), ("width", tw)):
+        if t < 1 or t % multiple:
+            raise ValueError(
+                f"tile {name} must be a positive multiple of {multiple} (2**(levels-1) of the "
+                f"U-Net), got {t}"
+            )
+        if overlap < 0 or overlap > t - multiple:
+            raise ValueError(
+                f"overlap must be between 0 and tile - multiple = {t - multiple} so that tiles "
+                f"advance; got overlap={overlap} for tile {name} {t}"
+            )
+    return th, tw
 
 
 def _starts(size: int, tile: int, overlap: int, multiple: int) -> list[int]:
@@ -91,9 +133,7 @@ def tile_slices(
     >>> [(s.start, s.stop) for s, _ in tile_slices(100, 8, tile=48, overlap=8, multiple=4)][:3]
     [(0, 48), (24, 72), (52, 100)]
     """
-    th, tw = _pair(tile)
-    if multiple < 1:
-        raise ValueError(f"multiple must be >= 1, got {multiple}")
+    th, tw = check_tile(tile, overlap, multiple)
     if height < 1 or width < 1:
         raise ValueError(f"the field must be at least 1x1, got {height}x{width}")
     if height % multiple or width % multiple:
@@ -101,17 +141,6 @@ def tile_slices(
             f"the field ({height}x{width}) must be a multiple of {multiple} in both "
             "dimensions; pad it first (ds.deepr.pad)"
         )
-    for name, t in (("height", th), ("width", tw)):
-        if t < 1 or t % multiple:
-            raise ValueError(
-                f"tile {name} must be a positive multiple of {multiple} (2**(levels-1) of the "
-                f"U-Net), got {t}"
-            )
-        if overlap < 0 or overlap > t - multiple:
-            raise ValueError(
-                f"overlap must be between 0 and tile - multiple = {t - multiple} so that tiles "
-                f"advance; got overlap={overlap} for tile {name} {t}"
-            )
     th, tw = min(th, height), min(tw, width)
     rows = _starts(height, th, overlap, multiple)
     cols = _starts(width, tw, overlap, multiple)
@@ -200,6 +229,12 @@ def tiled(
         one tile covers the field, `fn` is called once on the whole field and its
         output returned unchanged.
 
+    Raises
+    ------
+    ValueError
+        For a tile size or overlap :func:`tile_slices` refuses (checked here, and
+        against the field size at each call).
+
     Examples
     --------
     >>> fn = tiled(lambda x, t, c, cal: x + 1, tile=16, overlap=4, multiple=4)
@@ -210,7 +245,7 @@ def tiled(
         return fn
     if tile_batch < 1:
         raise ValueError(f"tile_batch must be >= 1, got {tile_batch}")
-    _pair(tile)
+    check_tile(tile, overlap, multiple)  # fail now, not at the first step
 
     def run(
         x: torch.Tensor,

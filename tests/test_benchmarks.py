@@ -1,0 +1,160 @@
+"""The benchmark harness works (on CPU, in --quick mode); it measures nothing here."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from benchmarks import __main__ as cli
+from benchmarks import harness
+from benchmarks.suite_sampling import FastPath, denoiser
+from xdeepr.nn import UNet
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_write_section_replaces_between_markers_and_appends_new(tmp_path):
+    path = tmp_path / "BENCHMARKS.md"
+    path.write_text(
+        "# Benchmarks\n\nintro\n\n<!-- bench:unet:start -->\nold\n<!-- bench:unet:end -->\n\ntail\n"
+    )
+    harness.write_section(path, "unet", "new $1 \\1 table")
+    harness.write_section(path, "skill", "skill table")
+    text = path.read_text()
+    assert "old" not in text and "new $1 \\1 table" in text
+    assert text.startswith("# Benchmarks\n\nintro\n\n<!-- bench:unet:start -->\nnew")
+    assert "\n\ntail\n" in text
+    assert text.rstrip().endswith(
+        "<!-- bench:skill:start -->\nskill table\n<!-- bench:skill:end -->"
+    )
+    harness.write_section(tmp_path / "fresh.md", "dask", "x")
+    assert (
+        tmp_path / "fresh.md"
+    ).read_text() == "<!-- bench:dask:start -->\nx\n<!-- bench:dask:end -->\n"
+
+
+def test_table_is_markdown():
+    text = harness.table(["a", "b"], [[1, 0.123456], ["x", ""]])
+    assert text.splitlines() == ["| a | b |", "|---|---|", "| 1 | 0.1235 |", "| x |  |"]
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    """All suites once in --quick mode, written into a file that already has content."""
+    path = tmp_path_factory.mktemp("bench") / "BENCHMARKS.md"
+    path.write_text("# Benchmarks\n")
+    argv = ["--quick", "--threads", "1", "--device", "cpu", "--write", str(path)]
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        status = cli.main(argv)
+    torch.set_num_threads(1)
+    return status, out.getvalue(), path
+
+
+def test_quick_run_prints_and_writes_every_suite(quick_run):
+    status, printed, path = quick_run
+    assert status == 0
+    text = path.read_text()
+    assert text.startswith("# Benchmarks\n")
+    for suite in cli.SUITES:
+        start, end = harness.markers(suite)
+        assert text.count(start) == 1 and text.count(end) == 1, suite
+        section = text[text.index(start) : text.index(end)]
+        assert f"### {suite}:" in section and "|---|" in section
+        assert "torch " in section and "xdeepr " in section and "python -m benchmarks" in section
+        assert f"### {suite}:" in printed
+    assert "DeepR parity" in text and "extrapolated" in text
+    assert "not measured: no GPU" in text or torch.cuda.is_available()
+    assert "speed-up vs 1" in text and "samples / s" in text
+    assert "CRPS (K)" in text and "bicubic" in text
+
+
+def test_rerun_replaces_only_its_section(quick_run, capsys):
+    _, _, path = quick_run
+    before = path.read_text()
+    assert cli.main(["unet", "--quick", "--threads", "1", "--write", str(path)]) == 0
+    torch.set_num_threads(1)
+    after = path.read_text()
+    start, end = harness.markers("unet")
+    assert after.count(start) == 1
+    assert after[: after.index(start)] == before[: before.index(start)]
+    assert after[after.index(end) :] == before[before.index(end) :]
+    assert "### unet:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [(["nosuch", "--quick"], "unknown suite"), (["--parity-steps", "0"], "parity-steps")],
+)
+def test_cli_refuses_bad_arguments(argv, message, capsys):
+    with pytest.raises(SystemExit):
+        cli.main(argv)
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU message")
+def test_cli_refuses_cuda_without_gpu(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--device", "cuda", "--quick"])
+    assert "no CUDA device" in capsys.readouterr().err
+
+
+def test_module_runs_from_the_command_line():
+    res = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--help"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert res.returncode == 0 and "--quick" in res.stdout and "sampling" in res.stdout
+
+
+@torch.no_grad()
+@pytest.mark.parametrize(
+    "fast",
+    [FastPath(bf16=True), FastPath(channels_last=True), FastPath(bf16=True, channels_last=True)],
+)
+def test_fast_path_switches_are_harmless_on_cpu(fast):
+    torch.manual_seed(0)
+    net = UNet(
+        n_channels=8, channel_multipliers=(1, 2), is_attention=(False, True), conditioned_on_input=2
+    ).eval()
+    x, c = torch.randn(2, 1, 16, 8), torch.randn(2, 2, 16, 8)
+    t, cal = torch.tensor([10.0, 900.0]), torch.rand(2, 2)
+    ref = net(x, t, c, cal)
+    out = denoiser(net, fast, torch.device("cpu"))(x, t, c, cal)
+    assert out.dtype == torch.float32 and out.shape == ref.shape
+    tol = 0.1 if fast.bf16 else 1e-5
+    torch.testing.assert_close(out, ref, rtol=tol, atol=tol)
+    assert next(net.parameters()).is_contiguous()  # the caller's network is untouched
+
+
+def test_bench_unet_script_still_runs(capsys):
+    from benchmarks import bench_unet
+
+    bench_unet.main(["--height", "16", "--width", "8", "--threads", "1"])
+    assert "forward time" in capsys.readouterr().out
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_quick_run_on_gpu(tmp_path):
+    assert (
+        cli.main(
+            [
+                "sampling",
+                "--quick",
+                "--device",
+                "cuda",
+                "--compile",
+                "--write",
+                str(tmp_path / "B.md"),
+            ]
+        )
+        == 0
+    )
+    assert "model FLOP utilisation" in (tmp_path / "B.md").read_text()
