@@ -37,3 +37,11 @@ def docs(session: nox.Session) -> None:
     session.install(TORCH)
     session.install("-e", ".[docs]")
     session.run("sphinx-build", "-b", "html", "docs", "docs/_build/html")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run the benchmarks: ``nox -s bench -- [suite ...] [--quick] [--write BENCHMARKS.md]``."""
+    session.install(TORCH)
+    session.install("-e", ".[distributed]")
+    session.run("python", "-m", "benchmarks", *session.posargs)

@@ -264,3 +264,15 @@ def test_target_needs_domain_wise_label_scaling(sample_small, coarse):
                      label_scaling="pixel-wise", **TINY)  # fmt: skip
     with pytest.raises(ValueError, match="label_scaling='domain-wise'"):
         coarse.deepr.downscale(m, target=s, **OPTS)
+
+
+def test_tiled_downscale(reference, coarse, tiny_model):
+    whole = coarse.deepr.downscale(tiny_model, tile=(24, 32), overlap=4, **OPTS)
+    xr.testing.assert_allclose(whole, reference, rtol=1e-5, atol=1e-4)  # one tile = untiled
+    tiled = coarse.deepr.downscale(tiny_model, tile=16, overlap=4, **OPTS)
+    assert tiled.attrs["xdeepr_tile"] == "16"
+    assert np.isfinite(tiled.t2m.values).all()
+    lazy = coarse.chunk(time=3).deepr.downscale(tiny_model, tile=16, overlap=4, **OPTS)
+    xr.testing.assert_allclose(lazy.compute(), tiled, rtol=1e-5, atol=1e-4)
+    with pytest.raises(ValueError, match="tile"):
+        coarse.deepr.downscale(tiny_model, tile=10, **OPTS)

@@ -98,6 +98,8 @@ class DeepRAccessor:
         target: xr.Dataset | None = None,
         fill: str | float | None = None,
         progress: bool = True,
+        tile: int | tuple[int, int] | None = None,
+        overlap: int = 16,
     ) -> xr.Dataset:
         """Downscale this coarse Dataset into an ensemble on the model's label grid.
 
@@ -127,6 +129,9 @@ class DeepRAccessor:
             the spatial mean of each field (``"mean"``) or a number.
         progress : bool
             Show a tqdm bar (numpy-backed input, computed at once).
+        tile, overlap : int, optional
+            Run the network on overlapping tiles of `tile` pixels, blended at every
+            step, for domains that do not fit the device (off by default).
 
         Returns
         -------
@@ -146,6 +151,7 @@ class DeepRAccessor:
         return downscale(
             self._obj, model, members=members, steps=steps, sampler=sampler, seed=seed,
             batch_size=batch_size, device=device, target=target, fill=fill, progress=progress,
+            tile=tile, overlap=overlap,
         )  # fmt: skip
 
     def score(

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from . import __version__, grid
+from . import __version__, grid, tiling
 from .diffusion import SAMPLERS, num_model_evals
 from .model import DownscalingModel, calendar_features
 
@@ -100,6 +100,8 @@ def sample_block(
     device: torch.device,
     target: xr.Dataset | None,
     progress: Callable[[int], Any] | None = None,
+    tile: int | tuple[int, int] | None = None,
+    overlap: int = 16,
 ) -> xr.Dataset:
     """Downscale the time steps of `ds` (numpy-backed) into a (member, time, lat, lon) Dataset.
 
@@ -138,6 +140,8 @@ def sample_block(
                 steps=steps,
                 generators=gens,
                 progress=step_done,
+                tile=tile,
+                overlap=overlap,
             )
         except torch.cuda.OutOfMemoryError:
             if bs == 1:
@@ -219,6 +223,8 @@ def downscale(
     target: xr.Dataset | None = None,
     fill: str | float | None = None,
     progress: bool = True,
+    tile: int | tuple[int, int] | None = None,
+    overlap: int = 16,
 ) -> xr.Dataset:
     """Downscale coarse `ds` with `model` into an ensemble; see ``Dataset.deepr.downscale``."""
     if not isinstance(model, DownscalingModel):
@@ -231,6 +237,8 @@ def downscale(
     sampler = sampler or model.default_sampler
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; choose one of {sorted(SAMPLERS)}")
+    if tile is not None:
+        tiling.check_tile(tile, overlap, model.network.size_multiple)
     dev = _device(device)
     ds, time_name = grid.standard_time(ds)
     if target is not None:
@@ -240,12 +248,17 @@ def downscale(
     out_grid = model.label_grid if target is None else grid.finest_grid(target)
     olat, olon = grid.find_latlon(out_grid)
     attrs = _provenance(model, sampler, steps, seed, members, ds.attrs)
+    if tile is not None:
+        attrs["xdeepr_tile"] = str(tile)
+        attrs["xdeepr_tile_overlap"] = int(overlap)
     options: dict[str, Any] = {
         "members": int(members),
         "sampler": sampler,
         "steps": steps,
         "seed": int(seed),
         "batch_size": batch_size,
+        "tile": tile,
+        "overlap": overlap,
     }
     if coarse.chunks and any(v.chunks for v in coarse.data_vars.values()):
         res = _lazy(coarse, model, out_grid, target, options, device)

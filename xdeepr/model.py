@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from . import __version__
+from . import __version__, tiling
 from .diffusion import DEFAULT_STEPS, NoiseSchedule, sample
 from .nn import UNet
 from .scaling import Scaler
@@ -329,6 +329,8 @@ class DownscalingModel:
         eta: float = 0.0,
         generators: list[torch.Generator] | None = None,
         progress: Callable[[int], Any] | None = None,
+        tile: int | tuple[int, int] | None = None,
+        overlap: int = 16,
     ) -> torch.Tensor:
         """Draw normalised samples for a batch of conditions (the tensor-level API).
 
@@ -347,6 +349,11 @@ class DownscalingModel:
             from its own generator, so a sample does not depend on its batch.
         progress : callable, optional
             Called with 1 after each step.
+        tile, overlap : int, optional
+            Run the network on overlapping tiles of this size (pixels; a multiple of
+            ``2**(levels-1)``) and blend them at every step, for fields that do not fit
+            the device. Off by default: on the sample, tiles smaller than the training
+            fields cost skill (BENCHMARKS.md).
 
         Returns
         -------
@@ -371,10 +378,12 @@ class DownscalingModel:
                 [torch.randn(shape, generator=g, device=g.device) for g in generators]
             ).to(device)
 
+        denoise = tiling.tiled_network(net, tile, overlap)
+
         def model_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             autocast = device.type == "cuda"
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-                out = net(x, t, condition, calendar)
+                out = denoise(x, t, condition, calendar)
             return out.float()
 
         net.eval()
