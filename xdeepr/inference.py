@@ -105,10 +105,12 @@ def sample_block(
 ) -> xr.Dataset:
     """Downscale the time steps of `ds` (numpy-backed) into a (member, time, lat, lon) Dataset.
 
+    `ds` is :meth:`DownscalingModel.coarse_features` output (validated and cropped).
+
     Crops, normalises and pads through :meth:`DownscalingModel.condition`, samples
     in batches of (time, member) pairs, then unpads and denormalises.
     """
-    cond_da = model.condition(ds, target)  # (T, C, Hp, Wp)
+    cond_da = model.condition(ds, target, validated=True)  # (T, C, Hp, Wp)
     cond = np.asarray(cond_da.values, dtype="float32")
     times = np.asarray(ds["time"].values)
     _check_finite(cond, times)
@@ -164,7 +166,7 @@ def sample_block(
     arr = grid.unpad(arr).transpose(MEMBER, "time", "variable", lat, lon)
     res = model.label_scaler.denormalize(arr.to_dataset("variable"))
     if model.learn_residuals:
-        base = model.baseline(ds, target)
+        base = model.baseline(ds, target, validated=True)
         res = xr.Dataset({v: res[v] + base[v] for v in model.labels})
     tgt = model.label_grid if target is None else grid.finest_grid(target)
     res = res.assign_coords({lat: tgt[lat].variable, lon: tgt[lon].variable})

@@ -267,25 +267,37 @@ class DownscalingModel:
         return grid.crop(ds[self.features], coverage=cov)
 
     def baseline(
-        self, features: xr.Dataset, target: xr.Dataset | None = None, method: str = "bicubic"
+        self,
+        features: xr.Dataset,
+        target: xr.Dataset | None = None,
+        method: str = "bicubic",
+        *,
+        validated: bool = False,
     ) -> xr.Dataset:
-        """Interpolate the coarse label variables onto the label (or `target`) grid."""
-        from . import grid
+        """Interpolate the coarse label variables onto the label (or `target`) grid.
 
-        coarse = self.coarse_features(features, target)
-        tgt = self.label_grid if target is None else grid.finest_grid(target)
-        return grid.interpolate(coarse[self.labels], tgt, method=method)
-
-    def condition(self, features: xr.Dataset, target: xr.Dataset | None = None) -> xr.DataArray:
-        """Condition channels ``(time, channel, lat, lon)`` on the padded label grid.
-
-        Coarse features are validated, cropped and normalised, interpolated onto the
-        label grid by coordinate-aware bicubic interpolation, stacked with the static
-        channels and padded to a multiple of ``2**(levels-1)``. Lazy on dask.
+        ``validated=True`` says `features` already is :meth:`coarse_features` output.
         """
         from . import grid
 
-        coarse = self.feature_scaler.normalize(self.coarse_features(features, target))
+        coarse = features if validated else self.coarse_features(features, target)
+        tgt = self.label_grid if target is None else grid.finest_grid(target)
+        return grid.interpolate(coarse[self.labels], tgt, method=method)
+
+    def condition(
+        self, features: xr.Dataset, target: xr.Dataset | None = None, *, validated: bool = False
+    ) -> xr.DataArray:
+        """Condition channels ``(time, channel, lat, lon)`` on the padded label grid.
+
+        Coarse features are validated, cropped and normalised (``validated=True``: they
+        already are :meth:`coarse_features` output), interpolated onto the label grid by
+        coordinate-aware bicubic interpolation, stacked with the static channels and
+        padded to a multiple of ``2**(levels-1)``. Lazy on dask.
+        """
+        from . import grid
+
+        coarse = features if validated else self.coarse_features(features, target)
+        coarse = self.feature_scaler.normalize(coarse)
         tgt = self.label_grid if target is None else grid.finest_grid(target)
         hi = grid.interpolate(coarse, tgt, method="bicubic")
         if target is None:
