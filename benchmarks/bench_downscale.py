@@ -35,11 +35,9 @@ def _model(path: Path) -> xdeepr.DownscalingModel:
     f, l, s = xdeepr.datasets.load_sample()
     train = slice(None, "2021-06-30")
     model = xdeepr.train(
-        f.sel(time=train), l.sel(time=train), s,
-        n_channels=16, channel_multipliers=(1, 2, 2), is_attention=(False, False, True),
-        steps=600, batch_size=16, learning_rate=2e-3, warmup_steps=50, ema_decay=0.995,
+        f.sel(time=train), l.sel(time=train), s, config=xdeepr.TrainConfig.small(),
         progress=False,
-    )  # fmt: skip
+    )
     model.save(path)
     return model
 

@@ -30,17 +30,7 @@ DEMO_MODEL = CACHE / "demo-600.xdeepr"
 MEMBERS = 20
 
 #: The demo-sized network, as in ``xdeepr demo`` (trained for 600 steps).
-DEMO_TRAIN: dict[str, Any] = {
-    "n_channels": 16,
-    "channel_multipliers": (1, 2, 2),
-    "is_attention": (False, False, True),
-    "steps": 600,
-    "batch_size": 16,
-    "learning_rate": 2e-3,
-    "warmup_steps": 50,
-    "ema_decay": 0.995,
-    "progress": False,
-}
+DEMO_TRAIN: dict[str, Any] = {**xdeepr.TrainConfig.small().to_dict(), "progress": False}
 #: A tiny network for --quick: exercises every code path in seconds.
 QUICK_TRAIN: dict[str, Any] = {
     "n_channels": 8,

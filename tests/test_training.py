@@ -152,11 +152,9 @@ def test_model_learns_and_beats_bicubic():
     train = slice(None, "2021-06-30")
     test = slice("2021-07-01", None)
     model = xdeepr.train(
-        f.sel(time=train), l.sel(time=train), s,
-        n_channels=16, channel_multipliers=(1, 2, 2), is_attention=(False, False, True),
-        steps=400, batch_size=16, learning_rate=2e-3, warmup_steps=50, ema_decay=0.995,
+        f.sel(time=train), l.sel(time=train), s, config=TrainConfig.small(steps=400),
         progress=False,
-    )  # fmt: skip
+    )
     ft, truth = f.sel(time=test).isel(time=slice(None, None, 24)), l.sel(time=test)
     ens = ft.deepr.downscale(model, members=6, progress=False)
     truth = truth.sel(time=ens.time)

@@ -648,9 +648,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         + (f"for {args.minutes:g} min" if args.minutes else f"for {budget['steps']} steps"),
     )
     model = xdeepr.train(
-        f_train, l_train, static,
-        n_channels=16, channel_multipliers=(1, 2, 2), is_attention=(False, False, True),
-        batch_size=16, learning_rate=2e-3, warmup_steps=50, ema_decay=0.995,
+        f_train, l_train, static, config=xdeepr.TrainConfig.small(),
         device=args.device, progress=not args.quiet, **budget,
     )  # fmt: skip
     t_trained = _time.monotonic()
