@@ -327,14 +327,15 @@ def spectra(
             s_ens["wavelength"].values,
             line,
             color="tab:blue",
-            lw=0.8,
-            alpha=0.6,
+            lw=1.2,
+            alpha=0.8,
+            zorder=3,  # above the truth: where they coincide, the members stay visible
             label=f"xdeepr members ({s_ens.sizes[member_dim]})" if i == 0 else None,
         )
     ax.loglog(
         s_bic["wavelength"].values, s_bic.values, color="tab:orange", ls="--", lw=2, label="bicubic"
     )
-    ax.loglog(wavelength, s_truth.values, color="black", lw=2, label="truth")
+    ax.loglog(wavelength, s_truth.values, color="black", lw=3.5, label="truth", zorder=2)
     ax.set_xlim(wavelength.max(), wavelength.min())  # large scales on the left
     ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
