@@ -18,6 +18,7 @@ from xdeepr.diffusion import (
     ddpm,
     diffusion_loss,
     dpm_solver_pp_2m,
+    dpm_solver_pp_2m_sde,
     make_schedule,
     sample,
 )
@@ -280,7 +281,7 @@ def test_epsilon_prediction_refuses_zero_snr():
 # --------------------------------------------------------------------------- samplers
 
 
-@pytest.mark.parametrize("sampler", ["ddpm", "ddim", "dpm++2m"])
+@pytest.mark.parametrize("sampler", ["ddpm", "ddim", "dpm++2m", "dpm++2m-sde"])
 def test_gaussian_closed_form_default_steps(sampler):
     out = monte_carlo(LINEAR, "epsilon", sampler)  # DDPM: all 1000 steps
     assert out.dtype == torch.float32
@@ -288,7 +289,7 @@ def test_gaussian_closed_form_default_steps(sampler):
     assert abs(out.std().item() - S) < STD_TOL
 
 
-@pytest.mark.parametrize("sampler", ["ddpm", "ddim", "dpm++2m"])
+@pytest.mark.parametrize("sampler", ["ddpm", "ddim", "dpm++2m", "dpm++2m-sde"])
 def test_gaussian_closed_form_v_prediction_zero_terminal_snr(sampler):
     out = monte_carlo(LINEAR_ZT, "v", sampler)
     assert abs(out.mean().item() - MU) < MEAN_TOL
@@ -314,6 +315,9 @@ def test_gaussian_closed_form_ddim_eta_one():
         (LINEAR_ZT, "v", "dpm++2m", 50, 0.0, 1e-6, 0.001),
         (COSINE, "v", "dpm++2m", 20, 0.0, 1e-4, 0.002),
         (COSINE, "epsilon", "ddim", 1000, 1.0, 1e-4, 0.005),
+        (LINEAR, "epsilon", "dpm++2m-sde", 1000, 0.0, 1e-4, 0.001),
+        (LINEAR_ZT, "v", "dpm++2m-sde", 500, 0.0, 1e-6, 0.001),
+        (COSINE, "v", "dpm++2m-sde", 200, 0.0, 1e-4, 0.002),
     ],
 )
 def test_gaussian_exact_moments_converge(
@@ -324,6 +328,16 @@ def test_gaussian_exact_moments_converge(
     assert abs(std - S) < std_tol
 
 
+def test_sde_solver_forgets_the_initial_mismatch():
+    """x_T ~ N(0, 1) ignores the signal left at T on the linear schedule: the ODE solvers
+    carry that error to the end (mean bias ≈ 0.005), the SDE solver's noise washes it out."""
+    ode_mean, _ = exact_moments(LINEAR, "epsilon", "dpm++2m", 20)
+    sde_mean, sde_std = exact_moments(LINEAR, "epsilon", "dpm++2m-sde", 20)
+    assert abs(ode_mean - MU) > 0.004
+    assert abs(sde_mean - MU) < 1e-4
+    assert abs(sde_std - S) < 0.02  # 20 steps: within 3 % of the target spread
+
+
 @pytest.mark.parametrize(("sampler", "ratio"), [("ddim", 0.6), ("dpm++2m", 0.3)])
 def test_ode_samplers_converge_with_steps(sampler, ratio):
     # doubling the steps: DDIM is first order (error ≈ halves), DPM-Solver++(2M) second order
@@ -332,7 +346,9 @@ def test_ode_samplers_converge_with_steps(sampler, ratio):
     assert errors[-1] < ratio * errors[-2]
 
 
-@pytest.mark.parametrize(("sampler", "eta"), [("ddpm", 0.0), ("ddim", 1.0), ("dpm++2m", 0.0)])
+@pytest.mark.parametrize(
+    ("sampler", "eta"), [("ddpm", 0.0), ("ddim", 1.0), ("dpm++2m", 0.0), ("dpm++2m-sde", 0.0)]
+)
 def test_same_noise_gives_same_output(sampler, eta):
     shape = (3, 1, 8, 8)
     model_fn = gaussian_oracle(LINEAR)
@@ -357,7 +373,9 @@ def test_model_sees_float_timesteps_and_progress_counts_steps():
         return torch.zeros_like(x)
 
     calls: list[int] = []
-    for sampler, steps in [("ddpm", None), ("ddim", 7), ("dpm++2m", 20), ("ddpm", 10)]:
+    for sampler, steps in [
+        ("ddpm", None), ("ddim", 7), ("dpm++2m", 20), ("ddpm", 10), ("dpm++2m-sde", 9)
+    ]:  # fmt: skip
         seen.clear()
         calls.clear()
         sample(model_fn, torch.zeros(2, 1, 4, 4), LINEAR, sampler=sampler, steps=steps,
@@ -385,18 +403,21 @@ def test_samplers_run_without_grad_and_keep_dtype():
         return weight * x
 
     x_T = torch.randn(2, 1, 4, 4)
-    for fn, kwargs in [(ddpm, {"steps": 5}), (ddim, {"steps": 5}), (dpm_solver_pp_2m, {})]:
+    for fn, kwargs in [
+        (ddpm, {"steps": 5}), (ddim, {"steps": 5}), (dpm_solver_pp_2m, {}),
+        (dpm_solver_pp_2m_sde, {"steps": 4}),
+    ]:  # fmt: skip
         out = fn(model_fn, x_T, LINEAR, **kwargs)
         assert out.dtype == torch.float32 and not out.requires_grad
         assert out.shape == x_T.shape
 
 
 def test_registry_and_dispatch_errors():
-    assert set(SAMPLERS) == set(DEFAULT_STEPS) == {"ddpm", "ddim", "dpm++2m"}
-    assert DEFAULT_STEPS == {"ddpm": None, "ddim": 50, "dpm++2m": 20}
+    assert set(SAMPLERS) == set(DEFAULT_STEPS) == {"ddpm", "ddim", "dpm++2m", "dpm++2m-sde"}
+    assert DEFAULT_STEPS == {"ddpm": None, "ddim": 50, "dpm++2m": 20, "dpm++2m-sde": 20}
     assert num_model_evals("ddpm", None, LINEAR) == 1000
     x_T = torch.zeros(1, 1, 4, 4)
-    with pytest.raises(ValueError, match=r"'heun'.*\['ddpm', 'ddim', 'dpm\+\+2m'\]"):
+    with pytest.raises(ValueError, match=r"'heun'.*\['ddpm', 'ddim', 'dpm\+\+2m', "):
         sample(lambda x, t: x, x_T, LINEAR, sampler="heun")
     with pytest.raises(ValueError, match="eta applies only"):
         sample(lambda x, t: x, x_T, LINEAR, sampler="dpm++2m", eta=0.5)
