@@ -10,7 +10,6 @@ switches (bf16 autocast, channels_last, torch.compile).
 from __future__ import annotations
 
 import copy
-import dataclasses
 import itertools
 import time
 from collections.abc import Callable
@@ -20,6 +19,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from xdeepr.diffusion import DEFAULT_STEPS, make_schedule, sample
+from xdeepr.fastpath import FastPath
 
 from . import harness as H
 
@@ -28,43 +28,15 @@ REDUCED = (20, 32)  # label grid rows (lat) x columns (lon)
 COMPLETE = (500, 800)
 
 
-@dataclasses.dataclass(frozen=True)
-class FastPath:
-    """GPU fast-path switches; each is harmless (if useless) on CPU."""
-
-    bf16: bool = False
-    channels_last: bool = False
-    compile: bool = False
-
-    def label(self) -> str:
-        on = [
-            n
-            for n, v in (
-                ("bf16", self.bf16),
-                ("channels_last", self.channels_last),
-                ("compile", self.compile),
-            )
-            if v
-        ]
-        return " + ".join(on) or "fp32, contiguous, eager"
-
-
 def denoiser(net: Any, fast: FastPath, device: torch.device) -> Denoiser:
-    """`net` as ``fn(x, t, condition, calendar)`` with the fast-path switches applied.
+    """`net` as ``fn(x, t, condition, calendar)`` through the library's fast path.
 
-    The network is copied when a switch changes it, so the caller's module is untouched.
+    The network is copied when a switch changes it (memory format, compilation),
+    so each configuration is timed from the same starting point.
     """
-    if fast.channels_last:
-        net = copy.deepcopy(net).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    module: Any = torch.compile(net) if fast.compile else net
-    fmt = torch.channels_last if fast.channels_last else torch.contiguous_format
-
-    def fn(x: torch.Tensor, t: torch.Tensor, c: torch.Tensor, cal: torch.Tensor) -> torch.Tensor:
-        x, c = x.contiguous(memory_format=fmt), c.contiguous(memory_format=fmt)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=fast.bf16):
-            return module(x, t, c, cal).float()
-
-    return fn
+    if fast.channels_last or fast.compile:
+        net = copy.deepcopy(net)
+    return fast.denoiser(net, device)
 
 
 def _inputs(net: Any, b: int, h: int, w: int, device: torch.device) -> tuple[Any, ...]:
@@ -149,7 +121,7 @@ def run(ctx: H.Context) -> str:
     demo = model.network.eval()
     m_demo = demo.size_multiple
     members = 2 if quick else H.MEMBERS
-    fp = FastPath()
+    fp = FastPath(bf16=False, pin_memory=False)
     fn_demo = denoiser(demo, fp, dev)
     seed = H.seed_unet(dev)
     fn_seed = denoiser(seed, fp, dev)
@@ -307,9 +279,9 @@ def fast_path(ctx: H.Context, net: Any) -> str:
         return title + "\n\n" + H.table(head, [["all", "not measured: no GPU", "", "", ""]])
     bf16 = [False, True] if ctx.bf16 is None else [ctx.bf16]
     cl = [False, True] if ctx.channels_last is None else [ctx.channels_last]
-    configs = [FastPath(b, c) for b, c in itertools.product(bf16, cl)]
+    configs = [FastPath(b, c, pin_memory=False) for b, c in itertools.product(bf16, cl)]
     if ctx.compile:
-        configs.append(FastPath(bf16[-1], cl[-1], compile=True))
+        configs.append(FastPath(bf16[-1], cl[-1], compile=True, pin_memory=False))
     size = (64, 48) if ctx.quick else COMPLETE
     size = (H.padded(size[0], net.size_multiple), H.padded(size[1], net.size_multiple))
     batch = 2 if ctx.quick else H.MEMBERS

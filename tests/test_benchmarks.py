@@ -11,7 +11,8 @@ import torch
 
 from benchmarks import __main__ as cli
 from benchmarks import harness
-from benchmarks.suite_sampling import FastPath, denoiser
+from benchmarks.suite_sampling import denoiser
+from xdeepr import FastPath
 from xdeepr.nn import UNet
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -17,12 +17,14 @@ __version__ = "0.1.0"
 
 from . import accessor as _accessor  # noqa: F401  (registers .deepr)
 from . import datasets, grid, metrics, plot
+from .fastpath import FastPath
 from .model import DownscalingModel, load_model
 from .scaling import Scaler
 from .training import TrainConfig, train
 
 __all__ = [
     "DownscalingModel",
+    "FastPath",
     "Scaler",
     "TrainConfig",
     "__version__",

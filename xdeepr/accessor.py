@@ -15,6 +15,7 @@ from . import grid
 from .scaling import Scaler
 
 if TYPE_CHECKING:
+    from .fastpath import FastPath
     from .model import DownscalingModel
 
 
@@ -100,6 +101,7 @@ class DeepRAccessor:
         progress: bool = True,
         tile: int | tuple[int, int] | None = None,
         overlap: int = 16,
+        fast_path: FastPath | dict[str, Any] | None = None,
     ) -> xr.Dataset:
         """Downscale this coarse Dataset into an ensemble on the model's label grid.
 
@@ -111,14 +113,14 @@ class DeepRAccessor:
             Ensemble size.
         steps : int, optional
             Sampling steps (default: the sampler's default; all 1000 for DDPM).
-        sampler : {"ddpm", "ddim", "dpm++2m"}, optional
+        sampler : {"ddpm", "ddim", "dpm++2m", "dpm++2m-sde"}, optional
             Default: the model's default sampler.
         seed : int
             The noise of each (time, member) depends only on `seed`, the time stamp
             and the member index: the same ensemble however the work is split.
         batch_size : int, optional
-            Samples per network call (default: sized to the device; halved on a CUDA
-            out-of-memory error).
+            Samples per network call (default: on CUDA, what fits in the free device
+            memory, measured; halved on an out-of-memory error).
         device : str, optional
             ``"cpu"``, ``"cuda"``, ``"cuda:1"``... (default: CUDA when available).
         target : xarray.Dataset, optional
@@ -132,6 +134,11 @@ class DeepRAccessor:
         tile, overlap : int, optional
             Run the network on overlapping tiles of `tile` pixels, blended at every
             step, for domains that do not fit the device (off by default).
+        fast_path : xdeepr.FastPath or dict, optional
+            GPU fast-path switches: ``bf16`` autocast (default on CUDA),
+            ``channels_last``, ``compile`` (``torch.compile``), ``pin_memory`` (pinned,
+            asynchronous host-device copies; default on CUDA). See BENCHMARKS.md for
+            what each is worth.
 
         Returns
         -------
@@ -151,7 +158,7 @@ class DeepRAccessor:
         return downscale(
             self._obj, model, members=members, steps=steps, sampler=sampler, seed=seed,
             batch_size=batch_size, device=device, target=target, fill=fill, progress=progress,
-            tile=tile, overlap=overlap,
+            tile=tile, overlap=overlap, fast_path=fast_path,
         )  # fmt: skip
 
     def score(

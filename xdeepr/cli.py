@@ -323,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--sampler",
         choices=sorted(SAMPLERS),
-        help="sampler (default: the model's, usually dpm++2m)",
+        help="sampler (default: the model's)",
     )
     p.add_argument("--seed", type=int, default=0, help="noise seed (default: %(default)s)")
     p.add_argument(
@@ -340,6 +340,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--fill", metavar="mean|NUMBER",
         help="fill missing input values with the field's mean or a number (default: error)",
+    )  # fmt: skip
+    fast = p.add_argument_group("GPU fast path (see BENCHMARKS.md)")
+    fast.add_argument(
+        "--bf16", action=argparse.BooleanOptionalAction, default=None,
+        help="bfloat16 autocast of the network (default: on for CUDA)",
+    )  # fmt: skip
+    fast.add_argument(
+        "--channels-last", action="store_true", help="NHWC memory layout for the network"
+    )
+    fast.add_argument(
+        "--compile", nargs="?", const=True, default=False, metavar="MODE",
+        help="torch.compile the network, optionally with MODE (e.g. max-autotune)",
     )  # fmt: skip
     where = p.add_mutually_exclusive_group()
     where.add_argument(
@@ -928,6 +940,9 @@ def cmd_downscale(args: argparse.Namespace) -> int:
     ens = ds.deepr.downscale(
         model, members=args.members, steps=args.steps, sampler=args.sampler, seed=args.seed,
         batch_size=args.batch_size, device=args.device, fill=fill, progress=False,
+        fast_path=xdeepr.FastPath(
+            bf16=args.bf16, channels_last=args.channels_last, compile=args.compile
+        ),
     )  # fmt: skip
     blocks = _block_bounds(ens.chunks["time"])
     if record is not None:

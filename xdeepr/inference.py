@@ -19,6 +19,7 @@ import xarray as xr
 
 from . import __version__, grid, tiling
 from .diffusion import SAMPLERS, num_model_evals
+from .fastpath import FastPath, batch_from_memory, free_device_memory
 from .model import DownscalingModel, calendar_features
 
 MEMBER = "member"
@@ -51,10 +52,49 @@ def sample_seed(seed: int, time: Any, member: int) -> int:
     return int.from_bytes(digest.digest(), "little") & (2**63 - 1)
 
 
-def _auto_batch(device: torch.device, pixels: int) -> int:
-    if device.type == "cuda":
-        return max(1, min(256, (1 << 24) // pixels))
-    return max(1, min(32, (1 << 18) // pixels))
+#: Measured working memory of one sample's network evaluation, by model, shape and path.
+_SAMPLE_BYTES: dict[tuple[Any, ...], float] = {}
+
+
+def _auto_batch(
+    model: DownscalingModel,
+    cond: torch.Tensor,
+    cal: torch.Tensor | None,
+    device: torch.device,
+    fast: FastPath,
+    tile: int | tuple[int, int] | None,
+    overlap: int,
+) -> int:
+    """Samples per batch: from free device memory on CUDA, from the field size elsewhere.
+
+    On CUDA, one network evaluation of one sample is run once per (model, shape,
+    fast path, tiling) to measure its peak working memory; the batch is then what fits
+    in 70 % of the free memory (including what torch's allocator holds in reserve).
+    """
+    pixels = int(cond.shape[-2] * cond.shape[-1])
+    if device.type != "cuda":
+        return max(1, min(32, (1 << 18) // pixels))
+    key = (model.identity, tuple(cond.shape[1:]), str(device), fast, tile, overlap)
+    if key not in _SAMPLE_BYTES:
+        denoise = tiling.tiled(
+            fast.denoiser(model.network, device), tile, overlap, model.network.size_multiple
+        )
+        x = torch.zeros((1, len(model.labels), *cond.shape[-2:]), device=device)
+        t = torch.full((1,), float(model.schedule.num_steps - 1), device=device)
+        c1 = cond[:1].to(device)
+        k1 = None if cal is None else cal[:1].to(device)
+        torch.cuda.synchronize(device)
+        base = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        with torch.no_grad():
+            denoise(x, t, c1, k1)
+        torch.cuda.synchronize(device)
+        # the sampler keeps a few field-sized tensors per sample besides the activations
+        state = 6 * x.numel() * 4
+        _SAMPLE_BYTES[key] = torch.cuda.max_memory_allocated(device) - base + state
+    free = free_device_memory(device) or 0
+    free += torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+    return batch_from_memory(free, _SAMPLE_BYTES[key])
 
 
 def _device(device: str | torch.device | None) -> torch.device:
@@ -102,32 +142,40 @@ def sample_block(
     progress: Callable[[int], Any] | None = None,
     tile: int | tuple[int, int] | None = None,
     overlap: int = 16,
+    fast_path: FastPath | dict[str, Any] | None = None,
 ) -> xr.Dataset:
     """Downscale the time steps of `ds` (numpy-backed) into a (member, time, lat, lon) Dataset.
 
     `ds` is :meth:`DownscalingModel.coarse_features` output (validated and cropped).
 
     Crops, normalises and pads through :meth:`DownscalingModel.condition`, samples
-    in batches of (time, member) pairs, then unpads and denormalises.
+    in batches of (time, member) pairs, then unpads and denormalises. The block's
+    condition goes to the device once (pinned and asynchronous on CUDA) and the
+    samples come back into one pinned host buffer without a synchronisation per
+    batch, so the host queues the next batch while the device still works.
     """
     cond_da = model.condition(ds, target, validated=True)  # (T, C, Hp, Wp)
     cond = np.asarray(cond_da.values, dtype="float32")
     times = np.asarray(ds["time"].values)
     _check_finite(cond, times)
-    cal = torch.from_numpy(calendar_features(ds["time"]))
+    fast = FastPath.coerce(fast_path).resolve(device)
+    cal: torch.Tensor | None = torch.from_numpy(calendar_features(ds["time"]))
     if not model.network.config.get("calendar", True):
-        cal = None  # type: ignore[assignment]
+        cal = None
     lat, lon = grid.find_latlon(cond_da)
     n_t, (hp, wp) = cond.shape[0], cond.shape[2:]
     nvar = len(model.labels)
-    out = np.empty((n_t, members, nvar, hp, wp), dtype="float32")
+    # (time, member) pairs in time-major order: pair k is row k of the output buffer
     pairs = [(i, m) for i in range(n_t) for m in range(members)]
-    bs = batch_size or _auto_batch(device, hp * wp)
+    cond_dev = fast.to_device(torch.from_numpy(cond), device)  # once per block
+    cal_dev = None if cal is None else fast.to_device(cal, device)
+    out_t = torch.empty((len(pairs), nvar, hp, wp), pin_memory=bool(fast.pin_memory))
+    bs = batch_size or _auto_batch(model, cond_dev, cal_dev, device, fast, tile, overlap)
     step_done: Callable[[int], Any] | None = None
     start = 0
     while start < len(pairs):
         batch = pairs[start : start + bs]
-        ti = [i for i, _ in batch]
+        ti = torch.tensor([i for i, _ in batch], device=device)
         gens = [
             torch.Generator(device=device).manual_seed(sample_seed(seed, times[i], m))
             for i, m in batch
@@ -136,14 +184,15 @@ def sample_block(
             step_done = _Progress(progress, len(batch))
         try:
             x = model.sample(
-                torch.from_numpy(cond[ti]),
-                None if cal is None else cal[ti],
+                cond_dev[ti],
+                None if cal_dev is None else cal_dev[ti],
                 sampler=sampler,
                 steps=steps,
                 generators=gens,
                 progress=step_done,
                 tile=tile,
                 overlap=overlap,
+                fast_path=fast,
             )
         except torch.cuda.OutOfMemoryError:
             if bs == 1:
@@ -151,10 +200,11 @@ def sample_block(
             bs = max(1, bs // 2)  # halve and retry this batch
             torch.cuda.empty_cache()
             continue
-        x_np = x.float().cpu().numpy()
-        for k, (i, m) in enumerate(batch):
-            out[i, m] = x_np[k]
+        out_t[start : start + len(batch)].copy_(x, non_blocking=bool(fast.pin_memory))
         start += len(batch)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)  # the asynchronous copies into out_t have landed
+    out = out_t.numpy().reshape(n_t, members, nvar, hp, wp)
     coords = {
         "time": ds["time"],
         MEMBER: np.arange(members),
@@ -227,6 +277,7 @@ def downscale(
     progress: bool = True,
     tile: int | tuple[int, int] | None = None,
     overlap: int = 16,
+    fast_path: FastPath | dict[str, Any] | None = None,
 ) -> xr.Dataset:
     """Downscale coarse `ds` with `model` into an ensemble; see ``Dataset.deepr.downscale``."""
     if not isinstance(model, DownscalingModel):
@@ -261,6 +312,7 @@ def downscale(
         "batch_size": batch_size,
         "tile": tile,
         "overlap": overlap,
+        "fast_path": FastPath.coerce(fast_path),
     }
     if coarse.chunks and any(v.chunks for v in coarse.data_vars.values()):
         res = _lazy(coarse, model, out_grid, target, options, device)

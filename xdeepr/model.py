@@ -21,6 +21,7 @@ import xarray as xr
 
 from . import __version__, tiling
 from .diffusion import DEFAULT_STEPS, NoiseSchedule, sample
+from .fastpath import FastPath
 from .nn import UNet
 from .scaling import Scaler
 
@@ -343,6 +344,7 @@ class DownscalingModel:
         progress: Callable[[int], Any] | None = None,
         tile: int | tuple[int, int] | None = None,
         overlap: int = 16,
+        fast_path: FastPath | Mapping[str, Any] | None = None,
     ) -> torch.Tensor:
         """Draw normalised samples for a batch of conditions (the tensor-level API).
 
@@ -352,7 +354,7 @@ class DownscalingModel:
             ``(B, n_condition_channels, H, W)``, normalised and padded.
         calendar : torch.Tensor, optional
             ``(B, 2)`` hour-of-day and day-of-year fractions.
-        sampler : {"ddpm", "ddim", "dpm++2m"}, optional
+        sampler : {"ddpm", "ddim", "dpm++2m", "dpm++2m-sde"}, optional
             Default: the model's ``default_sampler``.
         steps : int, optional
             Default: the sampler's default (all steps for DDPM).
@@ -366,6 +368,9 @@ class DownscalingModel:
             ``2**(levels-1)``) and blend them at every step, for fields that do not fit
             the device. Off by default: on the sample, tiles smaller than the training
             fields cost skill (BENCHMARKS.md).
+        fast_path : xdeepr.FastPath or mapping, optional
+            Mixed precision, memory format and compilation switches; default: bf16
+            autocast on CUDA, nothing else.
 
         Returns
         -------
@@ -390,13 +395,11 @@ class DownscalingModel:
                 [torch.randn(shape, generator=g, device=g.device) for g in generators]
             ).to(device)
 
-        denoise = tiling.tiled_network(net, tile, overlap)
+        fast = FastPath.coerce(fast_path)
+        denoise = tiling.tiled(fast.denoiser(net, device), tile, overlap, net.size_multiple)
 
         def model_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            autocast = device.type == "cuda"
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-                out = denoise(x, t, condition, calendar)
-            return out.float()
+            return denoise(x, t, condition, calendar)
 
         net.eval()
         x_T = draw()

@@ -1,0 +1,174 @@
+"""The GPU fast path: its switches, their plumbing, and that they leave samples unchanged."""
+
+from __future__ import annotations
+
+import shutil
+import weakref
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+from hypothesis import given
+from hypothesis import strategies as st
+
+import xdeepr
+from xdeepr import FastPath, fastpath
+from xdeepr.fastpath import batch_from_memory
+
+OPTS = {"members": 2, "steps": 3, "progress": False, "device": "cpu"}
+
+
+@pytest.fixture(scope="module")
+def coarse(sample_small):
+    f, _, _ = sample_small
+    return f.isel(time=slice(80, 84))
+
+
+@pytest.fixture(scope="module")
+def reference(coarse, tiny_model):
+    return coarse.deepr.downscale(tiny_model, **OPTS)
+
+
+def test_defaults_follow_the_device():
+    assert FastPath().resolve("cpu") == FastPath(False, False, False, False)
+    assert FastPath().resolve("cuda:1") == FastPath(True, False, False, True)
+    # explicit choices win, but pinned memory only exists with CUDA
+    assert FastPath(bf16=False).resolve("cuda").bf16 is False
+    on_cpu = FastPath(bf16=True, pin_memory=True).resolve("cpu")
+    assert on_cpu == FastPath(True, False, False, False)
+    assert FastPath().resolve("cpu").label() == "fp32, contiguous, eager"
+    assert FastPath(compile="max-autotune").label() == "compile:max-autotune"
+
+
+def test_coerce_and_its_errors():
+    assert FastPath.coerce(None) == FastPath()
+    fp = FastPath(channels_last=True)
+    assert FastPath.coerce(fp) is fp
+    assert FastPath.coerce({"bf16": False, "compile": True}) == FastPath(bf16=False, compile=True)
+    with pytest.raises(ValueError, match=r"no option\(s\) \['channel_last'\].*'channels_last'"):
+        FastPath.coerce({"channel_last": True})
+    with pytest.raises(TypeError, match="fast_path must be an xdeepr.FastPath.*got str"):
+        FastPath.coerce("bf16")  # type: ignore[arg-type]
+
+
+@given(
+    free=st.integers(0, 2**40),
+    per=st.floats(1.0, 2.0**34, allow_nan=False),
+    fraction=st.floats(0.1, 1.0),
+)
+def test_batch_from_memory_fits_and_is_monotone(free, per, fraction):
+    b = batch_from_memory(free, per, fraction=fraction, cap=4096)
+    assert 1 <= b <= 4096
+    if b > 1:
+        assert b * per <= fraction * free  # what it plans fits in the share of free memory
+    if b < 4096:
+        assert (b + 1) * per > fraction * free  # and it is the largest batch that does
+    assert batch_from_memory(2 * free, per, fraction=fraction, cap=4096) >= b
+
+
+def test_channels_last_gives_the_same_ensemble(reference, coarse, tiny_model):
+    out = coarse.deepr.downscale(tiny_model, fast_path={"channels_last": True}, **OPTS)
+    try:
+        conv = next(m for m in tiny_model.network.modules() if isinstance(m, torch.nn.Conv2d))
+        assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+        xr.testing.assert_allclose(out, reference, rtol=1e-4, atol=1e-4)
+        assert out.attrs == {**reference.attrs, "history": out.attrs["history"]}
+    finally:
+        tiny_model.network.to(memory_format=torch.contiguous_format)
+
+
+def test_bf16_stays_close_to_float32(reference, coarse, tiny_model):
+    """bf16 rounds the network's arithmetic only: same ensemble up to that rounding."""
+    out = coarse.deepr.downscale(tiny_model, fast_path=FastPath(bf16=True), **OPTS)
+    diff = np.abs(out.t2m.values - reference.t2m.values)
+    spread = float(reference.t2m.std("member").mean())
+    assert not np.array_equal(out.t2m.values, reference.t2m.values)  # it did run in bf16
+    assert float(diff.mean()) < 0.1 * spread  # far below the ensemble's own spread
+    np.testing.assert_array_equal(out.latitude, reference.latitude)
+
+
+def test_compile_is_applied_once_per_network_and_mode(monkeypatch, reference, coarse, tiny_model):
+    calls = []
+
+    def fake_compile(module, mode=None):
+        calls.append((module, mode))
+        return module  # eager: the plumbing, not the compiler, is under test here
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    monkeypatch.setattr(fastpath, "_COMPILED", weakref.WeakKeyDictionary())  # a cache of its own
+    fp = FastPath(compile=True)
+    a = coarse.deepr.downscale(tiny_model, fast_path=fp, **OPTS)
+    b = coarse.deepr.downscale(tiny_model, fast_path=fp, **OPTS)
+    coarse.deepr.downscale(tiny_model, fast_path=FastPath(compile="reduce-overhead"), **OPTS)
+    assert calls == [(tiny_model.network, None), (tiny_model.network, "reduce-overhead")]
+    xr.testing.assert_identical(a, b)
+    xr.testing.assert_allclose(a, reference)
+
+
+def test_fast_path_reaches_lazy_blocks(reference, coarse, tiny_model):
+    lazy = coarse.chunk(time=2).deepr.downscale(
+        tiny_model, fast_path={"channels_last": True}, **OPTS
+    )
+    try:
+        xr.testing.assert_allclose(lazy.compute(), reference, rtol=1e-4, atol=1e-4)
+    finally:
+        tiny_model.network.to(memory_format=torch.contiguous_format)
+
+
+def test_bad_fast_path_is_refused_before_any_work(coarse, tiny_model):
+    with pytest.raises(ValueError, match="no option"):
+        coarse.deepr.downscale(tiny_model, fast_path={"fp16": True}, **OPTS)
+
+
+@pytest.mark.slow
+def test_real_torch_compile_on_cpu(reference, coarse, tiny_model):
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.skip("torch.compile on CPU needs a C compiler")
+    out = coarse.deepr.downscale(tiny_model, fast_path=FastPath(compile=True), **OPTS)
+    compiled = fastpath._COMPILED[tiny_model.network]["None"]
+    assert compiled is not tiny_model.network  # a real OptimizedModule, not the eager network
+    xr.testing.assert_allclose(out, reference, rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.gpu
+def test_cuda_fast_path_batches_from_memory_and_matches_cpu(reference, coarse, tiny_model):
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    from xdeepr import inference
+
+    inference._SAMPLE_BYTES.clear()
+    opts = {**OPTS, "device": "cuda"}
+    try:
+        fp32 = coarse.deepr.downscale(tiny_model, fast_path={"bf16": False}, **opts)
+        assert len(inference._SAMPLE_BYTES) == 1  # the working memory was measured once
+        (per_sample,) = inference._SAMPLE_BYTES.values()
+        assert per_sample > 0
+        # pinned, asynchronous copies give the samples a synchronous copy would
+        sync = coarse.deepr.downscale(
+            tiny_model, fast_path={"bf16": False, "pin_memory": False}, batch_size=1, **opts
+        )
+        xr.testing.assert_allclose(fp32, sync, rtol=1e-3, atol=1e-3)
+        fast = coarse.deepr.downscale(
+            tiny_model, fast_path={"channels_last": True, "compile": False}, **opts
+        )
+        assert np.isfinite(fast.t2m.values).all()
+        # CUDA draws its noise from CUDA generators: another ensemble than the CPU's,
+        # on the same grid and of the same spread
+        assert fp32.t2m.dims == reference.t2m.dims and fp32.t2m.shape == reference.t2m.shape
+        ratio = float(fp32.t2m.std("member").mean() / reference.t2m.std("member").mean())
+        assert 0.5 < ratio < 2
+    finally:
+        tiny_model.to("cpu").network.to(memory_format=torch.contiguous_format)
+
+
+def test_model_sample_accepts_fast_path(tiny_model):
+    torch.manual_seed(0)
+    cond = torch.randn(2, tiny_model.network.config["conditioned_on_input"], 24, 32)
+    cal = torch.rand(2, 2)
+    gens = [torch.Generator().manual_seed(k) for k in range(2)]
+    a = tiny_model.sample(cond, cal, steps=2, generators=gens)
+    gens = [torch.Generator().manual_seed(k) for k in range(2)]
+    b = tiny_model.sample(cond, cal, steps=2, generators=gens, fast_path=FastPath(bf16=False))
+    torch.testing.assert_close(a, b)
+    assert xdeepr.FastPath is FastPath
