@@ -278,6 +278,35 @@ def test_downscale_to_netcdf(files, tmp_path):
 
 
 @pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        ([], xdeepr.FastPath()),
+        (["--no-bf16", "--channels-last"], xdeepr.FastPath(bf16=False, channels_last=True)),
+        (["--bf16", "--compile"], xdeepr.FastPath(bf16=True, compile=True)),
+        (["--compile", "max-autotune"], xdeepr.FastPath(compile="max-autotune")),
+    ],
+)
+def test_downscale_fast_path_flags(files, tmp_path, monkeypatch, flags, expected):
+    pytest.importorskip("distributed")
+    from xdeepr import inference
+
+    seen = []
+    real = inference.downscale
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["fast_path"])
+        return real(*args, **{**kwargs, "fast_path": None})  # compiling is not under test
+
+    monkeypatch.setattr(inference, "downscale", spy)
+    argv = [
+        "downscale", str(files.input), "-m", str(files.model), "--members", "1", "--steps", "1",
+        "-o", str(tmp_path / "o.zarr"), "--chunks", "time=10", "--workers", "1", "--quiet",
+    ]  # fmt: skip
+    assert main([*argv, *flags]) == 0
+    assert seen == [expected]
+
+
+@pytest.mark.parametrize(
     ("argv", "message"),
     [
         (["missing.nc", "-m", "{model}", "-o", "o.zarr"], "input 'missing.nc' does not exist"),
