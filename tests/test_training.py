@@ -79,6 +79,37 @@ def test_dask_inputs_are_streamed_by_blocks(sample_small, monkeypatch):
         torch.testing.assert_close(a, b, msg=k)
 
 
+class _CountingArray:
+    """A lazily indexed array that counts the time steps read from it."""
+
+    def __init__(self, values):
+        self.values, self.shape, self.dtype, self.ndim = values, values.shape, values.dtype, 3
+        self.reads = 0
+
+    def __getitem__(self, key):
+        out = self.values[key]
+        self.reads += out.shape[0]
+        return out
+
+
+def test_streamed_blocks_read_each_feature_once(sample_small):
+    """Condition and residual target both need the features: one read per block serves both."""
+    import dask.array as dsa
+
+    f, l, s = sample_small
+    f, l = f.isel(time=slice(0, 24)), l.isel(time=slice(0, 24))
+    counter = _CountingArray(f.t2m.values)
+    lazy_f = f.copy()
+    lazy_f["t2m"] = (f.t2m.dims, dsa.from_array(counter, chunks=(12, -1, -1)))
+    kw = {**TINY, "steps": 2, "block_size": 12, "validation_fraction": 0.0, "batch_size": 24}
+    model = xdeepr.train(lazy_f, l.chunk(time=12), s, **kw)
+    assert model.learn_residuals
+    # fitting the two scalers reads the 24 steps twice (the feature statistics, then the
+    # residual's, which need the fitted baseline); then each of the 2 blocks reads its 12
+    # once for both the condition and the target (twice before they were computed together)
+    assert counter.reads == 2 * 24 + 2 * 12
+
+
 def test_patch_training(sample_small):
     f, l, s = sample_small
     m = xdeepr.train(f.isel(time=slice(0, 30)), l.isel(time=slice(0, 30)), s, steps=3,

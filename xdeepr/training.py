@@ -268,8 +268,16 @@ class _Blocks:
             return self._cache[1]  # type: ignore[return-value]
         idx = self.blocks[b]
         sl = slice(int(idx[0]), int(idx[-1]) + 1)  # blocks are contiguous
-        cond = torch.from_numpy(np.asarray(self.data.condition.isel(time=sl).values, "f4"))
-        tgt = torch.from_numpy(np.asarray(self.data.target.isel(time=sl).values, "f4"))
+        # One compute for both: with learn_residuals the target is label − bicubic(feature),
+        # so the two share the feature reads and the interpolation; computed apart, those
+        # would run twice per block.
+        cond_da, tgt_da = self.data.condition.isel(time=sl), self.data.target.isel(time=sl)
+        if cond_da.chunks is not None or tgt_da.chunks is not None:
+            import dask
+
+            cond_da, tgt_da = dask.compute(cond_da, tgt_da)
+        cond = torch.from_numpy(np.asarray(cond_da.values, "f4"))
+        tgt = torch.from_numpy(np.asarray(tgt_da.values, "f4"))
         cal = torch.from_numpy(self.data.calendar[sl])
         self._cache = (b, (cond, tgt, cal))
         return cond, tgt, cal
