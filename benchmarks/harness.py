@@ -272,3 +272,65 @@ def seed_unet(device: torch.device, **overrides: Any) -> UNet:
 def padded(n: int, multiple: int) -> int:
     """`n` rounded up to a multiple of `multiple`."""
     return -(-n // multiple) * multiple
+
+
+def large_domain(
+    model: xdeepr.DownscalingModel, shape: tuple[int, int], n_times: int = 1
+) -> tuple[Any, Any]:
+    """Coarse input and a hi-res `target` of `shape` (lat, lon) for `model`'s variables.
+
+    Synthetic smooth fields on a 0.05° grid (and the model's coarse grid around it),
+    carrying the static covariates `model` needs: enough to time ``downscale(...,
+    target=target)`` on the complete 800x500 CERRA domain with any trained model (the
+    network is convolutional). Values are plausible, not meteorology.
+    """
+    import numpy as np
+    import xarray as xr
+
+    rng = np.random.default_rng(0)
+    ny, nx = shape
+    lat = 60.0 - 0.05 * np.arange(ny)
+    lon = -10.0 + 0.05 * np.arange(nx)
+    step = abs(model.feature_grid["lat_step"])
+    clat = np.arange(61.0 + 2 * step, lat[-1] - 1.0 - 2 * step, -step)
+    clon = np.arange(-11.0 - 2 * step, lon[-1] + 1.0 + 2 * step, step)
+
+    def smooth(y: Any, x: Any, scale: float) -> Any:
+        yy, xx = np.meshgrid(y, x, indexing="ij")
+        return scale * (np.sin(yy / 3.0) * np.cos(xx / 4.0) + 0.3 * np.sin((xx + yy) / 1.7))
+
+    orog = np.clip(smooth(lat, lon, 900.0) + 400.0, 0, None).astype("f4")
+    corog = np.clip(smooth(clat, clon, 900.0) + 400.0, 0, None).astype("f4")
+    static = {
+        "orog": (("latitude", "longitude"), orog),
+        "lsm": (("latitude", "longitude"), (orog > 1.0).astype("f4")),
+        "orog_coarse": (("latitude_coarse", "longitude_coarse"), corog),
+        "lsm_coarse": (("latitude_coarse", "longitude_coarse"), (corog > 1.0).astype("f4")),
+    }
+    target = xr.Dataset(
+        {k: v for k, v in static.items() if k in model.static_names},
+        coords={
+            "latitude": ("latitude", lat, {"units": "degrees_north"}),
+            "longitude": ("longitude", lon, {"units": "degrees_east"}),
+            "latitude_coarse": ("latitude_coarse", clat, {"units": "degrees_north"}),
+            "longitude_coarse": ("longitude_coarse", clon, {"units": "degrees_east"}),
+        },
+    )
+    times = np.datetime64("2021-07-01T12") + np.arange(n_times) * np.timedelta64(6, "h")
+    base = 285.0 - 0.0065 * corog + smooth(clat, clon, 3.0)
+    coarse = xr.Dataset(
+        {
+            v: (
+                ("time", "latitude", "longitude"),
+                (base + rng.normal(0, 0.5, (n_times, *base.shape))).astype("f4"),
+                {"units": "K"},
+            )
+            for v in model.features
+        },
+        coords={
+            "time": times,
+            "latitude": ("latitude", clat, {"units": "degrees_north"}),
+            "longitude": ("longitude", clon, {"units": "degrees_east"}),
+        },
+    )
+    return coarse, target

@@ -75,6 +75,17 @@ def test_quick_run_prints_and_writes_every_suite(quick_run):
     assert "not measured: no GPU" in text or torch.cuda.is_available()
     assert "speed-up vs 1" in text and "samples / s" in text
     assert "CRPS (K)" in text and "bicubic" in text
+    assert "Complete domain end to end" in text and "network share" in text
+    assert "dpm++2m-sde" in text and "seed-to-seed" in text
+
+
+def test_large_domain_fits_the_model(tiny_model):
+    coarse, target = harness.large_domain(tiny_model, (40, 56), n_times=2)
+    assert target.sizes["latitude"] == 40 and target.sizes["longitude"] == 56
+    out = coarse.deepr.downscale(tiny_model, members=2, steps=1, target=target, progress=False)
+    assert out.t2m.shape == (2, 2, 40, 56)
+    assert (out.latitude.values == target.latitude.values).all()
+    assert bool(out.t2m.notnull().all())
 
 
 def test_rerun_replaces_only_its_section(quick_run, capsys):
