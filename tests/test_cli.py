@@ -283,7 +283,7 @@ def test_downscale_to_netcdf(files, tmp_path):
         ([], xdeepr.FastPath()),
         (["--no-bf16", "--channels-last"], xdeepr.FastPath(bf16=False, channels_last=True)),
         (["--bf16", "--compile"], xdeepr.FastPath(bf16=True, compile=True)),
-        (["--compile", "max-autotune"], xdeepr.FastPath(compile="max-autotune")),
+        (["--compile-mode", "max-autotune"], xdeepr.FastPath(compile="max-autotune")),
     ],
 )
 def test_downscale_fast_path_flags(files, tmp_path, monkeypatch, flags, expected):
@@ -324,6 +324,18 @@ def test_downscale_errors_are_one_line(files, tmp_path, monkeypatch, capsys, arg
     assert err.startswith("xdeepr downscale: error: ")
     assert message in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_compile_flag_takes_no_value(files, tmp_path, capsys):
+    """`--compile INPUT` must not swallow the input as a mode; a bad mode is a usage error."""
+    from xdeepr.cli import build_parser
+
+    args = build_parser().parse_args(["downscale", "--compile", "in.nc", "-m", "m", "-o", "o.nc"])
+    assert args.inputs == ["in.nc"] and args.compile is True and args.compile_mode is None
+    rc = main(["downscale", "-m", str(files.model), "-o", str(tmp_path / "o.zarr"),
+               "--compile-mode", "fastest", str(files.input)])  # fmt: skip
+    assert rc == 2
+    assert "invalid choice: 'fastest'" in capsys.readouterr().err
 
 
 def test_bad_option_value_is_a_usage_error(files, capsys):

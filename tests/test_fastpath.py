@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import shutil
 import weakref
 
@@ -96,7 +97,7 @@ def test_compile_is_applied_once_per_network_and_mode(monkeypatch, reference, co
         return module  # eager: the plumbing, not the compiler, is under test here
 
     monkeypatch.setattr(torch, "compile", fake_compile)
-    monkeypatch.setattr(fastpath, "_COMPILED", weakref.WeakKeyDictionary())  # a cache of its own
+    tiny_model.network.__dict__.pop(fastpath.COMPILED_ATTR, None)
     fp = FastPath(compile=True)
     a = coarse.deepr.downscale(tiny_model, fast_path=fp, **OPTS)
     b = coarse.deepr.downscale(tiny_model, fast_path=fp, **OPTS)
@@ -104,16 +105,45 @@ def test_compile_is_applied_once_per_network_and_mode(monkeypatch, reference, co
     assert calls == [(tiny_model.network, None), (tiny_model.network, "reduce-overhead")]
     xr.testing.assert_identical(a, b)
     xr.testing.assert_allclose(a, reference)
+    # the cache lives on the network (not in its state_dict) and dies with it
+    assert set(getattr(tiny_model.network, fastpath.COMPILED_ATTR)) == {"None", "reduce-overhead"}
+    assert not any("compiled" in k for k in tiny_model.network.state_dict())
+    tiny_model.network.__dict__.pop(fastpath.COMPILED_ATTR)
 
 
-def test_fast_path_reaches_lazy_blocks(reference, coarse, tiny_model):
-    lazy = coarse.chunk(time=2).deepr.downscale(
-        tiny_model, fast_path={"channels_last": True}, **OPTS
-    )
+def test_compiled_network_is_not_kept_alive():
+    from xdeepr.nn import UNet
+
+    net = UNet(n_channels=8, channel_multipliers=(1, 2), is_attention=(False, False))
+    FastPath(compile=True).denoiser(net, "cpu")  # torch.compile is lazy: nothing compiles yet
+    ref = weakref.ref(net)
+    del net
+    gc.collect()
+    assert ref() is None
+
+
+def test_fast_path_reaches_lazy_blocks(monkeypatch, reference, coarse, tiny_model):
+    from xdeepr import inference
+
+    seen = []
+    real = inference.sample_block
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["fast_path"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(inference, "sample_block", spy)
+    fp = FastPath(channels_last=True, bf16=False)
+    lazy = coarse.chunk(time=2).deepr.downscale(tiny_model, fast_path=fp, **OPTS)
+    assert seen == []  # lazy: nothing sampled yet
     try:
-        xr.testing.assert_allclose(lazy.compute(), reference, rtol=1e-4, atol=1e-4)
+        xr.testing.assert_allclose(
+            lazy.compute(scheduler="synchronous"), reference, rtol=1e-4, atol=1e-4
+        )
+        assert seen == [fp, fp]  # each of the two blocks sampled with it
     finally:
-        tiny_model.network.to(memory_format=torch.contiguous_format)
+        for m in inference._MODELS.values():
+            m.network.to(memory_format=torch.contiguous_format)
 
 
 def test_bad_fast_path_is_refused_before_any_work(coarse, tiny_model):
@@ -126,7 +156,7 @@ def test_real_torch_compile_on_cpu(reference, coarse, tiny_model):
     if shutil.which("cc") is None and shutil.which("gcc") is None:
         pytest.skip("torch.compile on CPU needs a C compiler")
     out = coarse.deepr.downscale(tiny_model, fast_path=FastPath(compile=True), **OPTS)
-    compiled = fastpath._COMPILED[tiny_model.network]["None"]
+    compiled = getattr(tiny_model.network, fastpath.COMPILED_ATTR)["None"]
     assert compiled is not tiny_model.network  # a real OptimizedModule, not the eager network
     xr.testing.assert_allclose(out, reference, rtol=1e-3, atol=1e-3)
 
@@ -149,6 +179,11 @@ def test_cuda_fast_path_batches_from_memory_and_matches_cpu(reference, coarse, t
             tiny_model, fast_path={"bf16": False, "pin_memory": False}, batch_size=1, **opts
         )
         xr.testing.assert_allclose(fp32, sync, rtol=1e-3, atol=1e-3)
+        # several pinned batches landing at their offsets (8 samples in batches of 3)
+        batched = coarse.deepr.downscale(
+            tiny_model, fast_path={"bf16": False}, batch_size=3, **opts
+        )
+        xr.testing.assert_allclose(batched, sync, rtol=1e-3, atol=1e-3)
         fast = coarse.deepr.downscale(
             tiny_model, fast_path={"channels_last": True, "compile": False}, **opts
         )
@@ -166,9 +201,46 @@ def test_model_sample_accepts_fast_path(tiny_model):
     torch.manual_seed(0)
     cond = torch.randn(2, tiny_model.network.config["conditioned_on_input"], 24, 32)
     cal = torch.rand(2, 2)
-    gens = [torch.Generator().manual_seed(k) for k in range(2)]
-    a = tiny_model.sample(cond, cal, steps=2, generators=gens)
-    gens = [torch.Generator().manual_seed(k) for k in range(2)]
-    b = tiny_model.sample(cond, cal, steps=2, generators=gens, fast_path=FastPath(bf16=False))
-    torch.testing.assert_close(a, b)
+
+    def run(fast_path):
+        gens = [torch.Generator().manual_seed(k) for k in range(2)]
+        return tiny_model.sample(cond, cal, steps=2, generators=gens, fast_path=fast_path)
+
+    a, b = run(None), run({"bf16": True})  # CPU default: float32; bf16 only when asked
+    assert not torch.equal(a, b)
+    torch.testing.assert_close(a, b, rtol=0.1, atol=0.1)
+    torch.testing.assert_close(run(FastPath(bf16=False)), a, rtol=0, atol=0)
     assert xdeepr.FastPath is FastPath
+
+
+def test_out_of_memory_halves_the_batch_and_gives_the_same_ensemble(
+    monkeypatch, reference, coarse, tiny_model
+):
+    real = type(tiny_model).sample
+    sizes = []
+
+    def sample(self, condition, *args, **kwargs):
+        sizes.append(condition.shape[0])
+        if condition.shape[0] > 3:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real(self, condition, *args, **kwargs)
+
+    monkeypatch.setattr(type(tiny_model), "sample", sample)
+    reported = []
+    from xdeepr.inference import sample_block
+
+    ds = tiny_model.coarse_features(coarse)
+    out = sample_block(
+        ds, tiny_model, members=2, sampler="dpm++2m", steps=3, seed=0, batch_size=8,
+        device=torch.device("cpu"), target=None, progress=reported.append,
+    )  # fmt: skip
+    assert sizes[:3] == [8, 4, 2] and set(sizes[3:]) == {2}
+    xr.testing.assert_allclose(out, reference[["t2m"]].drop_attrs(), rtol=1e-5, atol=1e-5)
+    assert sum(reported) == 4 * 2 * 3  # what failed batches reported was taken back
+
+
+def test_fast_path_values_are_checked():
+    with pytest.raises(TypeError, match="bf16 must be True, False or None, got 'no'"):
+        FastPath.coerce({"bf16": "no"})
+    with pytest.raises(ValueError, match="compile must be True, False or a torch.compile mode"):
+        FastPath(compile="fastest")

@@ -117,7 +117,9 @@ class DeepRAccessor:
             Default: the model's default sampler.
         seed : int
             The noise of each (time, member) depends only on `seed`, the time stamp
-            and the member index: the same ensemble however the work is split.
+            and the member index: the same ensemble however the work is split (on a
+            GPU, to rounding that may vary with the batch size; fix `batch_size` for
+            bit-identical reruns).
         batch_size : int, optional
             Samples per network call (default: on CUDA, what fits in the free device
             memory, measured; halved on an out-of-memory error).

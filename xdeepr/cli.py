@@ -35,6 +35,7 @@ import xarray as xr
 
 from . import __version__
 from .diffusion import SAMPLERS
+from .fastpath import COMPILE_MODES
 
 if TYPE_CHECKING:  # pragma: no cover
     from distributed import Client
@@ -349,9 +350,10 @@ def build_parser() -> argparse.ArgumentParser:
     fast.add_argument(
         "--channels-last", action="store_true", help="NHWC memory layout for the network"
     )
+    fast.add_argument("--compile", action="store_true", help="torch.compile the network")
     fast.add_argument(
-        "--compile", nargs="?", const=True, default=False, metavar="MODE",
-        help="torch.compile the network, optionally with MODE (e.g. max-autotune)",
+        "--compile-mode", choices=COMPILE_MODES, metavar="MODE",
+        help=f"torch.compile mode, one of {', '.join(COMPILE_MODES)} (implies --compile)",
     )  # fmt: skip
     where = p.add_mutually_exclusive_group()
     where.add_argument(
@@ -941,7 +943,8 @@ def cmd_downscale(args: argparse.Namespace) -> int:
         model, members=args.members, steps=args.steps, sampler=args.sampler, seed=args.seed,
         batch_size=args.batch_size, device=args.device, fill=fill, progress=False,
         fast_path=xdeepr.FastPath(
-            bf16=args.bf16, channels_last=args.channels_last, compile=args.compile
+            bf16=args.bf16, channels_last=args.channels_last,
+            compile=args.compile_mode or args.compile,
         ),
     )  # fmt: skip
     blocks = _block_bounds(ens.chunks["time"])

@@ -11,22 +11,24 @@ stays float32). Whether each is worth its cost on a given GPU is measured by
 from __future__ import annotations
 
 import dataclasses
-import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 
-__all__ = ["FastPath", "batch_from_memory", "free_device_memory"]
+__all__ = ["COMPILE_MODES", "FastPath", "batch_from_memory", "free_device_memory"]
 
 Denoiser = Callable[
     [torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None], torch.Tensor
 ]
 
-#: Compiled networks, per module and compile mode (kept while the module lives).
-_COMPILED: weakref.WeakKeyDictionary[torch.nn.Module, dict[str, Any]] = (
-    weakref.WeakKeyDictionary()
-)
+#: Attribute of a network under which its compiled versions are kept, by mode. A plain
+#: dict in the module's ``__dict__``: not a submodule (so not in its state_dict), and
+#: collected with the network (a cache keyed on the network would keep it alive, since
+#: a compiled module refers to its network).
+COMPILED_ATTR = "_xdeepr_compiled"
+#: The modes ``torch.compile`` accepts.
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +66,21 @@ class FastPath:
     channels_last: bool = False
     compile: bool | str = False
     pin_memory: bool | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("bf16", "pin_memory"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, bool):
+                raise TypeError(f"FastPath {name} must be True, False or None, got {value!r}")
+        if not isinstance(self.channels_last, bool):
+            raise TypeError(
+                f"FastPath channels_last must be True or False, got {self.channels_last!r}"
+            )
+        if not isinstance(self.compile, bool) and self.compile not in COMPILE_MODES:
+            raise ValueError(
+                f"FastPath compile must be True, False or a torch.compile mode "
+                f"{list(COMPILE_MODES)}, got {self.compile!r}"
+            )
 
     @classmethod
     def coerce(cls, value: FastPath | Mapping[str, Any] | None) -> FastPath:
@@ -111,8 +128,9 @@ class FastPath:
     def denoiser(self, net: torch.nn.Module, device: str | torch.device) -> Denoiser:
         """`net` as ``fn(x, t, condition, calendar) -> float32`` with the switches applied.
 
-        ``channels_last`` converts `net`'s weights in place (their values are
-        unchanged); ``compile`` wraps it once per process and mode.
+        ``channels_last`` converts `net`'s weights to that layout in place (their
+        values are unchanged, and so is what it computes and saves); ``compile`` wraps
+        it once per network and mode, kept on the network itself.
         """
         dev = torch.device(device)
         fp = self.resolve(dev)
@@ -122,7 +140,7 @@ class FastPath:
         module: Any = net
         if fp.compile:
             mode = None if fp.compile is True else str(fp.compile)
-            cache = _COMPILED.setdefault(net, {})
+            cache = net.__dict__.setdefault(COMPILED_ATTR, {})
             key = str(mode)
             if key not in cache:
                 cache[key] = torch.compile(net, mode=mode)

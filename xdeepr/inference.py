@@ -7,10 +7,13 @@ depend on chunking, batch size, scheduler or worker.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime as _dt
 import hashlib
 import io
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -54,6 +57,21 @@ def sample_seed(seed: int, time: Any, member: int) -> int:
 
 #: Measured working memory of one sample's network evaluation, by model, shape and path.
 _SAMPLE_BYTES: dict[tuple[Any, ...], float] = {}
+#: One lock per CUDA device: blocks sample on a device one at a time.
+_DEVICE_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _device_lock(device: torch.device) -> Iterator[None]:
+    """Hold `device` for one block's sampling (CUDA only; CPUs are shared by threads)."""
+    if device.type != "cuda":
+        yield
+        return
+    with _LOCKS_LOCK:
+        lock = _DEVICE_LOCKS.setdefault(str(device), threading.Lock())
+    with lock:
+        yield
 
 
 def _auto_batch(
@@ -68,17 +86,21 @@ def _auto_batch(
     """Samples per batch: from free device memory on CUDA, from the field size elsewhere.
 
     On CUDA, one network evaluation of one sample is run once per (model, shape,
-    fast path, tiling) to measure its peak working memory; the batch is then what fits
-    in 70 % of the free memory (including what torch's allocator holds in reserve).
+    fast path, tiling) to measure its peak working memory (eager, in eval mode: a
+    compiled network needs no more); the batch is then what fits in 70 % of the free
+    memory, counting what torch's allocator holds in reserve. Call with the device's
+    lock held (:func:`_device_lock`), so no other block's allocations blur the peak.
     """
     pixels = int(cond.shape[-2] * cond.shape[-1])
     if device.type != "cuda":
         return max(1, min(32, (1 << 18) // pixels))
+    # the sampler's own state per sample: x, x̂0, the previous x̂0, noise, the condition
+    state = (4 * len(model.labels) + cond.shape[1]) * pixels * 4
     key = (model.identity, tuple(cond.shape[1:]), str(device), fast, tile, overlap)
     if key not in _SAMPLE_BYTES:
-        denoise = tiling.tiled(
-            fast.denoiser(model.network, device), tile, overlap, model.network.size_multiple
-        )
+        net = model.network.eval()
+        probe = dataclasses.replace(fast, compile=False)
+        denoise = tiling.tiled(probe.denoiser(net, device), tile, overlap, net.size_multiple)
         x = torch.zeros((1, len(model.labels), *cond.shape[-2:]), device=device)
         t = torch.full((1,), float(model.schedule.num_steps - 1), device=device)
         c1 = cond[:1].to(device)
@@ -89,9 +111,9 @@ def _auto_batch(
         with torch.no_grad():
             denoise(x, t, c1, k1)
         torch.cuda.synchronize(device)
-        # the sampler keeps a few field-sized tensors per sample besides the activations
-        state = 6 * x.numel() * 4
-        _SAMPLE_BYTES[key] = torch.cuda.max_memory_allocated(device) - base + state
+        peak = torch.cuda.max_memory_allocated(device) - base
+        _SAMPLE_BYTES[key] = max(peak, 0) + state
+        del x, t, c1, k1
     free = free_device_memory(device) or 0
     free += torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
     return batch_from_memory(free, _SAMPLE_BYTES[key])
@@ -149,10 +171,13 @@ def sample_block(
     `ds` is :meth:`DownscalingModel.coarse_features` output (validated and cropped).
 
     Crops, normalises and pads through :meth:`DownscalingModel.condition`, samples
-    in batches of (time, member) pairs, then unpads and denormalises. The block's
-    condition goes to the device once (pinned and asynchronous on CUDA) and the
-    samples come back into one pinned host buffer without a synchronisation per
-    batch, so the host queues the next batch while the device still works.
+    in batches of (time, member) pairs, then unpads and denormalises. On CUDA
+    (``pin_memory``), each batch's conditions go to the device from page-locked
+    memory asynchronously and its samples come back the same way, landing in the
+    output only once the next batch is queued: the host never waits for the device
+    between batches. Only one block samples on a device at a time (a lock per device),
+    so concurrent dask tasks prepare their conditions while another samples, and the
+    batch size planned from the free memory is not planned twice.
     """
     cond_da = model.condition(ds, target, validated=True)  # (T, C, Hp, Wp)
     cond = np.asarray(cond_da.values, dtype="float32")
@@ -165,46 +190,68 @@ def sample_block(
     lat, lon = grid.find_latlon(cond_da)
     n_t, (hp, wp) = cond.shape[0], cond.shape[2:]
     nvar = len(model.labels)
-    # (time, member) pairs in time-major order: pair k is row k of the output buffer
-    pairs = [(i, m) for i in range(n_t) for m in range(members)]
-    cond_dev = fast.to_device(torch.from_numpy(cond), device)  # once per block
-    cal_dev = None if cal is None else fast.to_device(cal, device)
-    out_t = torch.empty((len(pairs), nvar, hp, wp), pin_memory=bool(fast.pin_memory))
-    bs = batch_size or _auto_batch(model, cond_dev, cal_dev, device, fast, tile, overlap)
-    step_done: Callable[[int], Any] | None = None
-    start = 0
-    while start < len(pairs):
-        batch = pairs[start : start + bs]
-        ti = torch.tensor([i for i, _ in batch], device=device)
-        gens = [
-            torch.Generator(device=device).manual_seed(sample_seed(seed, times[i], m))
-            for i, m in batch
-        ]
-        if progress is not None:
-            step_done = _Progress(progress, len(batch))
-        try:
-            x = model.sample(
-                cond_dev[ti],
-                None if cal_dev is None else cal_dev[ti],
-                sampler=sampler,
-                steps=steps,
-                generators=gens,
-                progress=step_done,
-                tile=tile,
-                overlap=overlap,
-                fast_path=fast,
-            )
-        except torch.cuda.OutOfMemoryError:
-            if bs == 1:
-                raise
-            bs = max(1, bs // 2)  # halve and retry this batch
-            torch.cuda.empty_cache()
-            continue
-        out_t[start : start + len(batch)].copy_(x, non_blocking=bool(fast.pin_memory))
-        start += len(batch)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)  # the asynchronous copies into out_t have landed
-    out = out_t.numpy().reshape(n_t, members, nvar, hp, wp)
+    # (time, member) pairs in time-major order: pair k is row k of `out` (flattened)
+    n_pairs = n_t * members
+    out = np.empty((n_pairs, nvar, hp, wp), dtype="float32")
+    cond_t = torch.from_numpy(cond)
+    pending: list[tuple[int, torch.Tensor, Any]] = []  # (first row, host copy, CUDA event)
+
+    def land(keep: int) -> None:
+        """Move finished device-to-host copies into `out`, leaving the newest `keep`."""
+        while len(pending) > keep:
+            row, host, event = pending.pop(0)
+            if event is not None:
+                event.synchronize()
+            out[row : row + host.shape[0]] = host.numpy()
+
+    with _device_lock(device):
+        bs = batch_size or _auto_batch(model, cond_t, cal, device, fast, tile, overlap)
+        start = 0
+        while start < n_pairs:
+            stop = min(start + bs, n_pairs)
+            t0, t1 = start // members, (stop - 1) // members + 1  # the times this batch needs
+            # the batch's conditions: its times' rows go over once (pinned, asynchronous),
+            # then are repeated per member on the device, without a host round trip
+            rows = torch.arange(start, stop, device=device) // members - t0
+            c_dev = fast.to_device(cond_t[t0:t1], device)[rows]
+            k_dev = None if cal is None else fast.to_device(cal[t0:t1], device)[rows]
+            gens = [
+                torch.Generator(device=device).manual_seed(
+                    sample_seed(seed, times[k // members], k % members)
+                )
+                for k in range(start, stop)
+            ]
+            step_done = None if progress is None else _Progress(progress, stop - start)
+            oom = False
+            try:
+                x = model.sample(
+                    c_dev, k_dev, sampler=sampler, steps=steps, generators=gens,
+                    progress=step_done, tile=tile, overlap=overlap, fast_path=fast,
+                )  # fmt: skip
+            except torch.cuda.OutOfMemoryError:
+                if bs == 1:
+                    raise
+                oom = True
+            if oom:  # outside the handler, so the failed attempt's tensors can be freed
+                del c_dev, k_dev
+                bs = max(1, bs // 2)  # halve and retry this batch
+                if step_done is not None:
+                    step_done.undo()
+                torch.cuda.empty_cache()
+                continue
+            if fast.pin_memory:
+                host = torch.empty(x.shape, dtype=x.dtype, pin_memory=True)
+                host.copy_(x, non_blocking=True)
+                event = torch.cuda.Event()
+                event.record()
+                pending.append((start, host, event))
+                land(keep=1)  # the previous batch's copy; this one lands while the next runs
+            else:
+                pending.append((start, x.cpu(), None))
+                land(keep=0)
+            start = stop
+        land(keep=0)
+    out = out.reshape(n_t, members, nvar, hp, wp)
     coords = {
         "time": ds["time"],
         MEMBER: np.arange(members),
@@ -229,10 +276,17 @@ class _Progress:
     """Report `k` samples per sampler step to a progress callback."""
 
     def __init__(self, update: Callable[[int], Any], k: int) -> None:
-        self.update, self.k = update, k
+        self.update, self.k, self.done = update, k, 0
 
     def __call__(self, n: int) -> None:
+        self.done += self.k * n
         self.update(self.k * n)
+
+    def undo(self) -> None:
+        """Take back what a failed (retried) batch reported."""
+        if self.done:
+            self.update(-self.done)
+            self.done = 0
 
 
 def _block_fn(
