@@ -4,7 +4,8 @@ Tables: (1) the reduced 32x20 domain, each sampler at its default steps with the
 demo model, plus the DeepR-parity setting (seed U-Net, 1000 DDPM steps); (2) the
 complete 800x500 domain, extrapolated from a few timed network evaluations;
 (3) cost against members, pixels and steps (linearity); (4) the GPU fast-path
-switches (bf16 autocast, channels_last, torch.compile).
+switches (bf16 autocast, channels_last, torch.compile); (5) ``downscale`` end to end
+onto a complete-domain target (GPU). The default sampler is the library's.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from xdeepr.diffusion import DEFAULT_STEPS, make_schedule, sample
+from xdeepr.diffusion import DEFAULT_STEPS, SAMPLERS, make_schedule, sample
 from xdeepr.fastpath import FastPath
 
 from . import harness as H
@@ -128,11 +129,13 @@ def run(ctx: H.Context) -> str:
     red = (H.padded(REDUCED[0], m_demo), H.padded(REDUCED[1], m_demo))
     red_seed = (H.padded(REDUCED[0], 8), H.padded(REDUCED[1], 8))
     cap = 3 if quick else None  # --quick: at most 3 steps, whatever the sampler
+    default = model.default_sampler
+    samplers = [default] + [s for s in SAMPLERS if s != default]  # the default first
 
     # -- 1. reduced domain
     f, _, _ = ctx.sample()
-    rows = []
-    for sampler in ("dpm++2m", "ddim", "ddpm"):
+    rows: list[list[Any]] = []
+    for sampler in samplers:
         steps = min(cap or 10**9, _default_steps(sampler))
         sec = time_sampler(
             fn_demo, demo, red, members, sampler, steps, dev, model.schedule, model.prediction
@@ -176,7 +179,7 @@ def run(ctx: H.Context) -> str:
         f"**Reduced domain** ({REDUCED[1]}x{REDUCED[0]} padded to {red[1]}x{red[0]}; seed "
         f"U-Net {red_seed[1]}x{red_seed[0]}), batch = {members} members, one time step.\n\n"
         + t1
-        + f"\n\nDefault sampler (dpm++2m, {rows[0][2]} steps) vs DeepR parity: "
+        + f"\n\nDefault sampler ({default}, {rows[0][2]} steps) vs DeepR parity: "
         f"**{speedup:.0f}x** faster per ensemble."
     )
 
@@ -188,7 +191,7 @@ def run(ctx: H.Context) -> str:
     for name, net, fn in (("seed U-Net", seed, fn_seed), ("demo U-Net", demo, fn_demo)):
         size = (H.padded(full[0], net.size_multiple), H.padded(full[1], net.size_multiple))
         per, b_used, flop = time_evals(fn, net, size, batch, n_evals, dev)
-        for sampler in ("dpm++2m", "ddim", "ddpm"):
+        for sampler in samplers:
             steps = _default_steps(sampler)
             rows.append(
                 [
@@ -233,14 +236,14 @@ def run(ctx: H.Context) -> str:
     rows, unit = [], None
     for mem, (h, w), st in grid:
         sec = time_sampler(
-            fn_demo, demo, (h, w), mem, "dpm++2m", st, dev, model.schedule, model.prediction
+            fn_demo, demo, (h, w), mem, default, st, dev, model.schedule, model.prediction
         )
         work = mem * h * w * st
         per = sec / work * 1e9
         unit = unit or per
         rows.append([mem, f"{w}x{h}", st, work, sec, per, per / unit])
     t3 = (
-        "**Linearity**: demo network, dpm++2m; cost / (members x pixels x steps) stays "
+        f"**Linearity**: demo network, {default}; cost / (members x pixels x steps) stays "
         "roughly flat where cost is linear (attention is quadratic in the pixels of its level; "
         "small batches under-use the device).\n\n"
         + H.table(
@@ -260,18 +263,19 @@ def run(ctx: H.Context) -> str:
         ctx,
         "sampling",
         "seconds per ensemble per time step",
-        [t1, t2, t3, fast_path(ctx, demo), end_to_end(ctx, model)],
+        [t1, t2, t3, fast_path(ctx, demo, default), end_to_end(ctx, model)],
     )
 
 
 def end_to_end(ctx: H.Context, model: Any) -> str:
     """``downscale`` onto a complete-domain target, timed whole (GPU only, or --quick)."""
     shape = (48, 64) if ctx.quick else COMPLETE
-    members, steps = (2, 2) if ctx.quick else (H.MEMBERS, 20)
+    sampler = model.default_sampler
+    members, steps = (2, 2) if ctx.quick else (H.MEMBERS, _default_steps(sampler))
     title = (
         f"**Complete domain end to end**: `downscale(target=...)` of one time step onto a "
         f"{shape[1]}x{shape[0]} 0.05° domain (synthetic statics and input, "
-        f"`benchmarks.harness.large_domain`), demo model, dpm++2m {steps} steps, batch size "
+        f"`benchmarks.harness.large_domain`), demo model, {sampler} {steps} steps, batch size "
         "from free device memory; condition, sampling, copies and output included."
     )
     head = ["fast path", f"s / {H.MEMBERS}-member ensemble", "peak device memory (GiB)", "how"]
@@ -289,7 +293,7 @@ def end_to_end(ctx: H.Context, model: Any) -> str:
             torch.cuda.reset_peak_memory_stats(ctx.device)
         with H.timer(ctx.device) as wall:
             out = coarse.deepr.downscale(
-                model, members=members, sampler="dpm++2m", steps=steps, **opts
+                model, members=members, sampler=sampler, steps=steps, **opts
             )
         assert out[model.labels[0]].shape == (members, 1, *shape)
         peak = torch.cuda.max_memory_allocated(ctx.device) / 2**30 if ctx.cuda else float("nan")
@@ -298,7 +302,7 @@ def end_to_end(ctx: H.Context, model: Any) -> str:
     return title + "\n\n" + H.table(head, rows)
 
 
-def fast_path(ctx: H.Context, net: Any) -> str:
+def fast_path(ctx: H.Context, net: Any, sampler: str) -> str:
     """Table of the GPU fast-path switches; 'not measured: no GPU' on CPU.
 
     On CPU, --quick still runs each switch once on a tiny field to test the code path.
@@ -306,7 +310,7 @@ def fast_path(ctx: H.Context, net: Any) -> str:
     dev = ctx.device
     head = [
         "switches",
-        f"s / {H.MEMBERS}-member ensemble, dpm++2m 20 steps",
+        f"s / {H.MEMBERS}-member ensemble, {sampler} {_default_steps(sampler)} steps",
         "batch",
         "model FLOP utilisation (bf16 peak)",
         "how",
@@ -338,5 +342,5 @@ def fast_path(ctx: H.Context, net: Any) -> str:
         if not ctx.cuda:
             how = "not measured: no GPU (code path exercised on CPU)"
             mfu = "n/a"
-        rows.append([fp.label(), per * H.MEMBERS * 20, b_used, mfu, how])
+        rows.append([fp.label(), per * H.MEMBERS * _default_steps(sampler), b_used, mfu, how])
     return title + "\n\n" + H.table(head, rows)
