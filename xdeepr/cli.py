@@ -87,7 +87,7 @@ Run the whole pipeline on the embedded synthetic sample (no download):
   1. train a small network (16 channels, 3 levels) on the six-hourly times
      before 2021-07-01 (its last tenth held out for validation);
   2. downscale every 8th time step from 2021-07-01 on (~90 times) into an
-     ensemble of --members members with the DPM-Solver++(2M) sampler;
+     ensemble of --members members with the SDE-DPM-Solver++(2M) sampler;
   3. score the ensemble and the bicubic baseline against the truth and print
      the table (RMSE, MAE, CRPS, spread/skill, spectral ratio...);
   4. write OUT/model.xdeepr, OUT/downscaled.nc, OUT/comparison.png and
@@ -319,7 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument(
         "--steps", type=_positive_int, metavar="N",
-        help="sampling steps (default: the sampler's; 20 for dpm++2m)",
+        help="sampling steps (default: the sampler's; 10 for dpm++2m-sde)",
     )  # fmt: skip
     p.add_argument(
         "--sampler",

@@ -20,7 +20,7 @@ import torch
 import xarray as xr
 
 from . import __version__, tiling
-from .diffusion import DEFAULT_STEPS, NoiseSchedule, sample
+from .diffusion import DEFAULT_SAMPLER, DEFAULT_STEPS, NoiseSchedule, sample
 from .fastpath import FastPath
 from .nn import UNet
 from .scaling import Scaler
@@ -419,7 +419,7 @@ class DownscalingModel:
     @property
     def default_sampler(self) -> str:
         """The sampler used when none is named (chosen by measurement, see BENCHMARKS.md)."""
-        return str(self.config.get("sampler", "dpm++2m"))
+        return str(self.config.get("sampler", DEFAULT_SAMPLER))
 
     def default_steps(self, sampler: str | None = None) -> int | None:
         """Default number of steps of `sampler` (None: all of the schedule's)."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from xdeepr.diffusion.losses import PREDICTIONS, diffusion_loss, predict_x0_eps
 from xdeepr.diffusion.samplers import (
+    DEFAULT_SAMPLER,
     DEFAULT_STEPS,
     SAMPLERS,
     ddim,
@@ -29,6 +30,7 @@ from xdeepr.diffusion.samplers import (
 from xdeepr.diffusion.schedules import SCHEDULE_NAMES, NoiseSchedule, make_schedule
 
 __all__ = [
+    "DEFAULT_SAMPLER",
     "DEFAULT_STEPS",
     "PREDICTIONS",
     "SAMPLERS",
