@@ -231,7 +231,8 @@ def test_out_of_memory_halves_the_batch_and_gives_the_same_ensemble(
 
     ds = tiny_model.coarse_features(coarse)
     out = sample_block(
-        ds, tiny_model, members=2, sampler="dpm++2m", steps=3, seed=0, batch_size=8,
+        ds, tiny_model, members=2, sampler=tiny_model.default_sampler, steps=3, seed=0,
+        batch_size=8,
         device=torch.device("cpu"), target=None, progress=reported.append,
     )  # fmt: skip
     assert sizes[:3] == [8, 4, 2] and set(sizes[3:]) == {2}
