@@ -240,6 +240,41 @@ def test_out_of_memory_halves_the_batch_and_gives_the_same_ensemble(
     assert sum(reported) == 4 * 2 * 3  # what failed batches reported was taken back
 
 
+def test_out_of_memory_inside_compilation_is_recognised():
+    from xdeepr.inference import _out_of_memory
+
+    class BackendCompilerFailed(RuntimeError):  # how torch.compile wraps what it met
+        def __init__(self, inner):
+            super().__init__(f"backend failed: {inner}")
+            self.inner_exception = inner
+
+    oom = torch.cuda.OutOfMemoryError("CUDA out of memory")
+    assert _out_of_memory(oom)
+    assert _out_of_memory(BackendCompilerFailed(oom))
+    try:
+        try:
+            raise oom
+        except torch.cuda.OutOfMemoryError as inner:
+            raise RuntimeError("while compiling") from inner
+    except RuntimeError as outer:
+        assert _out_of_memory(outer)
+    assert not _out_of_memory(BackendCompilerFailed(ValueError("bad graph")))
+    assert not _out_of_memory(RuntimeError("shape mismatch"))
+
+
+def test_other_errors_are_not_retried(monkeypatch, coarse, tiny_model):
+    calls = []
+
+    def sample(self, condition, *args, **kwargs):
+        calls.append(condition.shape[0])
+        raise RuntimeError("shape mismatch (not memory)")
+
+    monkeypatch.setattr(type(tiny_model), "sample", sample)
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        coarse.deepr.downscale(tiny_model, batch_size=8, **OPTS)
+    assert calls == [8]
+
+
 def test_fast_path_values_are_checked():
     with pytest.raises(TypeError, match="bf16 must be True, False or None, got 'no'"):
         FastPath.coerce({"bf16": "no"})

@@ -228,8 +228,8 @@ def sample_block(
                     c_dev, k_dev, sampler=sampler, steps=steps, generators=gens,
                     progress=step_done, tile=tile, overlap=overlap, fast_path=fast,
                 )  # fmt: skip
-            except torch.cuda.OutOfMemoryError:
-                if bs == 1:
+            except Exception as err:  # re-raised below unless it is (or wraps) an OOM
+                if bs == 1 or not _out_of_memory(err):
                     raise
                 oom = True
             if oom:  # outside the handler, so the failed attempt's tensors can be freed
@@ -270,6 +270,23 @@ def sample_block(
     return xr.Dataset(
         {v: res[v].transpose(MEMBER, "time", lat, lon).astype("float32") for v in model.labels}
     )
+
+
+def _out_of_memory(err: BaseException) -> bool:
+    """Whether `err` is, or wraps, a CUDA out-of-memory error.
+
+    ``torch.compile`` reports an OOM met while it compiles for a new batch size as a
+    compiler error whose cause (or ``inner_exception``) is the OOM.
+    """
+    seen: set[int] = set()
+    cur: BaseException | None = err
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, torch.cuda.OutOfMemoryError):
+            return True
+        seen.add(id(cur))
+        inner = getattr(cur, "inner_exception", None)
+        cur = inner if isinstance(inner, BaseException) else (cur.__cause__ or cur.__context__)
+    return False
 
 
 class _Progress:
