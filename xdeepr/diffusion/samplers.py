@@ -257,32 +257,7 @@ def dpm_solver_pp_2m(
     torch.Size([1, 1, 8, 8])
     """
     del noise  # deterministic solver
-    check_prediction(prediction)
-    ts = timesteps(schedule.num_steps, steps)
-    abars = _alpha_bars(schedule, ts)
-    x = x_T
-    x0_prev: torch.Tensor | None = None
-    h_prev = math.nan
-    for i, t in enumerate(ts):
-        ab, ab_next = abars[i], abars[i + 1]
-        x0, _ = predict_x0_eps(model_fn(x, _t_batch(t, x)), x, ab, prediction)
-        if i == len(ts) - 1:
-            x = x0  # final denoise: ᾱ_next = 1, σ_next = 0
-        else:
-            h = _lambda(ab_next) - _lambda(ab)  # step in λ (inf when ᾱ_t = 0)
-            if x0_prev is None:
-                d = x0  # first step: DPM-Solver++(1) = DDIM
-            else:
-                r = h_prev / h
-                d = (1 + 1 / (2 * r)) * x0 - 1 / (2 * r) * x0_prev
-            # Lu et al. 2022, "DPM-Solver++", Alg. 2:
-            # x_next = (σ_next/σ_t) x_t − α_next (e^{−h} − 1) D
-            sig_ratio = math.sqrt((1.0 - ab_next) / (1.0 - ab))
-            x = sig_ratio * x - math.sqrt(ab_next) * math.expm1(-h) * d
-            x0_prev, h_prev = x0, h
-        if progress is not None:
-            progress(1)
-    return x
+    return _dpm_solver_pp_2m(model_fn, x_T, schedule, prediction, steps, None, progress, sde=False)
 
 
 @torch.no_grad()
@@ -335,6 +310,30 @@ def dpm_solver_pp_2m_sde(
     >>> dpm_solver_pp_2m_sde(f, torch.randn(1, 1, 8, 8), s, steps=10).shape
     torch.Size([1, 1, 8, 8])
     """
+    return _dpm_solver_pp_2m(model_fn, x_T, schedule, prediction, steps, noise, progress, sde=True)
+
+
+def _dpm_solver_pp_2m(
+    model_fn: ModelFn,
+    x_T: torch.Tensor,
+    schedule: NoiseSchedule,
+    prediction: str,
+    steps: int,
+    noise: NoiseFn | None,
+    progress: ProgressFn | None,
+    *,
+    sde: bool,
+) -> torch.Tensor:
+    """DPM-Solver++(2M): the ODE form, or with ``sde=True`` the SDE form.
+
+    Both share the multistep data-prediction correction D = x̂_0 + ½ (h / h_prev)
+    (x̂_0 − x̂_0,prev) (first order on the first step and after an infinite λ step,
+    i.e. from ᾱ = 0) and end with the final denoise to x̂_0; they differ in the step:
+
+    - ODE (Lu et al. 2022, Alg. 2): x_next = (σ_next/σ_t) x_t − α_next (e^{−h} − 1) D;
+    - SDE (sec. 5): x_next = (σ_next/σ_t) e^{−h} x_t + α_next (1 − e^{−2h}) D
+      + σ_next sqrt(1 − e^{−2h}) z.
+    """
     check_prediction(prediction)
     ts = timesteps(schedule.num_steps, steps)
     abars = _alpha_bars(schedule, ts)
@@ -347,15 +346,18 @@ def dpm_solver_pp_2m_sde(
         if i == len(ts) - 1:
             x = x0  # final denoise: ᾱ_next = 1, σ_next = 0
         else:
-            h = _lambda(ab_next) - _lambda(ab)  # inf when ᾱ_t = 0 (zero terminal SNR)
+            h = _lambda(ab_next) - _lambda(ab)  # step in λ; inf when ᾱ_t = 0
             d = x0
             if x0_prev is not None and math.isfinite(h_prev):
-                d = x0 + 0.5 * (h / h_prev) * (x0 - x0_prev)  # D0 + ½ D1, 1/r = h / h_prev
-            sig, sig_next = math.sqrt(1.0 - ab), math.sqrt(1.0 - ab_next)
-            decay = math.exp(-h)  # e^{−h}; 0 when h = inf
-            keep = -math.expm1(-2.0 * h)  # 1 − e^{−2h}
-            x = (sig_next / sig * decay) * x + (math.sqrt(ab_next) * keep) * d
-            x = x + (sig_next * math.sqrt(keep)) * _noise(noise, i, x)
+                d = x0 + 0.5 * (h / h_prev) * (x0 - x0_prev)
+            sig_ratio = math.sqrt((1.0 - ab_next) / (1.0 - ab))
+            if sde:
+                keep = -math.expm1(-2.0 * h)  # 1 − e^{−2h}
+                x = (sig_ratio * math.exp(-h)) * x + (math.sqrt(ab_next) * keep) * d
+                z = _noise(noise, i, x)
+                x = x + (math.sqrt(1.0 - ab_next) * math.sqrt(keep)) * z
+            else:
+                x = sig_ratio * x - math.sqrt(ab_next) * math.expm1(-h) * d
             x0_prev, h_prev = x0, h
         if progress is not None:
             progress(1)
