@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 import numpy as np
 import xarray as xr
 
+from .errors import GridError
+
 XrObj = TypeVar("XrObj", xr.Dataset, xr.DataArray)
 
 #: Fallback names tried when no coordinate carries CF metadata.
@@ -27,8 +29,6 @@ PAD_ATTR = "xdeepr_pad"
 TOLERANCE = 0.25
 
 
-class GridError(ValueError):
-    """A grid is missing, irregular or incompatible with another grid."""
 
 
 def _cf_coord(obj: xr.Dataset | xr.DataArray, key: str) -> list[Hashable]:
