@@ -1,0 +1,263 @@
+"""The xarray side of a model: inputs validated, cropped and turned into conditions.
+
+:class:`ConditioningMixin` gives :class:`~xdeepr.model.DownscalingModel` its
+xarray-facing methods (what coverage an input needs, the bicubic baseline, the
+condition channels, static covariates on another grid); the free functions
+prepare static covariates and calendar features for training and inference.
+Everything here stays above the tensor boundary: Datasets in, Datasets out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import xarray as xr
+
+from .._util import is_cftime
+from ..errors import InputError
+
+if TYPE_CHECKING:
+    from ..scaling import Scaler
+
+#: Marks a Dataset made by DownscalingModel.static_channels (a prepared target).
+PREPARED = "xdeepr_static_channels"
+
+
+class ConditioningMixin:
+    """Validation and preparation of xarray inputs, for :class:`DownscalingModel`.
+
+    The methods read only the attributes declared below, which the model sets.
+    """
+
+    feature_scaler: Scaler
+    label_scaler: Scaler
+    features: list[str]
+    labels: list[str]
+    label_grid: xr.Dataset
+    feature_grid: dict[str, Any]
+    static: xr.Dataset
+    static_stats: dict[str, tuple[float, float]]
+
+    @property
+    def levels(self) -> int:  # pragma: no cover - provided by DownscalingModel
+        raise NotImplementedError
+
+    @property
+    def static_names(self) -> list[str]:
+        """Names of the static channels, in channel order."""
+        return [str(v) for v in self.static.data_vars]
+
+    def required_coverage(self, target: xr.Dataset | None = None) -> dict[str, list[float]]:
+        """Feature coverage needed to downscale onto the label grid or onto `target`.
+
+        On the label grid it is the training coverage (so inputs are prepared exactly
+        as in training). On another domain it is that domain's extent plus the
+        training halo capped at two coarse cells per side, enough for the bicubic
+        interpolation the condition is made of (the network itself only sees the
+        hi-res grid).
+        """
+        from ..grid import find_latlon, finest_grid
+
+        if target is None:
+            cov = self.feature_grid["coverage"]
+            return {"longitude": list(cov["longitude"]), "latitude": list(cov["latitude"])}
+        for what, scaler in (("feature", self.feature_scaler), ("label", self.label_scaler)):
+            if scaler.method != "domain-wise":
+                raise InputError(
+                    f"target= needs a model trained with {what}_scaling='domain-wise'; this "
+                    f"one uses {scaler.method!r} statistics tied to its training grid"
+                )
+        tgt = finest_grid(target)
+        lat, lon = find_latlon(tgt)
+        la = np.asarray(tgt[lat].values, dtype="float64")
+        lo = np.asarray(tgt[lon].values, dtype="float64")
+        cap_lat = 2 * abs(self.feature_grid["lat_step"])
+        cap_lon = 2 * abs(self.feature_grid["lon_step"])
+        h = {k: min(v, cap_lon if k in ("west", "east") else cap_lat)
+             for k, v in self.feature_grid["halo"].items()}  # fmt: skip
+        return {
+            "longitude": [float(lo.min() - h["west"]), float(lo.max() + h["east"])],
+            "latitude": [float(la.max() + h["north"]), float(la.min() - h["south"])],
+        }
+
+    def coarse_features(self, ds: xr.Dataset, target: xr.Dataset | None = None) -> xr.Dataset:
+        """Validate `ds` against what the model needs and crop it to the required coverage.
+
+        Raises
+        ------
+        InputError
+            Missing variables (all listed), a grid step different from training (both
+            given), a coverage that does not contain what is needed (the edge named),
+            or a time coordinate that is neither datetime64 nor cftime.
+        """
+        from .. import grid
+
+        missing = [v for v in self.features if v not in ds.data_vars]
+        if missing:
+            raise InputError(
+                f"the input lacks the variable(s) {missing} this model needs (it needs "
+                f"{self.features}; the input has {list(map(str, ds.data_vars))})"
+            )
+        steps = grid.grid_spacing(ds)
+        want = (self.feature_grid["lat_step"], self.feature_grid["lon_step"])
+        if not np.allclose(np.abs(steps), np.abs(want), rtol=1e-3):
+            raise grid.GridError(
+                f"the input grid step ({abs(steps[0]):g}° x {abs(steps[1]):g}°) differs from the "
+                f"model's feature grid ({abs(want[0]):g}° x {abs(want[1]):g}°); regrid the input"
+            )
+        cov = self.required_coverage(target)
+        lat, lon = grid.find_latlon(ds)
+        box = xr.Dataset(
+            coords={
+                lat: np.array(cov["latitude"]),
+                lon: np.array(cov["longitude"]),
+            }
+        )
+        grid.check_inside(box, ds, inner_name="required feature", outer_name="input")
+        _check_time(ds)
+        return grid.crop(ds[self.features], coverage=cov)
+
+    def baseline(
+        self,
+        features: xr.Dataset,
+        target: xr.Dataset | None = None,
+        method: str = "bicubic",
+        *,
+        validated: bool = False,
+    ) -> xr.Dataset:
+        """Interpolate the coarse label variables onto the label (or `target`) grid.
+
+        ``validated=True`` says `features` already is :meth:`coarse_features` output.
+        """
+        from .. import grid
+
+        coarse = features if validated else self.coarse_features(features, target)
+        tgt = self.label_grid if target is None else grid.finest_grid(target)
+        return grid.interpolate(coarse[self.labels], tgt, method=method)
+
+    def condition(
+        self, features: xr.Dataset, target: xr.Dataset | None = None, *, validated: bool = False
+    ) -> xr.DataArray:
+        """Condition channels ``(time, channel, lat, lon)`` on the padded label grid.
+
+        Coarse features are validated, cropped and normalised (``validated=True``: they
+        already are :meth:`coarse_features` output), interpolated onto the label grid by
+        coordinate-aware bicubic interpolation, stacked with the static channels and
+        padded to a multiple of ``2**(levels-1)``. Lazy on dask.
+        """
+        from .. import grid
+
+        coarse = features if validated else self.coarse_features(features, target)
+        coarse = self.feature_scaler.normalize(coarse)
+        tgt = self.label_grid if target is None else grid.finest_grid(target)
+        hi = grid.interpolate(coarse, tgt, method="bicubic")
+        if target is None:
+            static = self.static
+        elif target.attrs.get(PREPARED):
+            static = target  # already the output of static_channels()
+        else:
+            static = self.static_channels(target)
+        lat, lon = grid.find_latlon(hi)
+        time = hi[self.features[0]].dims[0]
+        chans = [hi[v].transpose(time, lat, lon) for v in self.features]
+        chans += [static[v].broadcast_like(hi[self.features[0]]) for v in self.static_names]
+        cond = xr.concat(chans, dim="channel", coords="minimal", compat="override")
+        cond = cond.assign_coords(channel=self.features + self.static_names)
+        cond = cond.transpose(time, "channel", lat, lon).astype("float32")
+        return grid.pad(cond, levels=self.levels, mode="reflect")
+
+    def static_channels(self, target: xr.Dataset) -> xr.Dataset:
+        """Normalised static channels on `target`'s grid, read from `target`'s variables."""
+        missing = [v for v in self.static_names if v not in target.data_vars]
+        if missing:
+            raise InputError(
+                f"target= lacks the static covariate(s) {missing} the model was trained with; "
+                f"it must carry {self.static_names}"
+            )
+        from ..grid import finest_grid
+
+        grid_ = finest_grid(target)
+        chans, _ = prepare_static(target[self.static_names], grid_, self.static_stats)
+        chans.attrs[PREPARED] = 1
+        return chans
+
+
+def calendar_features(time: xr.DataArray) -> np.ndarray:
+    """``(n, 2)`` float32 ``[hour_of_day / 24, day_of_year_fraction]`` of each time stamp.
+
+    Works for numpy datetime64 and cftime calendars (360_day, noleap, ...): the
+    day-of-year fraction divides by that calendar's length of the year.
+
+    Examples
+    --------
+    >>> import pandas as pd, xarray as xr
+    >>> t = xr.DataArray(pd.to_datetime(["2001-01-01T06", "2001-07-02T18"]), dims="time")
+    >>> calendar_features(t)[:, 0].tolist()
+    [0.25, 0.75]
+    """
+    dt = time.dt
+    hour = np.asarray(dt.hour, dtype="float64") + np.asarray(dt.minute, dtype="float64") / 60
+    doy = np.asarray(dt.dayofyear, dtype="float64")
+    try:
+        days = np.asarray(dt.days_in_year, dtype="float64")
+    except (AttributeError, TypeError):  # pragma: no cover - old xarray
+        days = np.full(doy.shape, 365.25)
+    out = np.stack([hour / 24.0, (doy - 1 + hour / 24.0) / days], axis=-1)
+    return np.mod(out, 1.0).astype("float32")
+
+
+def _check_time(ds: xr.Dataset) -> None:
+    if "time" not in ds.coords:
+        raise InputError("the input has no 'time' coordinate; downscaling works per time step")
+    t = ds["time"]
+    if np.issubdtype(t.dtype, np.datetime64) or is_cftime(t):
+        return
+    raise TypeError(
+        f"the input's 'time' coordinate has dtype {t.dtype}; it must be numpy datetime64 or "
+        "cftime (decode times with xr.decode_cf or use_cftime=True)"
+    )
+
+
+def prepare_static(
+    static: xr.Dataset,
+    label_grid: xr.Dataset,
+    stats: Mapping[str, tuple[float, float]] | None = None,
+) -> tuple[xr.Dataset, dict[str, tuple[float, float]]]:
+    """Static covariates as normalised channels on `label_grid`.
+
+    Each variable of `static` (any resolution, e.g. hi-res orography and a coarse
+    land-sea mask) is interpolated onto the label grid (bicubic; the identity for a
+    variable already on it) and standardised with `stats` (fitted when None).
+    """
+    from .. import grid
+
+    lat, lon = grid.find_latlon(label_grid)
+    out = {}
+    fitted: dict[str, tuple[float, float]] = {}
+    for name, da in static.data_vars.items():
+        da = da.squeeze(drop=True)
+        if (
+            set(da.dims) == {lat, lon}
+            and np.array_equal(da[lat], label_grid[lat])
+            and (np.array_equal(da[lon], label_grid[lon]))
+        ):
+            hi = da
+        else:
+            hi = grid.interpolate(da, label_grid, method="bicubic")
+        hi = hi.transpose(lat, lon).astype("float64")
+        if stats is None:
+            m, s = float(hi.mean()), float(hi.std())
+            fitted[str(name)] = (m, s if s > 0 else 1.0)
+        else:
+            fitted[str(name)] = stats[str(name)]
+        m, s = fitted[str(name)]
+        if not np.isfinite(hi.values).all():
+            raise InputError(f"static covariate {name!r} has NaN or Inf on the label grid")
+        out[str(name)] = (
+            ((hi - m) / s)
+            .astype("float32")
+            .drop_vars([c for c in hi.coords if c not in (lat, lon)])
+        )
+    return xr.Dataset(out, coords=label_grid.coords), fitted

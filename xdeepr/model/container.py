@@ -1,0 +1,275 @@
+"""DownscalingModel: network + EMA weights + schedule + scalers + grids + variables.
+
+The container holds what a trained model is and samples from it at the tensor
+level. Its xarray-side methods (conditions, baseline, coverage) come from
+:mod:`xdeepr.model.conditioning`; its file format lives in
+:mod:`xdeepr.model.fileformat`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+import xarray as xr
+
+from .. import tiling
+from ..diffusion import DEFAULT_SAMPLER, DEFAULT_STEPS, NoiseSchedule, sample
+from ..fastpath import FastPath
+from ..nn import UNet
+from ..scaling import Scaler
+from .conditioning import ConditioningMixin
+
+
+class DownscalingModel(ConditioningMixin):
+    """A trained conditional diffusion downscaling model.
+
+    Create one with :func:`xdeepr.train`; load one with :func:`xdeepr.load_model`;
+    apply it with ``ds.deepr.downscale(model)``.
+
+    Attributes
+    ----------
+    network : xdeepr.nn.UNet
+        The U-Net, holding the EMA weights used for sampling.
+    schedule : NoiseSchedule
+    prediction : {"epsilon", "v"}
+    feature_scaler, label_scaler : Scaler
+        Normalisation of the coarse inputs and of the targets (residuals when
+        ``learn_residuals``).
+    features, labels : list of str
+        Variable names the model reads and writes.
+    label_grid : xarray.Dataset
+        Coordinates (names, values, attrs) of the label grid.
+    feature_grid : dict
+        ``lat_step``, ``lon_step`` (signed degrees) and ``coverage``
+        (``{"longitude": [w, e], "latitude": [n, s]}``) of the training features.
+    static : xarray.Dataset
+        Normalised static channels on the label grid (may have no variables).
+    label_attrs : dict
+        CF attributes of each label variable (standard_name, units, long_name).
+    config : dict
+        The :class:`xdeepr.TrainConfig` used, as plain values.
+    summary : dict
+        Training summary (steps, epochs, losses, times, wall time).
+    """
+
+    def __init__(
+        self,
+        network: UNet,
+        schedule: NoiseSchedule,
+        *,
+        prediction: str,
+        feature_scaler: Scaler,
+        label_scaler: Scaler,
+        features: list[str],
+        labels: list[str],
+        label_grid: xr.Dataset,
+        feature_grid: dict[str, Any],
+        static: xr.Dataset,
+        static_stats: dict[str, tuple[float, float]],
+        label_attrs: dict[str, dict[str, Any]],
+        learn_residuals: bool,
+        config: dict[str, Any],
+        summary: dict[str, Any] | None = None,
+        training_state: dict[str, torch.Tensor] | None = None,
+    ) -> None:
+        self.network = network
+        self.schedule = schedule
+        self.prediction = prediction
+        self.feature_scaler = feature_scaler
+        self.label_scaler = label_scaler
+        self.features = list(features)
+        self.labels = list(labels)
+        self.label_grid = label_grid
+        self.feature_grid = dict(feature_grid)
+        self.static = static
+        self.static_stats = dict(static_stats)
+        self.label_attrs = {k: dict(v) for k, v in label_attrs.items()}
+        self.learn_residuals = bool(learn_residuals)
+        self.config = dict(config)
+        self.summary = dict(summary or {})
+        #: Raw (non-EMA) weights at the end of training, kept for fine-tuning.
+        self.training_state = training_state
+
+    # ----------------------------------------------------------------- properties
+    @property
+    def levels(self) -> int:
+        """Number of U-Net levels; grids are padded to multiples of ``2**(levels-1)``."""
+        return len(self.network.config["channel_multipliers"])
+
+    @property
+    def n_parameters(self) -> int:
+        """Number of network parameters."""
+        return sum(p.numel() for p in self.network.parameters())
+
+    @property
+    def identity(self) -> str:
+        """Short hash of the weights and configuration, for provenance."""
+        h = hashlib.sha256()
+        for k, v in sorted(self.network.state_dict().items()):
+            h.update(k.encode())
+            h.update(v.detach().cpu().float().numpy().tobytes())
+        h.update(repr(sorted(self.config.items())).encode())
+        return h.hexdigest()[:12]
+
+    def __repr__(self) -> str:
+        lat, lon = self.label_grid_names
+        g = self.label_grid
+        s = self.summary
+        lines = [
+            f"<xdeepr.DownscalingModel {self.identity}>",
+            f"  features: {', '.join(self.features)}  ->  labels: {', '.join(self.labels)}"
+            + ("  (residuals)" if self.learn_residuals else ""),
+            f"  label grid: {g.sizes[lat]}x{g.sizes[lon]} ({lat} {float(g[lat][0]):g}.."
+            f"{float(g[lat][-1]):g}, {lon} {float(g[lon][0]):g}..{float(g[lon][-1]):g})",
+            f"  feature grid: step {abs(self.feature_grid['lat_step']):g}°, coverage "
+            f"{self.feature_grid['coverage']}",
+            f"  static: {', '.join(self.static_names) or 'none'}",
+            f"  network: UNet levels={self.levels} n_channels={self.network.config['n_channels']}"
+            f" multipliers={list(self.network.config['channel_multipliers'])}"
+            f" parameters={self.n_parameters:,}",
+            f"  diffusion: {self.schedule!r}, prediction={self.prediction}",
+        ]
+        if s:
+            lines.append(
+                f"  training: {s.get('steps', '?')} steps, {s.get('train_times', '?')} train / "
+                f"{s.get('validation_times', '?')} validation times, final loss "
+                f"{s.get('train_loss', float('nan')):.4g}, validation loss "
+                f"{s.get('validation_loss', float('nan')):.4g}"
+            )
+        return "\n".join(lines)
+
+    @property
+    def label_grid_names(self) -> tuple[str, str]:
+        """Names of the label grid's latitude and longitude coordinates."""
+        from ..grid import find_latlon
+
+        return find_latlon(self.label_grid)
+
+    # ------------------------------------------------------------------- sampling
+    def sample(
+        self,
+        condition: torch.Tensor,
+        calendar: torch.Tensor | None = None,
+        *,
+        sampler: str | None = None,
+        steps: int | None = None,
+        eta: float = 0.0,
+        generators: list[torch.Generator] | None = None,
+        progress: Callable[[int], Any] | None = None,
+        tile: int | tuple[int, int] | None = None,
+        overlap: int = 16,
+        fast_path: FastPath | Mapping[str, Any] | None = None,
+    ) -> torch.Tensor:
+        """Draw normalised samples for a batch of conditions (the tensor-level API).
+
+        Parameters
+        ----------
+        condition : torch.Tensor
+            ``(B, n_condition_channels, H, W)``, normalised and padded.
+        calendar : torch.Tensor, optional
+            ``(B, 2)`` hour-of-day and day-of-year fractions.
+        sampler : {"ddpm", "ddim", "dpm++2m", "dpm++2m-sde"}, optional
+            Default: the model's ``default_sampler``.
+        steps : int, optional
+            Default: the sampler's default (all steps for DDPM).
+        generators : list of torch.Generator, optional
+            One per batch item: each item's initial and per-step noise is drawn
+            from its own generator, so a sample does not depend on its batch.
+        progress : callable, optional
+            Called with 1 after each step.
+        tile, overlap : int, optional
+            Run the network on overlapping tiles of this size (pixels; a multiple of
+            ``2**(levels-1)``) and blend them at every step, for fields that do not fit
+            the device. Off by default: on the sample, tiles smaller than the training
+            fields cost skill (BENCHMARKS.md).
+        fast_path : xdeepr.FastPath or mapping, optional
+            Mixed precision, memory format and compilation switches; default: bf16
+            autocast on CUDA, nothing else.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(B, n_labels, H, W)`` in normalised units.
+        """
+        sampler = sampler or self.default_sampler
+        net = self.network
+        device = next(net.parameters()).device
+        b = condition.shape[0]
+        shape = (len(self.labels), *condition.shape[2:])
+        condition = condition.to(device=device, dtype=torch.float32)
+        if calendar is not None:
+            calendar = calendar.to(device=device, dtype=torch.float32)
+
+        def draw() -> torch.Tensor:
+            if generators is None:
+                return torch.randn((b, *shape), device=device)
+            if len(generators) != b:
+                raise ValueError(f"got {len(generators)} generators for a batch of {b}")
+            return torch.stack(
+                [torch.randn(shape, generator=g, device=g.device) for g in generators]
+            ).to(device)
+
+        fast = FastPath.coerce(fast_path)
+        denoise = tiling.tiled(fast.denoiser(net, device), tile, overlap, net.size_multiple)
+
+        def model_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            return denoise(x, t, condition, calendar)
+
+        net.eval()
+        x_T = draw()
+        with torch.no_grad():
+            return sample(
+                model_fn,
+                x_T,
+                self.schedule,
+                sampler=sampler,
+                steps=steps,
+                prediction=self.prediction,
+                eta=eta,
+                noise=lambda i: draw(),
+                progress=progress,
+            )
+
+    @property
+    def default_sampler(self) -> str:
+        """The sampler used when none is named (chosen by measurement, see BENCHMARKS.md)."""
+        return str(self.config.get("sampler", DEFAULT_SAMPLER))
+
+    def default_steps(self, sampler: str | None = None) -> int | None:
+        """Default number of steps of `sampler` (None: all of the schedule's)."""
+        return DEFAULT_STEPS[sampler or self.default_sampler]
+
+    def to(self, device: str | torch.device) -> DownscalingModel:
+        """Move the network to `device` (in place) and return the model."""
+        self.network.to(device)
+        return self
+
+    # -------------------------------------------------------------------- files
+    def to_dict(self) -> dict[str, Any]:
+        """The model as a mapping of tensors and plain values (see :mod:`.fileformat`)."""
+        from .fileformat import to_dict
+
+        return to_dict(self)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the model to `path` atomically (tensors and plain values only).
+
+        Examples
+        --------
+        >>> model.save("t2m.xdeepr")  # doctest: +SKIP
+        """
+        from .fileformat import save_model
+
+        return save_model(self, path)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> DownscalingModel:
+        """Rebuild a model from :meth:`to_dict` output."""
+        from .fileformat import from_dict
+
+        return from_dict(d)
