@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.server
 import ipaddress
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -26,6 +28,7 @@ from scipy.interpolate import RectBivariateSpline
 
 from xdeepr import datasets
 from xdeepr.datasets import _fetch, load_sample
+from xdeepr.errors import DataFetchError
 
 # --------------------------------------------------------------------------------------
 # The embedded sample
@@ -260,6 +263,19 @@ class _Server:
         )
 
 
+@contextlib.contextmanager
+def _serving(root: Path) -> Iterator[_Server]:
+    """Serve the files under `root` on 127.0.0.1 for the duration of the block."""
+    srv = _Server(root)
+    srv.thread.start()
+    try:
+        yield srv
+    finally:
+        srv.httpd.shutdown()
+        srv.httpd.server_close()
+        srv.thread.join(timeout=5)
+
+
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[_Server]:
     root = tmp_path / "served"
@@ -279,14 +295,8 @@ def server(tmp_path: Path) -> Iterator[_Server]:
     with zipfile.ZipFile(root / "deepr-test-data.zip", "w") as zf:
         for name in ("features/x.nc", "labels/y.nc"):
             zf.write(parts / name, arcname=name)
-    srv = _Server(root)
-    srv.thread.start()
-    try:
+    with _serving(root) as srv:
         yield srv
-    finally:
-        srv.httpd.shutdown()
-        srv.httpd.server_close()
-        srv.thread.join(timeout=5)
 
 
 @pytest.fixture
@@ -371,6 +381,171 @@ def test_fetch_refuses_corrupted_download(env, server, monkeypatch, tmp_path):
     assert "corrupted" in message and "Retry" in message
     assert isinstance(info.value, ValueError)
     assert not (env / "sample.nc").exists()  # nothing bad was cached
+
+
+_HTML = b"""<!DOCTYPE html>
+<html><head><title>Sign in</title></head><body>Please log in to download.</body></html>
+"""
+_DEEPR_URL = "https://cloud.predictia.es/s/zen8PGwJbi7mTCB/download"
+
+
+@pytest.fixture
+def html_mirror(tmp_path: Path) -> Iterator[_Server]:
+    """A mirror that answers 200 with an HTML page for every registered name."""
+    root = tmp_path / "html"
+    root.mkdir()
+    for name in ("deepr-test-data.zip", "sample.nc"):
+        (root / name).write_bytes(_HTML)
+    with _serving(root) as srv:
+        yield srv
+
+
+def _cache_files(cache: Path) -> list[Path]:
+    """Every file (temporary ones included) under the cache directory."""
+    return sorted(p for p in cache.rglob("*") if p.is_file()) if cache.exists() else []
+
+
+def _assert_clear(message: str, cache_path: Path, url: str) -> None:
+    """A fetch error names the cache path, the URL and what to do."""
+    assert str(cache_path) in message, message
+    assert url in message, message
+    assert "XDEEPR_DATA_MIRROR" in message, message
+
+
+def test_fetch_html_mirror_caches_nothing_then_good_mirror_works(
+    env, server, html_mirror, monkeypatch, tmp_path
+):
+    """A mirror serving an HTML page: a clear error, nothing cached; a good mirror then works."""
+    _use_registry(monkeypatch, tmp_path, [f"deepr-test-data.zip none {_DEEPR_URL}"])
+    monkeypatch.setenv("XDEEPR_DATA_MIRROR", html_mirror.url)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "not pinned" warning for a refused download
+        with pytest.raises(DataFetchError) as info:
+            datasets.fetch("deepr-test-data.zip")
+    message = str(info.value)
+    _assert_clear(message, env / "deepr-test-data.zip", f"{html_mirror.url}/deepr-test-data.zip")
+    assert "HTML page" in message and "nothing was cached" in message
+    assert "check the network" not in message.lower()  # the network is fine; the content is not
+    assert _cache_files(env) == []
+    assert html_mirror.requests == Counter({"deepr-test-data.zip": 1})
+
+    monkeypatch.setenv("XDEEPR_DATA_MIRROR", server.url)
+    with pytest.warns(UserWarning, match="not pinned"):
+        features, labels = datasets.fetch("deepr-test-data.zip")
+    np.testing.assert_array_equal(labels.t2m - features.t2m, 1.0)
+    features.close()
+    labels.close()
+    assert server.requests == Counter({"deepr-test-data.zip": 1})
+    assert _sha256(env / "deepr-test-data.zip") == _sha256(server.root / "deepr-test-data.zip")
+
+
+def test_fetch_html_page_for_netcdf_is_not_cached(env, html_mirror, monkeypatch, tmp_path):
+    _use_registry(monkeypatch, tmp_path, ["sample.nc none"])
+    monkeypatch.setenv("XDEEPR_DATA_MIRROR", html_mirror.url)
+    with pytest.raises(DataFetchError, match="HTML page") as info:
+        datasets.fetch("sample.nc")
+    _assert_clear(str(info.value), env / "sample.nc", f"{html_mirror.url}/sample.nc")
+    assert _cache_files(env) == []
+
+
+def _truncate_archive(cache: Path) -> None:
+    archive = cache / "deepr-test-data.zip"
+    archive.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
+
+
+def _damage_extracted(cache: Path) -> None:
+    (cache / "deepr-test-data.zip.unzip" / "labels" / "y.nc").write_bytes(b"\0" * 64)
+
+
+def _html_in_cache(cache: Path) -> None:  # what a bad mirror left there before
+    shutil.rmtree(cache / "deepr-test-data.zip.unzip")
+    (cache / "deepr-test-data.zip").write_bytes(_HTML)
+
+
+@pytest.mark.parametrize("damage", [_truncate_archive, _damage_extracted, _html_in_cache])
+def test_fetch_replaces_damaged_cached_archive(env, server, monkeypatch, tmp_path, damage):
+    """A cached zip (or what it extracted to) that does not open is removed and re-fetched."""
+    _use_registry(monkeypatch, tmp_path, [f"deepr-test-data.zip none {_DEEPR_URL}"])
+    with pytest.warns(UserWarning, match="not pinned"):
+        features, labels = datasets.fetch("deepr-test-data.zip")
+    features.close()
+    labels.close()
+    damage(env)
+    with pytest.warns(UserWarning) as record:
+        features, labels = datasets.fetch("deepr-test-data.zip")
+    messages = [str(w.message) for w in record]
+    assert any(
+        "cached copy of 'deepr-test-data.zip'" in m and "removed" in m and str(env) in m
+        for m in messages
+    ), messages
+    np.testing.assert_array_equal(labels.t2m - features.t2m, 1.0)
+    features.close()
+    labels.close()
+    assert server.requests == Counter({"deepr-test-data.zip": 2})  # fetched once more
+    assert _sha256(env / "deepr-test-data.zip") == _sha256(server.root / "deepr-test-data.zip")
+    assert not [p for p in _cache_files(env) if p.name.endswith(".part")]
+
+
+def test_fetch_damaged_cache_and_bad_mirror_leaves_nothing(
+    env, server, html_mirror, monkeypatch, tmp_path
+):
+    """A damaged cached zip whose re-fetch gets an HTML page: a clear error, an empty cache."""
+    _use_registry(monkeypatch, tmp_path, [f"deepr-test-data.zip none {_DEEPR_URL}"])
+    with pytest.warns(UserWarning, match="not pinned"):
+        features, labels = datasets.fetch("deepr-test-data.zip")
+    features.close()
+    labels.close()
+    _truncate_archive(env)
+    monkeypatch.setenv("XDEEPR_DATA_MIRROR", html_mirror.url)
+    with pytest.warns(UserWarning, match="removed"), pytest.raises(DataFetchError) as info:
+        datasets.fetch("deepr-test-data.zip")
+    _assert_clear(
+        str(info.value), env / "deepr-test-data.zip", f"{html_mirror.url}/deepr-test-data.zip"
+    )
+    assert _cache_files(env) == []
+
+
+def test_fetch_refuses_hash_mismatch(env, server, html_mirror, monkeypatch, tmp_path):
+    """A pinned hash that the download does not have: refused, named, nothing cached."""
+    digest = _sha256(server.root / "deepr-test-data.zip")
+    _use_registry(monkeypatch, tmp_path, [f"deepr-test-data.zip {digest} {_DEEPR_URL}"])
+    monkeypatch.setenv("XDEEPR_DATA_MIRROR", html_mirror.url)
+    with pytest.raises(DataFetchError) as info:
+        datasets.fetch("deepr-test-data.zip")
+    err = info.value
+    assert isinstance(err, _fetch.DataHashError) and isinstance(err, ValueError)
+    message = str(err)
+    _assert_clear(message, env / "deepr-test-data.zip", f"{html_mirror.url}/deepr-test-data.zip")
+    assert digest in message and hashlib.sha256(_HTML).hexdigest() in message
+    assert "check the network" not in message.lower()
+    assert _cache_files(env) == []
+    # The good mirror's copy has the pinned hash: accepted, no warning.
+    monkeypatch.setenv("XDEEPR_DATA_MIRROR", server.url)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        features, labels = datasets.fetch("deepr-test-data.zip")
+    features.close()
+    labels.close()
+    assert server.requests == Counter({"deepr-test-data.zip": 1})
+
+
+def test_fetch_network_advice_only_for_network_errors(env, server, monkeypatch, tmp_path):
+    """'Check the network' for a refused connection, not for a file the server lacks."""
+    _use_registry(monkeypatch, tmp_path, ["absent.nc none"])
+    with pytest.raises(DataFetchError, match="could not download 'absent.nc'") as info:
+        datasets.fetch("absent.nc")
+    message = str(info.value)
+    assert "404" in message and "check the network" not in message.lower()
+    _assert_clear(message, env / "absent.nc", f"{server.url}/absent.nc")
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    monkeypatch.setenv("XDEEPR_DATA_MIRROR", closed)
+    with pytest.raises(DataFetchError, match="Check the network") as info:
+        datasets.fetch("absent.nc")
+    _assert_clear(str(info.value), env / "absent.nc", f"{closed}/absent.nc")
+    assert _cache_files(env) == []
 
 
 def test_fetch_reports_missing_file(env, monkeypatch, tmp_path):
