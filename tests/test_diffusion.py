@@ -54,9 +54,9 @@ def gaussian_oracle(schedule: NoiseSchedule, prediction: str = "epsilon") -> Cal
     return model_fn
 
 
-def seeded_noise(shape: tuple[int, ...], seed: int) -> Callable[[int], torch.Tensor]:
+def seeded_noise(shape: tuple[int, ...], seed: int) -> Callable[[int, torch.Tensor], torch.Tensor]:
     gen = torch.Generator().manual_seed(seed)
-    return lambda i: torch.randn(shape, generator=gen)
+    return lambda i, like: torch.randn(shape, generator=gen)
 
 
 def monte_carlo(schedule: NoiseSchedule, prediction: str, sampler: str, **kwargs) -> torch.Tensor:
@@ -86,7 +86,7 @@ def exact_moments(
     x_T = torch.zeros(n + 2, 1, 1, 1, dtype=torch.float64)
     x_T[1] = 1.0
 
-    def noise(i: int) -> torch.Tensor:
+    def noise(i: int, like: torch.Tensor) -> torch.Tensor:
         z = torch.zeros_like(x_T)
         z[2 + i] = 1.0
         return z
@@ -414,10 +414,9 @@ def test_samplers_run_without_grad_and_keep_dtype():
 
     x_T = torch.randn(2, 1, 4, 4)
     for fn, kwargs in [
-        (ddpm, {"steps": 5}), (ddim, {"steps": 5}), (dpm_solver_pp_2m, {}),
-        (dpm_solver_pp_2m_sde, {"steps": 4}),
+        (ddpm, 5), (ddim, 5), (dpm_solver_pp_2m, 20), (dpm_solver_pp_2m_sde, 4),
     ]:  # fmt: skip
-        out = fn(model_fn, x_T, LINEAR, **kwargs)
+        out = fn(model_fn, x_T, LINEAR, timesteps(1000, kwargs))
         assert out.dtype == torch.float32 and not out.requires_grad
         assert out.shape == x_T.shape
 
@@ -433,4 +432,4 @@ def test_registry_and_dispatch_errors():
         sample(lambda x, t: x, x_T, LINEAR, sampler="dpm++2m", eta=0.5)
     with pytest.raises(ValueError, match=r"noise\(0\) has shape"):
         sample(lambda x, t: x, x_T, LINEAR, sampler="ddpm", steps=3,
-               noise=lambda i: torch.zeros(2, 1, 4, 4))  # fmt: skip
+               noise=lambda i, like: torch.zeros(2, 1, 4, 4))  # fmt: skip

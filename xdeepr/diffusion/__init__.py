@@ -14,7 +14,9 @@ torch.Size([1, 1, 8, 8])
 
 from __future__ import annotations
 
+from xdeepr.diffusion.grids import STEP_GRIDS, make_grid
 from xdeepr.diffusion.losses import PREDICTIONS, diffusion_loss, predict_x0_eps
+from xdeepr.diffusion.noise import NoiseSource, StackedRandomGenerator
 from xdeepr.diffusion.samplers import (
     DEFAULT_SAMPLER,
     DEFAULT_STEPS,
@@ -24,6 +26,7 @@ from xdeepr.diffusion.samplers import (
     dpm_solver_pp_2m,
     dpm_solver_pp_2m_sde,
     num_model_evals,
+    run_sampler,
     sample,
     timesteps,
 )
@@ -35,15 +38,20 @@ __all__ = [
     "PREDICTIONS",
     "SAMPLERS",
     "SCHEDULE_NAMES",
+    "STEP_GRIDS",
     "NoiseSchedule",
+    "NoiseSource",
+    "StackedRandomGenerator",
     "ddim",
     "ddpm",
     "diffusion_loss",
     "dpm_solver_pp_2m",
     "dpm_solver_pp_2m_sde",
+    "make_grid",
     "make_schedule",
     "num_model_evals",
     "predict_x0_eps",
+    "run_sampler",
     "sample",
     "timesteps",
 ]

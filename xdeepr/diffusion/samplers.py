@@ -1,86 +1,74 @@
-"""Samplers: pure functions of (denoiser, initial noise, schedule, noise source).
+"""Samplers: one loop over a step grid; each sampler is only its update rule.
 
-Every sampler walks the same "trailing" grid of training steps t_0 = T−1 > t_1 >
-... > t_{n−1} (Lin et al. 2024, table 2), calls ``model_fn`` once per step and
-ends on the clean data (ᾱ = 1), so ``steps`` is also the number of network
-evaluations. ``model_fn(x, t)`` receives ``t`` as a float32 ``(B,)`` tensor in
-the training index units [0, T−1]; bind the condition with a closure.
+Every sampler walks a grid of training steps t_0 = T−1 > t_1 > ... > t_{n−1}
+(built by :mod:`xdeepr.diffusion.grids` and passed in), calls ``model_fn`` once per
+step and ends on the clean data (ᾱ = 1), so the grid's length is also the number
+of network evaluations. ``model_fn(x, t)`` receives ``t`` as a float32 ``(B,)``
+tensor in the training index units [0, T−1]; bind the condition with a closure.
+Stochastic samplers draw their noise from a noise source
+(:mod:`xdeepr.diffusion.noise`).
 
 Notation: ᾱ_t cumulative product of α; α_t = sqrt(ᾱ_t) signal scale; σ_t =
-sqrt(1 − ᾱ_t) noise scale; λ_t = log(α_t / σ_t) half log-SNR.
+sqrt(1 − ᾱ_t) noise scale; λ_t = log(α_t / σ_t) half log-SNR; x̂_0 and ε̂ the
+network's estimates of the clean field and of the noise.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 
+from xdeepr.diffusion.grids import DEFAULT_GRID, make_grid, timesteps
 from xdeepr.diffusion.losses import ModelFn, check_prediction, predict_x0_eps
+from xdeepr.diffusion.noise import NoiseSource, check_noise
 from xdeepr.diffusion.schedules import NoiseSchedule
 
 __all__ = [
     "DEFAULT_SAMPLER",
     "DEFAULT_STEPS",
     "SAMPLERS",
+    "Step",
     "ddim",
     "ddpm",
     "dpm_solver_pp_2m",
     "dpm_solver_pp_2m_sde",
     "num_model_evals",
+    "run_sampler",
     "sample",
     "timesteps",
 ]
 
-NoiseFn = Callable[[int], torch.Tensor]
 ProgressFn = Callable[[int], object]
 
 
-def timesteps(num_train_steps: int, steps: int | None) -> list[int]:
-    """Trailing grid of ``steps`` training indices from T−1 down, evenly spaced.
+@dataclass(frozen=True)
+class Step:
+    """Where a sampler stands: step ``i`` of the grid, from ᾱ_t to ᾱ_next.
 
-    Parameters
-    ----------
-    num_train_steps : int
-        T, the schedule's number of steps.
-    steps : int or None
-        Number of sampling steps, 1 ≤ steps ≤ T; None means T.
-
-    Returns
-    -------
-    list of int
-        Strictly decreasing indices, the first is T−1.
-
-    Examples
-    --------
-    >>> timesteps(1000, 4)
-    [999, 749, 499, 249]
+    ``x0_prev`` and ``h_prev`` are the previous step's x̂_0 and λ step (for
+    multistep solvers); ``h = λ_next − λ_t`` (infinite from ᾱ = 0 or to ᾱ = 1).
     """
-    T = int(num_train_steps)
-    n = T if steps is None else int(steps)
-    if not 1 <= n <= T:
-        raise ValueError(f"steps must be between 1 and the schedule's {T} steps, got {steps}")
-    return [T - 1 - (i * T) // n for i in range(n)]
+
+    i: int
+    t: int
+    ab: float
+    ab_next: float
+    h: float
+    x0_prev: torch.Tensor | None
+    h_prev: float
+
+    @property
+    def last(self) -> bool:
+        """Whether this step lands on the clean data (ᾱ_next = 1)."""
+        return self.ab_next >= 1.0
 
 
-def _alpha_bars(schedule: NoiseSchedule, ts: list[int]) -> list[float]:
-    """ᾱ at each grid point, plus ᾱ = 1 (clean data) appended as the target of the last step."""
-    abar = schedule.alphas_cumprod
-    return [float(abar[t]) for t in ts] + [1.0]
-
-
-def _t_batch(t: int, x: torch.Tensor) -> torch.Tensor:
-    return torch.full((x.shape[0],), float(t), device=x.device, dtype=torch.float32)  # (B,)
-
-
-def _noise(noise: NoiseFn | None, i: int, x: torch.Tensor) -> torch.Tensor:
-    if noise is None:
-        return torch.randn_like(x)
-    z = noise(i)
-    if tuple(z.shape) != tuple(x.shape):
-        raise ValueError(f"noise({i}) has shape {tuple(z.shape)}, expected {tuple(x.shape)}")
-    return z.to(device=x.device, dtype=x.dtype)
+Update = Callable[[Step, torch.Tensor, torch.Tensor, torch.Tensor, Callable[[], torch.Tensor]],
+                  torch.Tensor]  # fmt: skip
 
 
 def _log(v: float) -> float:
@@ -93,17 +81,121 @@ def _lambda(ab: float) -> float:
 
 
 @torch.no_grad()
+def run_sampler(
+    update: Update,
+    model_fn: ModelFn,
+    x_T: torch.Tensor,
+    schedule: NoiseSchedule,
+    grid: Sequence[int],
+    *,
+    prediction: str = "epsilon",
+    noise: NoiseSource | None = None,
+    progress: ProgressFn | None = None,
+) -> torch.Tensor:
+    """The loop every sampler shares: predict x̂_0 and ε̂ at each grid step, then `update`.
+
+    Parameters
+    ----------
+    update : callable
+        ``update(step, x_t, x̂_0, ε̂, draw) -> x_next``; ``draw()`` gives this step's
+        standard normal noise shaped like ``x_t``.
+    model_fn, x_T, schedule, prediction, noise, progress
+        As in :func:`ddpm`.
+    grid : sequence of int
+        Strictly decreasing training steps (:func:`xdeepr.diffusion.grids.make_grid`).
+    """
+    check_prediction(prediction)
+    abar = schedule.alphas_cumprod
+    abars = [float(abar[t]) for t in grid] + [1.0]  # ᾱ = 1 (clean data) after the last step
+    x = x_T
+    x0_prev: torch.Tensor | None = None
+    h_prev = math.nan
+    for i, t in enumerate(grid):
+        ab, ab_next = abars[i], abars[i + 1]
+        t_b = torch.full((x.shape[0],), float(t), device=x.device, dtype=torch.float32)  # (B,)
+        x0, eps = predict_x0_eps(model_fn(x, t_b), x, ab, prediction)
+        h = _lambda(ab_next) - _lambda(ab)
+        step = Step(i, int(t), ab, ab_next, h, x0_prev, h_prev)
+        x = update(step, x, x0, eps, functools.partial(check_noise, noise, i, x))
+        x0_prev, h_prev = x0, h
+        if progress is not None:
+            progress(1)
+    return x
+
+
+def _ddpm_update(
+    s: Step, x: torch.Tensor, x0: torch.Tensor, eps: torch.Tensor, draw: Callable[[], torch.Tensor]
+) -> torch.Tensor:
+    # Ho et al. 2020 Alg. 2 in x̂_0 form: mean of q(x_prev | x_t, x̂_0) (eq. 7), σ² = β_t;
+    # respaced β_t = 1 − ᾱ_t / ᾱ_prev (Nichol & Dhariwal 2021, sec. 4)
+    beta = 1.0 - s.ab / s.ab_next
+    c0 = math.sqrt(s.ab_next) * beta / (1.0 - s.ab)
+    ct = math.sqrt(1.0 - beta) * (1.0 - s.ab_next) / (1.0 - s.ab)
+    x = c0 * x0 + ct * x
+    if not s.last and beta > 0:  # no noise on the final step to the data
+        x = x + math.sqrt(beta) * draw()
+    return x
+
+
+def _ddim_update(
+    s: Step,
+    x: torch.Tensor,
+    x0: torch.Tensor,
+    eps: torch.Tensor,
+    draw: Callable[[], torch.Tensor],
+    *,
+    eta: float,
+) -> torch.Tensor:
+    # Song et al. 2021, eq. 12 with σ from eq. 16
+    sigma = eta * math.sqrt((1.0 - s.ab_next) / (1.0 - s.ab) * (1.0 - s.ab / s.ab_next))
+    x = math.sqrt(s.ab_next) * x0 + math.sqrt(max(1.0 - s.ab_next - sigma**2, 0.0)) * eps
+    if sigma > 0:
+        x = x + sigma * draw()
+    return x
+
+
+def _dpm_correction(s: Step, x0: torch.Tensor) -> torch.Tensor:
+    # multistep data prediction D = x̂_0 + ½ (h / h_prev)(x̂_0 − x̂_0,prev); first order
+    # on the first step and after an infinite λ step (from ᾱ = 0)
+    if s.x0_prev is None or not math.isfinite(s.h_prev):
+        return x0
+    return x0 + 0.5 * (s.h / s.h_prev) * (x0 - s.x0_prev)
+
+
+def _dpm_ode_update(
+    s: Step, x: torch.Tensor, x0: torch.Tensor, eps: torch.Tensor, draw: Callable[[], torch.Tensor]
+) -> torch.Tensor:
+    # DPM-Solver++(2M), Lu et al. 2022, Alg. 2: x_next = (σ_next/σ_t) x_t − α_next (e^{−h} − 1) D
+    if s.last:
+        return x0  # final denoise: σ_next = 0
+    sig_ratio = math.sqrt((1.0 - s.ab_next) / (1.0 - s.ab))
+    return sig_ratio * x - math.sqrt(s.ab_next) * math.expm1(-s.h) * _dpm_correction(s, x0)
+
+
+def _dpm_sde_update(
+    s: Step, x: torch.Tensor, x0: torch.Tensor, eps: torch.Tensor, draw: Callable[[], torch.Tensor]
+) -> torch.Tensor:
+    # SDE-DPM-Solver++(2M), Lu et al. 2022, sec. 5: x_next = (σ_next/σ_t) e^{−h} x_t
+    # + α_next (1 − e^{−2h}) D + σ_next sqrt(1 − e^{−2h}) z
+    if s.last:
+        return x0
+    sig_ratio = math.sqrt((1.0 - s.ab_next) / (1.0 - s.ab))
+    keep = -math.expm1(-2.0 * s.h)  # 1 − e^{−2h}
+    x = (sig_ratio * math.exp(-s.h)) * x + (math.sqrt(s.ab_next) * keep) * _dpm_correction(s, x0)
+    return x + (math.sqrt(1.0 - s.ab_next) * math.sqrt(keep)) * draw()
+
+
 def ddpm(
     model_fn: ModelFn,
     x_T: torch.Tensor,
     schedule: NoiseSchedule,
+    grid: Sequence[int],
     *,
     prediction: str = "epsilon",
-    steps: int | None = None,
-    noise: NoiseFn | None = None,
+    noise: NoiseSource | None = None,
     progress: ProgressFn | None = None,
 ) -> torch.Tensor:
-    """Ancestral DDPM sampling, optionally on a respaced grid.
+    """Ancestral DDPM sampling (Ho et al. 2020), on the full or a respaced grid.
 
     Parameters
     ----------
@@ -113,20 +205,12 @@ def ddpm(
         Initial standard normal noise, ``(B, C, H, W)``.
     schedule : NoiseSchedule
         The training schedule.
+    grid : sequence of int
+        The steps to visit (:func:`timesteps`; all T for the seed's sampler).
     prediction : {"epsilon", "v"}
         What ``model_fn`` predicts.
-    steps : int, optional
-        Number of steps; None uses all T (the seed's sampler). Fewer steps
-        respace ᾱ as in improved DDPM (Nichol & Dhariwal 2021, sec. 4).
-
-    Notes
-    -----
-    The step variance is σ_t² = β_t ("fixed large", as in the seed), not the
-    posterior β̃_t: on Gaussian data β̃_t gives ensembles that are too narrow
-    (std −1 % at 1000 steps, −6 % at 100), β_t within +0.2 % / +1.3 %.
-    noise : callable, optional
-        ``noise(i) -> Tensor`` standard normal noise shaped like ``x_T`` for
-        step ``i``; default ``torch.randn_like``.
+    noise : NoiseSource, optional
+        ``noise(step, like)``; default ``torch.randn_like``.
     progress : callable, optional
         Called as ``progress(1)`` after every step.
 
@@ -135,54 +219,41 @@ def ddpm(
     torch.Tensor
         Sample shaped like ``x_T``.
 
+    Notes
+    -----
+    The step variance is σ_t² = β_t ("fixed large", as in the seed), not the
+    posterior β̃_t: on Gaussian data β̃_t gives ensembles that are too narrow
+    (std −1 % at 1000 steps, −6 % at 100), β_t within +0.2 % / +1.3 %.
+
     Examples
     --------
     >>> from xdeepr.diffusion import make_schedule
     >>> s = make_schedule("linear", 100)
-    >>> x = ddpm(lambda x, t: torch.zeros_like(x), torch.randn(1, 1, 8, 8), s, steps=10)
+    >>> x = ddpm(lambda x, t: torch.zeros_like(x), torch.randn(1, 1, 8, 8), s, timesteps(100, 10))
     >>> x.shape
     torch.Size([1, 1, 8, 8])
     """
-    check_prediction(prediction)
-    ts = timesteps(schedule.num_steps, steps)
-    abars = _alpha_bars(schedule, ts)
-    x = x_T
-    for i, t in enumerate(ts):
-        ab, ab_prev = abars[i], abars[i + 1]
-        x0, _ = predict_x0_eps(model_fn(x, _t_batch(t, x)), x, ab, prediction)
-        beta = 1.0 - ab / ab_prev  # respaced β_t = 1 − ᾱ_t / ᾱ_prev
-        # Ho et al. 2020 Alg. 2 in x̂_0 form: mean of q(x_prev | x_t, x̂_0) (eq. 7), σ² = β_t
-        c0 = math.sqrt(ab_prev) * beta / (1.0 - ab)
-        ct = math.sqrt(1.0 - beta) * (1.0 - ab_prev) / (1.0 - ab)
-        var = beta if ab_prev < 1.0 else 0.0  # no noise on the final step to the data
-        x = c0 * x0 + ct * x
-        if var > 0:
-            x = x + math.sqrt(var) * _noise(noise, i, x)
-        if progress is not None:
-            progress(1)
-    return x
+    return run_sampler(_ddpm_update, model_fn, x_T, schedule, grid, prediction=prediction,
+                       noise=noise, progress=progress)  # fmt: skip
 
 
-@torch.no_grad()
 def ddim(
     model_fn: ModelFn,
     x_T: torch.Tensor,
     schedule: NoiseSchedule,
+    grid: Sequence[int],
     *,
     prediction: str = "epsilon",
-    steps: int = 50,
     eta: float = 0.0,
-    noise: NoiseFn | None = None,
+    noise: NoiseSource | None = None,
     progress: ProgressFn | None = None,
 ) -> torch.Tensor:
-    """DDIM sampling; ``eta=0`` is deterministic, ``eta=1`` is DDPM-like.
+    """DDIM sampling (Song et al. 2021); ``eta=0`` is deterministic, ``eta=1`` DDPM-like.
 
     Parameters
     ----------
-    model_fn, x_T, schedule, prediction, noise, progress
+    model_fn, x_T, schedule, grid, prediction, noise, progress
         As in :func:`ddpm`.
-    steps : int
-        Number of steps (network evaluations).
     eta : float
         Stochasticity η ≥ 0 of Song et al. 2021, eq. 16.
 
@@ -195,173 +266,73 @@ def ddim(
     --------
     >>> from xdeepr.diffusion import make_schedule
     >>> s = make_schedule("linear", 100)
-    >>> x = ddim(lambda x, t: torch.zeros_like(x), torch.randn(1, 1, 8, 8), s, steps=5)
+    >>> x = ddim(lambda x, t: torch.zeros_like(x), torch.randn(1, 1, 8, 8), s, timesteps(100, 5))
     >>> x.shape
     torch.Size([1, 1, 8, 8])
     """
-    check_prediction(prediction)
     if eta < 0:
         raise ValueError(f"eta must be >= 0, got {eta}")
-    ts = timesteps(schedule.num_steps, steps)
-    abars = _alpha_bars(schedule, ts)
-    x = x_T
-    for i, t in enumerate(ts):
-        ab, ab_prev = abars[i], abars[i + 1]
-        x0, eps = predict_x0_eps(model_fn(x, _t_batch(t, x)), x, ab, prediction)
-        # Song et al. 2021, eq. 12 with σ from eq. 16
-        sigma = eta * math.sqrt((1.0 - ab_prev) / (1.0 - ab) * (1.0 - ab / ab_prev))
-        x = math.sqrt(ab_prev) * x0 + math.sqrt(max(1.0 - ab_prev - sigma**2, 0.0)) * eps
-        if sigma > 0:
-            x = x + sigma * _noise(noise, i, x)
-        if progress is not None:
-            progress(1)
-    return x
+    update = functools.partial(_ddim_update, eta=float(eta))
+    return run_sampler(update, model_fn, x_T, schedule, grid, prediction=prediction,
+                       noise=noise, progress=progress)  # fmt: skip
 
 
-@torch.no_grad()
 def dpm_solver_pp_2m(
     model_fn: ModelFn,
     x_T: torch.Tensor,
     schedule: NoiseSchedule,
+    grid: Sequence[int],
     *,
     prediction: str = "epsilon",
-    steps: int = 20,
-    noise: NoiseFn | None = None,
+    noise: NoiseSource | None = None,
     progress: ProgressFn | None = None,
 ) -> torch.Tensor:
-    """DPM-Solver++(2M): deterministic second-order multistep ODE solver.
+    """DPM-Solver++(2M) (Lu et al. 2022): deterministic second-order multistep ODE solver.
 
     Data-prediction form in λ = log(α/σ) on the discrete VP schedule; the first
-    step is first order, the last is the final denoise to x̂_0.
-
-    Parameters
-    ----------
-    model_fn, x_T, schedule, prediction, progress
-        As in :func:`ddpm`.
-    steps : int
-        Number of steps (network evaluations).
-    noise : callable, optional
-        Unused (the solver is deterministic); accepted for a common signature.
-
-    Returns
-    -------
-    torch.Tensor
-        Sample shaped like ``x_T``.
+    step is first order, the last is the final denoise to x̂_0. `noise` is unused.
 
     Examples
     --------
     >>> from xdeepr.diffusion import make_schedule
     >>> s = make_schedule("linear", 1000)
-    >>> x = dpm_solver_pp_2m(lambda x, t: torch.zeros_like(x), torch.randn(1, 1, 8, 8), s)
-    >>> x.shape
+    >>> f = lambda x, t: torch.zeros_like(x)
+    >>> dpm_solver_pp_2m(f, torch.randn(1, 1, 8, 8), s, timesteps(1000, 20)).shape
     torch.Size([1, 1, 8, 8])
     """
-    del noise  # deterministic solver
-    return _dpm_solver_pp_2m(model_fn, x_T, schedule, prediction, steps, None, progress, sde=False)
+    return run_sampler(_dpm_ode_update, model_fn, x_T, schedule, grid, prediction=prediction,
+                       noise=noise, progress=progress)  # fmt: skip
 
 
-@torch.no_grad()
 def dpm_solver_pp_2m_sde(
     model_fn: ModelFn,
     x_T: torch.Tensor,
     schedule: NoiseSchedule,
+    grid: Sequence[int],
     *,
     prediction: str = "epsilon",
-    steps: int = 20,
-    noise: NoiseFn | None = None,
+    noise: NoiseSource | None = None,
     progress: ProgressFn | None = None,
 ) -> torch.Tensor:
-    """SDE-DPM-Solver++(2M): the stochastic second-order multistep solver.
+    """SDE-DPM-Solver++(2M) (Lu et al. 2022, sec. 5): the stochastic multistep solver.
 
     The same data-prediction multistep scheme as :func:`dpm_solver_pp_2m`, applied
     to the reverse SDE instead of the probability-flow ODE: each step injects fresh
     noise, which corrects part of the discretisation error of few-step sampling and
-    keeps ensembles closer to the spread of many-step ancestral sampling.
-
-    Parameters
-    ----------
-    model_fn, x_T, schedule, prediction, noise, progress
-        As in :func:`ddpm`.
-    steps : int
-        Number of steps (network evaluations); 10 by default in :func:`sample`.
-
-    Returns
-    -------
-    torch.Tensor
-        Sample shaped like ``x_T``.
-
-    Notes
-    -----
-    Lu et al. 2022, "DPM-Solver++", sec. 5 (SDE-DPM-Solver++), with the midpoint
-    second-order correction; the step from λ_t to λ_next = λ_t + h is
-
-    x_next = (σ_next/σ_t) e^{−h} x_t + α_next (1 − e^{−2h}) (D0 + ½ D1)
-    + σ_next sqrt(1 − e^{−2h}) z,
-
-    with D0 = x̂_0(t), D1 = (x̂_0(t) − x̂_0(prev)) / r and r = h_prev / h. The first
-    step is first order (D1 = 0, which is DDPM-like ancestral sampling in λ), the
-    last is the final denoise to x̂_0.
+    keeps ensembles closer to the spread of many-step ancestral sampling. The first
+    step is first order (DDPM-like ancestral sampling in λ), the last is the final
+    denoise to x̂_0.
 
     Examples
     --------
     >>> from xdeepr.diffusion import make_schedule
     >>> s = make_schedule("cosine", 1000)
     >>> f = lambda x, t: torch.zeros_like(x)
-    >>> dpm_solver_pp_2m_sde(f, torch.randn(1, 1, 8, 8), s, steps=10).shape
+    >>> dpm_solver_pp_2m_sde(f, torch.randn(1, 1, 8, 8), s, timesteps(1000, 10)).shape
     torch.Size([1, 1, 8, 8])
     """
-    return _dpm_solver_pp_2m(model_fn, x_T, schedule, prediction, steps, noise, progress, sde=True)
-
-
-def _dpm_solver_pp_2m(
-    model_fn: ModelFn,
-    x_T: torch.Tensor,
-    schedule: NoiseSchedule,
-    prediction: str,
-    steps: int,
-    noise: NoiseFn | None,
-    progress: ProgressFn | None,
-    *,
-    sde: bool,
-) -> torch.Tensor:
-    """DPM-Solver++(2M): the ODE form, or with ``sde=True`` the SDE form.
-
-    Both share the multistep data-prediction correction D = x̂_0 + ½ (h / h_prev)
-    (x̂_0 − x̂_0,prev) (first order on the first step and after an infinite λ step,
-    i.e. from ᾱ = 0) and end with the final denoise to x̂_0; they differ in the step:
-
-    - ODE (Lu et al. 2022, Alg. 2): x_next = (σ_next/σ_t) x_t − α_next (e^{−h} − 1) D;
-    - SDE (sec. 5): x_next = (σ_next/σ_t) e^{−h} x_t + α_next (1 − e^{−2h}) D
-      + σ_next sqrt(1 − e^{−2h}) z.
-    """
-    check_prediction(prediction)
-    ts = timesteps(schedule.num_steps, steps)
-    abars = _alpha_bars(schedule, ts)
-    x = x_T
-    x0_prev: torch.Tensor | None = None
-    h_prev = math.nan
-    for i, t in enumerate(ts):
-        ab, ab_next = abars[i], abars[i + 1]
-        x0, _ = predict_x0_eps(model_fn(x, _t_batch(t, x)), x, ab, prediction)
-        if i == len(ts) - 1:
-            x = x0  # final denoise: ᾱ_next = 1, σ_next = 0
-        else:
-            h = _lambda(ab_next) - _lambda(ab)  # step in λ; inf when ᾱ_t = 0
-            d = x0
-            if x0_prev is not None and math.isfinite(h_prev):
-                d = x0 + 0.5 * (h / h_prev) * (x0 - x0_prev)
-            sig_ratio = math.sqrt((1.0 - ab_next) / (1.0 - ab))
-            if sde:
-                keep = -math.expm1(-2.0 * h)  # 1 − e^{−2h}
-                x = (sig_ratio * math.exp(-h)) * x + (math.sqrt(ab_next) * keep) * d
-                z = _noise(noise, i, x)
-                x = x + (math.sqrt(1.0 - ab_next) * math.sqrt(keep)) * z
-            else:
-                x = sig_ratio * x - math.sqrt(ab_next) * math.expm1(-h) * d
-            x0_prev, h_prev = x0, h
-        if progress is not None:
-            progress(1)
-    return x
+    return run_sampler(_dpm_sde_update, model_fn, x_T, schedule, grid, prediction=prediction,
+                       noise=noise, progress=progress)  # fmt: skip
 
 
 SAMPLERS: dict[str, Callable[..., torch.Tensor]] = {
@@ -393,19 +364,6 @@ def _check_sampler(sampler: str) -> None:
 def num_model_evals(sampler: str, steps: int | None, schedule: NoiseSchedule) -> int:
     """Number of steps (= ``progress`` calls = network evaluations) a run will make.
 
-    Parameters
-    ----------
-    sampler : str
-        A key of :data:`SAMPLERS`.
-    steps : int or None
-        As passed to :func:`sample` (None: the sampler's default).
-    schedule : NoiseSchedule
-        The training schedule.
-
-    Returns
-    -------
-    int
-
     Examples
     --------
     >>> from xdeepr.diffusion import make_schedule
@@ -425,12 +383,13 @@ def sample(
     *,
     sampler: str = DEFAULT_SAMPLER,
     steps: int | None = None,
+    grid: str = DEFAULT_GRID,
     prediction: str = "epsilon",
     eta: float = 0.0,
-    noise: NoiseFn | None = None,
+    noise: NoiseSource | None = None,
     progress: ProgressFn | None = None,
 ) -> torch.Tensor:
-    """Run a sampler by name.
+    """Run a sampler by name on a step grid built by name.
 
     Parameters
     ----------
@@ -440,6 +399,8 @@ def sample(
         Which sampler (default :data:`DEFAULT_SAMPLER`).
     steps : int, optional
         Number of steps; None uses :data:`DEFAULT_STEPS` (all T for DDPM).
+    grid : str
+        A key of :data:`xdeepr.diffusion.grids.STEP_GRIDS`.
     eta : float
         DDIM stochasticity; must be 0 for the other samplers.
 
@@ -459,14 +420,9 @@ def sample(
     _check_sampler(sampler)
     if steps is None:
         steps = DEFAULT_STEPS[sampler]
-    kwargs: dict[str, object] = {
-        "prediction": prediction,
-        "steps": steps,
-        "noise": noise,
-        "progress": progress,
-    }
-    if sampler == "ddim":
-        kwargs["eta"] = eta
-    elif eta != 0:
+    if sampler != "ddim" and eta != 0:
         raise ValueError(f"eta applies only to the 'ddim' sampler, not {sampler!r}")
-    return SAMPLERS[sampler](model_fn, x_T, schedule, **kwargs)
+    ts = make_grid(schedule.num_steps, steps, grid)
+    extra = {"eta": eta} if sampler == "ddim" else {}
+    return SAMPLERS[sampler](model_fn, x_T, schedule, ts, prediction=prediction, noise=noise,
+                             progress=progress, **extra)  # fmt: skip
