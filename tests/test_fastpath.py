@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 import xdeepr
 from xdeepr import FastPath, fastpath
+from xdeepr.diffusion import StackedRandomGenerator
 from xdeepr.fastpath import batch_from_memory
 
 OPTS = {"members": 2, "steps": 3, "progress": False, "device": "cpu"}
@@ -128,9 +129,9 @@ def test_fast_path_reaches_lazy_blocks(monkeypatch, reference, coarse, tiny_mode
     seen = []
     real = inference.sample_block
 
-    def spy(*args, **kwargs):
-        seen.append(kwargs["fast_path"])
-        return real(*args, **kwargs)
+    def spy(ds, model, options, **kwargs):
+        seen.append(options.fast_path)
+        return real(ds, model, options, **kwargs)
 
     monkeypatch.setattr(inference, "sample_block", spy)
     fp = FastPath(channels_last=True, bf16=False)
@@ -203,8 +204,9 @@ def test_model_sample_accepts_fast_path(tiny_model):
     cal = torch.rand(2, 2)
 
     def run(fast_path):
-        gens = [torch.Generator().manual_seed(k) for k in range(2)]
-        return tiny_model.sample(cond, cal, steps=2, generators=gens, fast_path=fast_path)
+        noise = StackedRandomGenerator.from_seeds(range(2))
+        opts = xdeepr.SamplingOptions(steps=2, fast_path=fast_path)
+        return tiny_model.sample(cond, cal, opts, noise=noise)
 
     a, b = run(None), run({"bf16": True})  # CPU default: float32; bf16 only when asked
     assert not torch.equal(a, b)
@@ -230,11 +232,8 @@ def test_out_of_memory_halves_the_batch_and_gives_the_same_ensemble(
     from xdeepr.inference import sample_block
 
     ds = tiny_model.coarse_features(coarse)
-    out = sample_block(
-        ds, tiny_model, members=2, sampler=tiny_model.default_sampler, steps=3, seed=0,
-        batch_size=8,
-        device=torch.device("cpu"), target=None, progress=reported.append,
-    )  # fmt: skip
+    opts = xdeepr.SamplingOptions(members=2, steps=3, seed=0, batch_size=8).resolve(tiny_model)
+    out = sample_block(ds, tiny_model, opts, device=torch.device("cpu"), progress=reported.append)
     assert sizes[:3] == [8, 4, 2] and set(sizes[3:]) == {2}
     xr.testing.assert_allclose(out, reference[["t2m"]].drop_attrs(), rtol=1e-5, atol=1e-5)
     assert sum(reported) == 4 * 2 * 3  # what failed batches reported was taken back

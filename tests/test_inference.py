@@ -155,9 +155,9 @@ def test_time_must_be_datetime(coarse, tiny_model):
 def test_nan_named_by_time_unless_filled(coarse, tiny_model):
     bad = coarse.copy(deep=True)
     bad["t2m"][2, 5, 5] = np.nan
-    with pytest.raises(ValueError, match=r"NaN or Inf at time\(s\) \['2020-01-21T12"):
+    with pytest.raises(xdeepr.InputError, match=r"'t2m' has NaN at time\(s\) \['2020-01-21T12"):
         bad.deepr.downscale(tiny_model, **OPTS)
-    with pytest.raises(ValueError, match="NaN or Inf"):
+    with pytest.raises(ValueError, match="has NaN"):
         bad.chunk(time=2).deepr.downscale(tiny_model, **OPTS).compute()
     filled = bad.deepr.downscale(tiny_model, fill="mean", **OPTS)
     assert np.isfinite(filled.t2m.values).all()
@@ -166,9 +166,9 @@ def test_nan_named_by_time_unless_filled(coarse, tiny_model):
 
 
 def test_bad_sampler_and_members(coarse, tiny_model):
-    with pytest.raises(ValueError, match="unknown sampler 'euler'"):
+    with pytest.raises(ValueError, match="sampler must be one of.*got 'euler'"):
         coarse.deepr.downscale(tiny_model, sampler="euler", members=1, progress=False)
-    with pytest.raises(ValueError, match="members must be >= 1"):
+    with pytest.raises(ValueError, match="members must be an integer >= 1"):
         coarse.deepr.downscale(tiny_model, members=0)
     with pytest.raises(TypeError, match="must be a DownscalingModel"):
         coarse.deepr.downscale("model.xdeepr")  # type: ignore[arg-type]
@@ -276,3 +276,49 @@ def test_tiled_downscale(reference, coarse, tiny_model):
     xr.testing.assert_allclose(lazy.compute(), tiled, rtol=1e-5, atol=1e-4)
     with pytest.raises(ValueError, match="tile"):
         coarse.deepr.downscale(tiny_model, tile=10, **OPTS)
+
+
+# ----------------------------------------------------- options, members, fill (issue 14)
+
+
+def test_non_integer_members_and_seed_are_refused(coarse, tiny_model):
+    with pytest.raises(xdeepr.ConfigError, match=r"members must be an integer >= 1, got 2.7"):
+        coarse.deepr.downscale(tiny_model, members=2.7, progress=False)
+    with pytest.raises(xdeepr.ConfigError, match=r"seed must be an integer, got 1.9"):
+        coarse.deepr.downscale(tiny_model, members=2, seed=1.9, progress=False)
+
+
+def test_member_coordinate_is_a_cf_realization(reference):
+    assert reference.member.attrs["standard_name"] == "realization"
+
+
+def test_members_are_chunked_to_bounded_size_and_give_the_same_ensemble(
+    monkeypatch, reference, coarse, tiny_model
+):
+    from xdeepr import inference, options
+
+    per_member = 2 * 20 * 32 * 4  # one member of a 2-time chunk, bytes
+    monkeypatch.setattr(inference, "MAX_CHUNK_BYTES", per_member * 2)
+    lazy = coarse.chunk(time=2).deepr.downscale(tiny_model, **OPTS)
+    assert lazy.t2m.chunks[0] == (2, 1)
+    xr.testing.assert_allclose(lazy.compute(), reference, rtol=1e-5, atol=1e-4)
+    monkeypatch.setattr(inference, "MAX_CHUNK_BYTES", options.MAX_CHUNK_BYTES)
+    huge = coarse.chunk(time=10).deepr.downscale(tiny_model, members=200_000, progress=False)
+    largest = max(huge.t2m.chunks[0]) * 10 * 20 * 32 * 4
+    assert huge.sizes["member"] == 200_000
+    assert largest <= options.MAX_CHUNK_BYTES
+
+
+def test_fill_handles_inf_and_refuses_fields_missing_everywhere(coarse, tiny_model):
+    bad = coarse.copy(deep=True)
+    bad["t2m"][1, 3, 3] = np.inf
+    with pytest.raises(xdeepr.InputError, match=r"'t2m' has Inf at time\(s\) \['2020-01-21T06"):
+        bad.deepr.downscale(tiny_model, **OPTS)
+    filled = bad.deepr.downscale(tiny_model, fill="mean", **OPTS)
+    assert np.isfinite(filled.t2m.values).all()
+    bad["t2m"][4] = np.nan
+    with pytest.raises(xdeepr.InputError, match=r"missing \(NaN or Inf\) everywhere at time"):
+        bad.deepr.downscale(tiny_model, fill="mean", **OPTS)
+    with pytest.raises(xdeepr.InputError, match="everywhere"):
+        bad.chunk(time=2).deepr.downscale(tiny_model, fill="mean", **OPTS)
+    assert np.isfinite(bad.deepr.downscale(tiny_model, fill=280.0, **OPTS).t2m.values).all()

@@ -1,7 +1,8 @@
 """xdeepr: downscale coarse reanalysis with conditional diffusion models, on xarray.
 
 ``import xdeepr`` registers the ``.deepr`` accessor on :class:`xarray.Dataset`
-and :class:`xarray.DataArray`.
+and :class:`xarray.DataArray`. Torch is imported only when a model is trained,
+loaded or used: grid, scaling and metrics work never loads it.
 
 Examples
 --------
@@ -13,22 +14,74 @@ Examples
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
 from . import accessor as _accessor  # noqa: F401  (registers .deepr)
-from . import datasets, grid, metrics, plot
-from .fastpath import FastPath
-from .model import DownscalingModel, load_model
+from . import datasets, errors, grid, metrics
+from .errors import (
+    ConfigError,
+    DataFetchError,
+    GridError,
+    InputError,
+    ModelFileError,
+    OutputError,
+    TrainingError,
+    XdeeprError,
+)
+from .options import SamplingOptions
 from .scaling import Scaler
-from .training import TrainConfig, train
+
+if TYPE_CHECKING:
+    from . import plot
+    from .fastpath import FastPath
+    from .model import DownscalingModel, load_model
+    from .training import TrainConfig, train
+
+#: Names loaded on first use, so that ``import xdeepr`` does not import torch.
+_LAZY = {
+    "DownscalingModel": ("model", "DownscalingModel"),
+    "load_model": ("model", "load_model"),
+    "FastPath": ("fastpath", "FastPath"),
+    "TrainConfig": ("training", "TrainConfig"),
+    "train": ("training", "train"),
+    "plot": ("plot", None),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module, attr = _LAZY[name]
+        mod = importlib.import_module(f".{module}", __name__)
+        value = mod if attr is None else getattr(mod, attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'xdeepr' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
+    "ConfigError",
+    "DataFetchError",
     "DownscalingModel",
     "FastPath",
+    "GridError",
+    "InputError",
+    "ModelFileError",
+    "OutputError",
+    "SamplingOptions",
     "Scaler",
     "TrainConfig",
+    "TrainingError",
+    "XdeeprError",
     "__version__",
     "datasets",
+    "errors",
     "grid",
     "load_model",
     "metrics",

@@ -1,27 +1,38 @@
 """The ``.deepr`` accessor: a thin façade over :mod:`xdeepr`'s modules.
 
 It validates and delegates; it holds no maths of its own. Every method returns a
-new object and leaves the original untouched.
+new object and leaves the original untouched. One base class holds the methods;
+``Dataset.deepr`` and ``DataArray.deepr`` are thin subclasses, so both have real
+methods that ``help()``, tab completion and the API reference see. On a DataArray
+each method works on the one-variable Dataset of that array and hands back an
+array named as the input.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Hashable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import xarray as xr
 
 from . import grid
+from .errors import ConfigError
+from .options import SamplingOptions
 from .scaling import Scaler
 
 if TYPE_CHECKING:
     from .fastpath import FastPath
     from .model import DownscalingModel
 
+__all__ = ["DeepRAccessor", "DeepRDataArrayAccessor", "DeepRDatasetAccessor"]
 
-@xr.register_dataset_accessor("deepr")
-class DeepRAccessor:
-    """Downscaling operations on a Dataset, reached as ``ds.deepr``.
+T = TypeVar("T", xr.Dataset, xr.DataArray)
+#: Name a nameless DataArray takes inside its one-variable Dataset.
+_UNNAMED = "__xdeepr__"
+
+
+class DeepRAccessor(Generic[T]):
+    """Downscaling operations on a Dataset or a DataArray, reached as ``obj.deepr``.
 
     Examples
     --------
@@ -29,15 +40,26 @@ class DeepRAccessor:
     >>> features, labels, static = xdeepr.datasets.load_sample(periods=4)
     >>> features.deepr.latlon
     ('latitude', 'longitude')
+    >>> features.t2m.deepr.spacing
+    (-0.25, 0.25)
     """
 
-    def __init__(self, obj: xr.Dataset) -> None:
+    def __init__(self, obj: T) -> None:
         self._obj = obj
+
+    # -------------------------------------------------- Dataset <-> DataArray plumbing
+    def _dataset(self) -> xr.Dataset:
+        """The accessed object as a Dataset (a DataArray as its one-variable Dataset)."""
+        raise NotImplementedError
+
+    def _back(self, out: xr.Dataset) -> T:
+        """A Dataset result in the accessed object's type."""
+        raise NotImplementedError
 
     # ------------------------------------------------------------------ grid
     @property
     def latlon(self) -> tuple[str, str]:
-        """Names of the latitude and longitude coordinates."""
+        """Names of the latitude and longitude coordinates (found with cf-xarray)."""
         return grid.find_latlon(self._obj)
 
     @property
@@ -51,10 +73,25 @@ class DeepRAccessor:
         latitude: Sequence[float] | None = None,
         *,
         coverage: Mapping[str, Any] | None = None,
-    ) -> xr.Dataset:
+    ) -> T:
         """Crop to a lon/lat box or a DeepR ``spatial_coverage`` mapping.
 
-        See :func:`xdeepr.grid.crop`.
+        Bounds in any order; latitude ascending or descending; longitude 0..360 or
+        -180..180, a box across the seam included. The result keeps the input's
+        orientation and attributes. See :func:`xdeepr.grid.crop`.
+
+        Parameters
+        ----------
+        longitude, latitude : (float, float), optional
+            The box's bounds in degrees.
+        coverage : mapping, optional
+            DeepR's ``spatial_coverage`` block as is:
+            ``{"longitude": [w, e], "latitude": [n, s]}``.
+
+        Returns
+        -------
+        Dataset or DataArray
+            The cropped object, of the accessed type.
 
         Examples
         --------
@@ -62,25 +99,60 @@ class DeepRAccessor:
         >>> f, _, _ = xdeepr.datasets.load_sample(periods=2)
         >>> f.deepr.crop(coverage={"longitude": [9, 11], "latitude": [48.5, 47]}).t2m.shape
         (2, 7, 9)
+        >>> f.t2m.deepr.crop(longitude=(9, 11), latitude=(47, 48.5)).shape
+        (2, 7, 9)
         """
         return grid.crop(self._obj, longitude, latitude, coverage=coverage)
 
-    def pad(self, levels: int = 4, mode: str = "reflect") -> xr.Dataset:
-        """Pad lat/lon to multiples of ``2 ** (levels - 1)``; see :func:`xdeepr.grid.pad`."""
+    def pad(self, levels: int = 4, mode: str = "reflect") -> T:
+        """Pad lat/lon to multiples of ``2 ** (levels - 1)``; :meth:`unpad` undoes it exactly.
+
+        See :func:`xdeepr.grid.pad`.
+
+        Examples
+        --------
+        >>> import xdeepr
+        >>> _, labels, _ = xdeepr.datasets.load_sample(periods=2)
+        >>> labels.t2m.isel(longitude=slice(0, 30)).deepr.pad(levels=4).shape
+        (2, 24, 32)
+        """
         return grid.pad(self._obj, levels=levels, mode=mode)
 
-    def unpad(self) -> xr.Dataset:
-        """Undo :meth:`pad` exactly; see :func:`xdeepr.grid.unpad`."""
+    def unpad(self) -> T:
+        """Undo :meth:`pad` exactly; see :func:`xdeepr.grid.unpad`.
+
+        Examples
+        --------
+        >>> import xdeepr
+        >>> _, labels, _ = xdeepr.datasets.load_sample(periods=2)
+        >>> da = labels.t2m.isel(longitude=slice(0, 30))
+        >>> da.deepr.pad().deepr.unpad().identical(da)
+        True
+        """
         return grid.unpad(self._obj)
 
     def interpolate(
         self,
         target: xr.Dataset | xr.DataArray | Mapping[str, Any] | DownscalingModel,
         method: str = "bicubic",
-    ) -> xr.Dataset:
+    ) -> T:
         """Interpolate onto `target`'s grid (a Dataset, a mapping or a model's label grid).
 
+        Coordinate-aware: any regular grid, orientation or longitude convention.
         See :func:`xdeepr.grid.interpolate`.
+
+        Parameters
+        ----------
+        target : Dataset, DataArray, mapping or DownscalingModel
+            Its latitude/longitude define the grid; a model means its label grid.
+        method : {"bicubic", "bilinear", "nearest"}
+
+        Examples
+        --------
+        >>> import xdeepr
+        >>> f, l, _ = xdeepr.datasets.load_sample(periods=2)
+        >>> f.t2m.deepr.interpolate(l).shape
+        (2, 20, 32)
         """
         if hasattr(target, "label_grid"):
             target = target.label_grid
@@ -102,24 +174,31 @@ class DeepRAccessor:
         tile: int | tuple[int, int] | None = None,
         overlap: int = 16,
         fast_path: FastPath | dict[str, Any] | None = None,
-    ) -> xr.Dataset:
-        """Downscale this coarse Dataset into an ensemble on the model's label grid.
+        *,
+        eta: float = 0.0,
+        options: SamplingOptions | None = None,
+    ) -> T:
+        """Downscale this coarse input into an ensemble on the model's label grid.
+
+        The keywords are gathered into one :class:`xdeepr.SamplingOptions`, validated
+        once and passed down to the sampler (or pass `options` directly).
 
         Parameters
         ----------
         model : DownscalingModel
             From :func:`xdeepr.train` or :func:`xdeepr.load_model`.
         members : int
-            Ensemble size.
+            Ensemble size (an integer >= 1).
         steps : int, optional
             Sampling steps (default: the sampler's default; all 1000 for DDPM).
         sampler : {"ddpm", "ddim", "dpm++2m", "dpm++2m-sde"}, optional
             Default: the model's default sampler.
         seed : int
             The noise of each (time, member) depends only on `seed`, the time stamp
-            and the member index: the same ensemble however the work is split (on a
-            GPU, to rounding that may vary with the batch size; fix `batch_size` for
-            bit-identical reruns).
+            and the member index: the same ensemble however the work is split
+            (chunks, schedulers, workers). The batch size changes the last bits of
+            the network's floating-point arithmetic (on CPU about 1e-4 K, on a GPU
+            more under bf16): fix `batch_size` for bit-identical reruns.
         batch_size : int, optional
             Samples per network call (default: on CUDA, what fits in the free device
             memory, measured; halved on an out-of-memory error).
@@ -138,16 +217,25 @@ class DeepRAccessor:
             step, for domains that do not fit the device (off by default).
         fast_path : xdeepr.FastPath or dict, optional
             GPU fast-path switches: ``bf16`` autocast (default on CUDA),
-            ``channels_last``, ``compile`` (``torch.compile``), ``pin_memory`` (pinned,
-            asynchronous host-device copies; default on CUDA). See BENCHMARKS.md for
-            what each is worth.
+            ``channels_last``, ``compile`` (``torch.compile``), ``pin_memory``.
+        eta : float
+            DDIM stochasticity (``sampler="ddim"`` only).
+        options : xdeepr.SamplingOptions, optional
+            All of the above at once; then no other sampling keyword may be given.
 
         Returns
         -------
-        xarray.Dataset
+        Dataset or DataArray
             The label variable(s) with dims (member, time, lat, lon) on the label grid
             (its coordinate names, values and orientation), CF attributes and
-            provenance attributes. Lazy (dask-backed) when this Dataset is.
+            provenance attributes. Lazy (dask-backed) when the input is.
+
+        Raises
+        ------
+        xdeepr.errors.ConfigError
+            A sampling option of the wrong type or range, named.
+        xdeepr.errors.InputError
+            Input the model cannot use (variables, grid, coverage, time, NaN), named.
 
         Examples
         --------
@@ -157,34 +245,46 @@ class DeepRAccessor:
         """
         from .inference import downscale
 
-        return downscale(
-            self._obj, model, members=members, steps=steps, sampler=sampler, seed=seed,
-            batch_size=batch_size, device=device, target=target, fill=fill, progress=progress,
-            tile=tile, overlap=overlap, fast_path=fast_path,
+        given = dict(
+            members=members, steps=steps, sampler=sampler, seed=seed, batch_size=batch_size,
+            device=device, fill=fill, progress=progress, tile=tile, overlap=overlap,
+            fast_path=fast_path, eta=eta,
         )  # fmt: skip
+        if options is None:
+            options = SamplingOptions(**given)  # type: ignore[arg-type]
+        else:
+            defaults = SamplingOptions.__dataclass_fields__
+            changed = [k for k, v in given.items() if v != defaults[k].default]
+            if changed:
+                raise ConfigError(
+                    f"pass sampling settings either as keywords or as options=, not both "
+                    f"(also given: {changed})"
+                )
+        return self._back(downscale(self._dataset(), model, options, target=target))
 
     def score(
         self,
-        truth: xr.Dataset,
+        truth: xr.Dataset | xr.DataArray,
         baseline: str | xr.Dataset | Mapping[str, xr.Dataset] | None = "bicubic",
         *,
-        features: xr.Dataset | None = None,
+        features: xr.Dataset | xr.DataArray | None = None,
         member_dim: str = "member",
         dim: Any = None,
+        weights: Any = None,
     ) -> xr.Dataset:
         """Score this (ensemble) prediction against `truth`, metric by metric.
 
         Parameters
         ----------
-        truth : xarray.Dataset
-            Observed hi-res fields on the same grid and times.
+        truth : Dataset or DataArray
+            Observed hi-res fields on the same grid; scored on the times both share.
         baseline : "bicubic", "bilinear", "nearest", Dataset, mapping or None
             Baseline(s) to compare with. An interpolation method name needs the coarse
             `features`, interpolated onto the truth's grid.
-        features : xarray.Dataset, optional
+        features : Dataset or DataArray, optional
             Coarse input, for an interpolation baseline.
-        member_dim, dim
-            See :func:`xdeepr.metrics.score`.
+        member_dim, dim, weights
+            See :func:`xdeepr.metrics.score` (``weights="area"``: cos-latitude).
 
         Returns
         -------
@@ -199,60 +299,87 @@ class DeepRAccessor:
         """
         from . import metrics
 
+        truth_ds = _as_dataset(truth, self._name())
         baselines: dict[str, Any] = {}
         if isinstance(baseline, str):
             if baseline not in grid.INTERP_METHODS:
-                raise ValueError(
+                raise ConfigError(
                     f"unknown baseline {baseline!r}; use one of {grid.INTERP_METHODS}, a "
                     "Dataset, a mapping of name to Dataset, or None"
                 )
             if features is None:
-                raise ValueError(
+                raise ConfigError(
                     f"baseline={baseline!r} needs the coarse input: pass features=<Dataset>"
                 )
-            names = [v for v in truth.data_vars if v in features.data_vars]
-            interp = grid.interpolate(features[names], truth, method=baseline)
-            baselines[baseline] = interp.sel(time=truth["time"])
-        elif isinstance(baseline, xr.Dataset):
-            baselines["baseline"] = baseline
+            coarse = _as_dataset(features, self._name())
+            names = [v for v in truth_ds.data_vars if v in coarse.data_vars]
+            baselines[baseline] = grid.interpolate(coarse[names], truth_ds, method=baseline)
+        elif isinstance(baseline, (xr.Dataset, xr.DataArray)):
+            baselines["baseline"] = _as_dataset(baseline, self._name())
         elif baseline is not None:
-            baselines.update(baseline)
-        return metrics.score(
-            self._obj, truth, baselines=baselines or None, member_dim=member_dim, dim=dim
-        )
+            baselines.update({k: _as_dataset(v, self._name()) for k, v in baseline.items()})
+        return metrics.score(  # type: ignore[no-any-return]
+            truth_ds, self._dataset(), baselines=baselines or None, member_dim=member_dim,
+            dim=dim, weights=weights,
+        )  # fmt: skip
 
     # --------------------------------------------------------------- scaling
-    def normalize(self, scaler: Scaler) -> xr.Dataset:
-        """Normalise the variables `scaler` knows; lazy on dask."""
-        return scaler.normalize(self._obj)  # type: ignore[no-any-return]
+    def normalize(self, scaler: Scaler) -> T:
+        """Normalise the variables `scaler` knows; lazy on dask.
 
-    def denormalize(self, scaler: Scaler) -> xr.Dataset:
-        """Invert :meth:`normalize`, restoring units."""
-        return scaler.denormalize(self._obj)  # type: ignore[no-any-return]
+        Examples
+        --------
+        >>> import xdeepr
+        >>> f, _, _ = xdeepr.datasets.load_sample(periods=8)
+        >>> scaler = xdeepr.Scaler.fit(f, method="domain-wise", by_month=False)
+        >>> round(float(f.deepr.normalize(scaler).t2m.mean()), 6)
+        0.0
+        """
+        return self._back(scaler.normalize(self._dataset()))
+
+    def denormalize(self, scaler: Scaler) -> T:
+        """Invert :meth:`normalize`, restoring values and units."""
+        return self._back(scaler.denormalize(self._dataset()))
+
+    def _name(self) -> Hashable:
+        return _UNNAMED
+
+
+def _as_dataset(obj: xr.Dataset | xr.DataArray, name: Hashable) -> xr.Dataset:
+    if isinstance(obj, xr.Dataset):
+        return obj
+    return obj.to_dataset(name=obj.name if obj.name is not None else name)
+
+
+@xr.register_dataset_accessor("deepr")
+class DeepRDatasetAccessor(DeepRAccessor[xr.Dataset]):
+    """``ds.deepr``: the downscaling methods on a Dataset; see :class:`DeepRAccessor`."""
+
+    def _dataset(self) -> xr.Dataset:
+        return self._obj
+
+    def _back(self, out: xr.Dataset) -> xr.Dataset:
+        return out
 
 
 @xr.register_dataarray_accessor("deepr")
-class DeepRDataArrayAccessor:
-    """``da.deepr``: forwards to the Dataset accessor via ``to_dataset``."""
+class DeepRDataArrayAccessor(DeepRAccessor[xr.DataArray]):
+    """``da.deepr``: the downscaling methods on a DataArray; see :class:`DeepRAccessor`.
 
-    def __init__(self, obj: xr.DataArray) -> None:
-        self._obj = obj
+    Each method runs on the array's one-variable Dataset and returns the array of
+    the same name (Dataset attributes such as provenance merged into its attrs).
+    """
 
-    def _name(self) -> Any:
-        return self._obj.name if self._obj.name is not None else "__xdeepr__"
+    def _name(self) -> Hashable:
+        return self._obj.name if self._obj.name is not None else _UNNAMED
 
-    def __getattr__(self, attr: str) -> Any:
-        target = getattr(DeepRAccessor(self._obj.to_dataset(name=self._name())), attr)
-        if not callable(target):
-            return target
+    def _dataset(self) -> xr.Dataset:
+        return self._obj.to_dataset(name=self._name())
 
-        def forward(*args: Any, **kwargs: Any) -> Any:
-            out = target(*args, **kwargs)
-            if isinstance(out, xr.Dataset) and self._name() in out.data_vars:
-                res = out[self._name()].rename(self._obj.name)
-                res.attrs = {**out.attrs, **res.attrs}  # keep provenance such as history
-                return res
-            return out
-
-        forward.__doc__ = target.__doc__
-        return forward
+    def _back(self, out: xr.Dataset) -> xr.DataArray:
+        name = self._name()
+        if name not in out.data_vars:
+            raise KeyError(f"the result has no variable {name!r}")  # pragma: no cover
+        res = out[name].rename(self._obj.name)
+        res.attrs = {**out.attrs, **res.attrs}  # keep provenance such as history
+        return res

@@ -1,8 +1,11 @@
 """Downscaling: per-chunk sampling, batching and seeding; xr.map_blocks over dask chunks.
 
-The noise of each (time, member) sample is drawn from its own generator, seeded
-by ``seed``, the time stamp and the member index only; so an ensemble does not
-depend on chunking, batch size, scheduler or worker.
+One :class:`xdeepr.SamplingOptions` travels from the accessor through
+:func:`downscale` and the per-block function down to
+:meth:`xdeepr.DownscalingModel.sample`. The noise of each (time, member) sample is
+drawn from its own generator, seeded by ``seed``, the time stamp and the member
+index only; so an ensemble does not depend on chunking, batch size, scheduler or
+worker.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ import contextlib
 import dataclasses
 import datetime as _dt
 import hashlib
-import io
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -21,16 +23,20 @@ import torch
 import xarray as xr
 
 from . import __version__, grid, tiling
-from .diffusion import SAMPLERS, num_model_evals
+from ._torch import choose_device
+from ._util import is_cftime
+from .diffusion import StackedRandomGenerator
+from .errors import ConfigError, InputError
 from .fastpath import FastPath, batch_from_memory, free_device_memory
 from .model import DownscalingModel, calendar_features
+from .options import MAX_CHUNK_BYTES, SamplingOptions
 
 MEMBER = "member"
 _MODEL_DIM = "xdeepr_model_bytes"
 _IN_LAT, _IN_LON = "xdeepr_in_lat", "xdeepr_in_lon"
-#: Models decoded in this process, by identity: each worker loads a model once.
+#: Models decoded in this process, by (identity, device): each worker decodes a model once.
 _MODELS: dict[tuple[str, str], DownscalingModel] = {}
-#: Model bytes scattered to a distributed cluster, by (client id, model identity).
+#: Model bytes scattered to a distributed cluster, by (client id, model digest).
 _SCATTERED: dict[tuple[str, str], Any] = {}
 
 
@@ -47,7 +53,7 @@ def sample_seed(seed: int, time: Any, member: int) -> int:
     stamp: str
     if isinstance(time, np.datetime64):
         stamp = str(np.datetime_as_string(time.astype("datetime64[ns]"), unit="ns"))
-    elif hasattr(time, "isoformat") and hasattr(time, "calendar"):
+    elif is_cftime(np.asarray([time], dtype=object)):
         stamp = f"{time.isoformat()}|{time.calendar}"
     else:
         stamp = str(time)
@@ -79,9 +85,7 @@ def _auto_batch(
     cond: torch.Tensor,
     cal: torch.Tensor | None,
     device: torch.device,
-    fast: FastPath,
-    tile: int | tuple[int, int] | None,
-    overlap: int,
+    opts: SamplingOptions,
 ) -> int:
     """Samples per batch: from free device memory on CUDA, from the field size elsewhere.
 
@@ -94,13 +98,16 @@ def _auto_batch(
     pixels = int(cond.shape[-2] * cond.shape[-1])
     if device.type != "cuda":
         return max(1, min(32, (1 << 18) // pixels))
+    fast = FastPath.coerce(opts.fast_path).resolve(device)
     # the sampler's own state per sample: x, x̂0, the previous x̂0, noise, the condition
     state = (4 * len(model.labels) + cond.shape[1]) * pixels * 4
-    key = (model.identity, tuple(cond.shape[1:]), str(device), fast, tile, overlap)
+    key = (model.identity, tuple(cond.shape[1:]), str(device), fast, opts.tile, opts.overlap)
     if key not in _SAMPLE_BYTES:
         net = model.network.eval()
         probe = dataclasses.replace(fast, compile=False)
-        denoise = tiling.tiled(probe.denoiser(net, device), tile, overlap, net.size_multiple)
+        denoise = tiling.tiled(
+            probe.denoiser(net, device), opts.tile, opts.overlap, net.size_multiple
+        )
         x = torch.zeros((1, len(model.labels), *cond.shape[-2:]), device=device)
         t = torch.full((1,), float(model.schedule.num_steps - 1), device=device)
         c1 = cond[:1].to(device)
@@ -119,33 +126,75 @@ def _auto_batch(
     return batch_from_memory(free, _SAMPLE_BYTES[key])
 
 
-def _device(device: str | torch.device | None) -> torch.device:
-    if device is not None:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def _model_bytes(model: DownscalingModel) -> bytes:
-    buf = io.BytesIO()
-    torch.save(model.to_dict(), buf)
-    return buf.getvalue()
+    """The model's file bytes (safetensors + JSON header, no pickle) for the task graph."""
+    from .model.fileformat import to_bytes
+
+    return to_bytes(model)
 
 
 def _model_from_bytes(data: np.ndarray, identity: str, device: torch.device) -> DownscalingModel:
+    """The model of `data` on `device`, decoded once per process and `identity`.
+
+    `identity` is the model's :attr:`~DownscalingModel.digest` (or its prefix,
+    :attr:`~DownscalingModel.identity`), which covers everything that changes a
+    result: two models that differ only in their scalers have different keys.
+    """
+    from .model.fileformat import from_bytes
+
     key = (identity, str(device))
     if key not in _MODELS:
-        d = torch.load(io.BytesIO(data.tobytes()), map_location="cpu", weights_only=True)
-        _MODELS[key] = DownscalingModel.from_dict(d).to(device)
+        model = from_bytes(data.tobytes(), source="the model bytes of the task graph")
+        if not model.digest.startswith(identity):
+            raise RuntimeError(
+                f"the model bytes in the task graph decode to model {model.identity}, "
+                f"not {identity[:12]}: the graph is inconsistent"
+            )
+        _MODELS[key] = model.to(device)
     return _MODELS[key]
 
 
-def _check_finite(cond: np.ndarray, times: np.ndarray) -> None:
-    bad = ~np.isfinite(cond).all(axis=(1, 2, 3))
-    if bad.any():
+def _model_array(model: DownscalingModel) -> Any:
+    """The model file's bytes as a one-chunk dask array: it enters the graph once.
+
+    With a ``dask.distributed`` client active, the bytes are scattered to the workers
+    once per client and the graph only refers to them, so computing many pieces of
+    the result (block by block, say) never re-sends the model.
+    """
+    import dask
+    import dask.array as dsa
+
+    raw = np.frombuffer(_model_bytes(model), dtype="uint8")
+    name = f"xdeepr-model-{model.digest}"
+    try:
+        from distributed import default_client
+
+        client = default_client()
+    except (ImportError, ValueError):
+        return dsa.from_array(raw, chunks=-1, name=name)
+    key = (str(client.id), model.digest)
+    future = _SCATTERED.get(key)
+    if future is None or future.status != "finished":
+        future = client.scatter(raw, broadcast=True)
+        _SCATTERED[key] = future
+    return dsa.from_delayed(dask.delayed(future), shape=raw.shape, dtype=raw.dtype, name=name)
+
+
+def _check_finite(ds: xr.Dataset) -> None:
+    """Refuse NaN or Inf in a block's coarse input, naming the variable, the kind and times."""
+    times = np.asarray(ds["time"].values)
+    for name, da in ds.data_vars.items():
+        values = np.asarray(da.transpose("time", ...).values)  # (T, ...)
+        nan = np.isnan(values).reshape(len(times), -1).any(axis=1)
+        inf = np.isinf(values).reshape(len(times), -1).any(axis=1)
+        bad = nan | inf
+        if not bad.any():
+            continue
+        kind = " and ".join(k for k, m in (("NaN", nan), ("Inf", inf)) if m.any())
         stamps = [str(t) for t in times[bad][:10]]
         more = f" and {int(bad.sum()) - 10} more" if bad.sum() > 10 else ""
-        raise ValueError(
-            f"the input has NaN or Inf at time(s) {stamps}{more}; fill them first or pass "
+        raise InputError(
+            f"{str(name)!r} has {kind} at time(s) {stamps}{more}; fill them first or pass "
             "fill='mean' (spatial mean of each field) or a number"
         )
 
@@ -153,22 +202,19 @@ def _check_finite(cond: np.ndarray, times: np.ndarray) -> None:
 def sample_block(
     ds: xr.Dataset,
     model: DownscalingModel,
+    options: SamplingOptions,
     *,
-    members: int,
-    sampler: str,
-    steps: int | None,
-    seed: int,
-    batch_size: int | None,
     device: torch.device,
-    target: xr.Dataset | None,
+    target: xr.Dataset | None = None,
+    members: range | None = None,
     progress: Callable[[int], Any] | None = None,
-    tile: int | tuple[int, int] | None = None,
-    overlap: int = 16,
-    fast_path: FastPath | dict[str, Any] | None = None,
 ) -> xr.Dataset:
     """Downscale the time steps of `ds` (numpy-backed) into a (member, time, lat, lon) Dataset.
 
-    `ds` is :meth:`DownscalingModel.coarse_features` output (validated and cropped).
+    `ds` is :meth:`DownscalingModel.coarse_features` output (validated and cropped)
+    and `options` resolved against `model` (:meth:`SamplingOptions.resolve`);
+    `members` is the range of member indices to draw (default: all
+    ``options.members``), so a lazy ensemble can be chunked over members.
 
     Crops, normalises and pads through :meth:`DownscalingModel.condition`, samples
     in batches of (time, member) pairs, then unpads and denormalises. On CUDA
@@ -179,19 +225,22 @@ def sample_block(
     so concurrent dask tasks prepare their conditions while another samples, and the
     batch size planned from the free memory is not planned twice.
     """
+    member_ids = range(options.members) if members is None else members
+    n_m = len(member_ids)
+    _check_finite(ds)
     cond_da = model.condition(ds, target, validated=True)  # (T, C, Hp, Wp)
     cond = np.asarray(cond_da.values, dtype="float32")
     times = np.asarray(ds["time"].values)
-    _check_finite(cond, times)
-    fast = FastPath.coerce(fast_path).resolve(device)
-    cal: torch.Tensor | None = torch.from_numpy(calendar_features(ds["time"]))
+    fast = FastPath.coerce(options.fast_path).resolve(device)
+    options = options.replace(fast_path=fast)
+    cal: torch.Tensor | None = torch.from_numpy(calendar_features(ds["time"]))  # (T, 2)
     if not model.network.config.get("calendar", True):
         cal = None
     lat, lon = grid.find_latlon(cond_da)
     n_t, (hp, wp) = cond.shape[0], cond.shape[2:]
     nvar = len(model.labels)
     # (time, member) pairs in time-major order: pair k is row k of `out` (flattened)
-    n_pairs = n_t * members
+    n_pairs = n_t * n_m
     out = np.empty((n_pairs, nvar, hp, wp), dtype="float32")
     cond_t = torch.from_numpy(cond)
     pending: list[tuple[int, torch.Tensor, Any]] = []  # (first row, host copy, CUDA event)
@@ -205,29 +254,25 @@ def sample_block(
             out[row : row + host.shape[0]] = host.numpy()
 
     with _device_lock(device):
-        bs = batch_size or _auto_batch(model, cond_t, cal, device, fast, tile, overlap)
+        bs = options.batch_size or _auto_batch(model, cond_t, cal, device, options)
         start = 0
         while start < n_pairs:
             stop = min(start + bs, n_pairs)
-            t0, t1 = start // members, (stop - 1) // members + 1  # the times this batch needs
+            t0, t1 = start // n_m, (stop - 1) // n_m + 1  # the times this batch needs
             # the batch's conditions: its times' rows go over once (pinned, asynchronous),
             # then are repeated per member on the device, without a host round trip
-            rows = torch.arange(start, stop, device=device) // members - t0
-            c_dev = fast.to_device(cond_t[t0:t1], device)[rows]
+            rows = torch.arange(start, stop, device=device) // n_m - t0
+            c_dev = fast.to_device(cond_t[t0:t1], device)[rows]  # (b, C, Hp, Wp)
             k_dev = None if cal is None else fast.to_device(cal[t0:t1], device)[rows]
-            gens = [
-                torch.Generator(device=device).manual_seed(
-                    sample_seed(seed, times[k // members], k % members)
-                )
-                for k in range(start, stop)
-            ]
+            noise = StackedRandomGenerator.from_seeds(
+                [sample_seed(options.seed, times[k // n_m], member_ids[k % n_m])
+                 for k in range(start, stop)],
+                device=device,
+            )  # fmt: skip
             step_done = None if progress is None else _Progress(progress, stop - start)
             oom = False
             try:
-                x = model.sample(
-                    c_dev, k_dev, sampler=sampler, steps=steps, generators=gens,
-                    progress=step_done, tile=tile, overlap=overlap, fast_path=fast,
-                )  # fmt: skip
+                x = model.sample(c_dev, k_dev, options, noise=noise, progress=step_done)
             except Exception as err:  # re-raised below unless it is (or wraps) an OOM
                 if bs == 1 or not _out_of_memory(err):
                     raise
@@ -251,10 +296,10 @@ def sample_block(
                 land(keep=0)
             start = stop
         land(keep=0)
-    out = out.reshape(n_t, members, nvar, hp, wp)
+    out = out.reshape(n_t, n_m, nvar, hp, wp)
     coords = {
         "time": ds["time"],
-        MEMBER: np.arange(members),
+        MEMBER: np.asarray(member_ids),
         "variable": model.labels,
         lat: cond_da[lat],
         lon: cond_da[lon],
@@ -314,91 +359,114 @@ def _block_fn(
     lat: str,
     lon: str,
     target: xr.Dataset | None,
-    options: dict[str, Any],
+    options: SamplingOptions,
+    members: range,
 ) -> xr.Dataset:
-    options = dict(options)
-    device = _device(options.pop("device"))
+    device = choose_device(options.device)
     model = _model_from_bytes(np.asarray(model_bytes.values), identity, device)
     ds = ds.rename({_IN_LAT: lat, _IN_LON: lon})
-    return sample_block(ds, model, target=target, device=device, **options)
+    return sample_block(ds, model, options, device=device, target=target, members=members)
 
 
 def _fill(ds: xr.Dataset, fill: str | float | None) -> xr.Dataset:
+    """Fill NaN (and ±Inf, treated as missing) with each field's spatial mean or a number.
+
+    A field that is missing everywhere at a time step has no mean to fill with: that is
+    an error naming the variable and the time steps, whatever `fill` is.
+    """
     if fill is None:
         return ds
+    lat, lon = grid.find_latlon(ds)
+    ds = ds.where(~np.isinf(ds))  # ±Inf are missing values too, for filling
     if fill == "mean":
-        lat, lon = grid.find_latlon(ds)
         return ds.fillna(ds.mean([lat, lon]))
-    if isinstance(fill, (int, float)):
-        return ds.fillna(float(fill))
-    raise ValueError(f"fill must be None, 'mean' or a number, got {fill!r}")
+    return ds.fillna(float(fill))
+
+
+def _check_not_all_missing(ds: xr.Dataset, fill: str | float | None) -> None:
+    """With ``fill="mean"``, refuse time steps whose field is missing everywhere."""
+    if fill != "mean":
+        return
+    lat, lon = grid.find_latlon(ds)
+    empty = {v: ds[v].isnull().all([lat, lon]) | np.isinf(ds[v]).all([lat, lon])
+             for v in ds.data_vars}  # fmt: skip
+    import dask
+
+    (computed,) = dask.compute(empty)
+    for name, flags in computed.items():
+        bad = np.asarray(flags.values, dtype=bool)
+        if bad.any():
+            stamps = [str(t) for t in np.asarray(ds["time"].values)[bad][:10]]
+            raise InputError(
+                f"{name!r} is missing (NaN or Inf) everywhere at time(s) {stamps}: fill='mean' "
+                "has no spatial mean to fill with there; drop those times (e.g. "
+                "ds.dropna('time', how='all')) or fill them with a number (fill=<value>)"
+            )
+
+
+def _member_chunks(members: int, per_member_bytes: int) -> list[range]:
+    """Split `members` so that one chunk of the lazy ensemble stays under MAX_CHUNK_BYTES."""
+    per_chunk = max(1, MAX_CHUNK_BYTES // max(1, per_member_bytes))
+    return [range(m, min(m + per_chunk, members)) for m in range(0, members, per_chunk)]
 
 
 def downscale(
     ds: xr.Dataset,
     model: DownscalingModel,
-    members: int = 20,
-    steps: int | None = None,
-    sampler: str | None = None,
-    seed: int = 0,
-    batch_size: int | None = None,
-    device: str | torch.device | None = None,
+    options: SamplingOptions | None = None,
+    *,
     target: xr.Dataset | None = None,
-    fill: str | float | None = None,
-    progress: bool = True,
-    tile: int | tuple[int, int] | None = None,
-    overlap: int = 16,
-    fast_path: FastPath | dict[str, Any] | None = None,
 ) -> xr.Dataset:
-    """Downscale coarse `ds` with `model` into an ensemble; see ``Dataset.deepr.downscale``."""
+    """Downscale coarse `ds` with `model` into an ensemble; see ``Dataset.deepr.downscale``.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Coarse input (numpy or dask).
+    model : DownscalingModel
+    options : xdeepr.SamplingOptions, optional
+        How to sample (default: 20 members with the model's default sampler).
+    target : xarray.Dataset, optional
+        Another hi-res domain with the model's static covariates.
+
+    Returns
+    -------
+    xarray.Dataset
+        (member, time, lat, lon) per label variable; lazy when `ds` is dask-backed,
+        with dask chunks of one input time chunk and at most
+        :data:`xdeepr.options.MAX_CHUNK_BYTES` bytes (members split as needed).
+    """
     if not isinstance(model, DownscalingModel):
-        raise TypeError(
+        raise ConfigError(
             f"model must be a DownscalingModel (xdeepr.train or xdeepr.load_model), got "
             f"{type(model).__name__}"
         )
-    if int(members) < 1:
-        raise ValueError(f"members must be >= 1, got {members}")
-    sampler = sampler or model.default_sampler
-    if sampler not in SAMPLERS:
-        raise ValueError(f"unknown sampler {sampler!r}; choose one of {sorted(SAMPLERS)}")
-    if tile is not None:
-        tiling.check_tile(tile, overlap, model.network.size_multiple)
-    dev = _device(device)
+    opts = SamplingOptions.coerce(options).resolve(model)
+    dev = choose_device(opts.device)
     ds, time_name = grid.standard_time(ds)
     if target is not None:
         # Validated and normalised once, here; blocks receive this small numpy Dataset.
         target = model.static_channels(target).compute()
-    coarse = _fill(model.coarse_features(ds, target), fill)  # validates before anything runs
+    coarse = model.coarse_features(ds, target)  # validates before anything runs
+    _check_not_all_missing(coarse, opts.fill)
+    coarse = _fill(coarse, opts.fill)
     out_grid = model.label_grid if target is None else grid.finest_grid(target)
     olat, olon = grid.find_latlon(out_grid)
-    attrs = _provenance(model, sampler, steps, seed, members, ds.attrs)
-    if tile is not None:
-        attrs["xdeepr_tile"] = str(tile)
-        attrs["xdeepr_tile_overlap"] = int(overlap)
-    options: dict[str, Any] = {
-        "members": int(members),
-        "sampler": sampler,
-        "steps": steps,
-        "seed": int(seed),
-        "batch_size": batch_size,
-        "tile": tile,
-        "overlap": overlap,
-        "fast_path": FastPath.coerce(fast_path),
-    }
+    attrs = _provenance(model, opts, ds.attrs)
     if coarse.chunks and any(v.chunks for v in coarse.data_vars.values()):
-        res = _lazy(coarse, model, out_grid, target, options, device)
+        res = _lazy(coarse, model, out_grid, target, opts)
     else:
         from tqdm.auto import tqdm
 
         n_t = coarse.sizes["time"]
-        total = n_t * int(members) * num_model_evals(sampler, steps, model.schedule)
+        total = n_t * opts.members * int(opts.steps or 0)
         model.to(dev)
-        with tqdm(total=total, disable=not progress, desc="downscaling", unit="eval") as bar:
-            res = sample_block(coarse, model, device=dev, target=target, progress=bar.update,
-                               **options)  # fmt: skip
+        with tqdm(total=total, disable=not opts.progress, desc="downscaling", unit="eval") as bar:
+            res = sample_block(coarse, model, opts, device=dev, target=target,
+                               progress=bar.update)  # fmt: skip
     for v in model.labels:
         res[v].attrs = _cf_attrs(model.label_attrs.get(v, {}))
-    res[MEMBER].attrs = {"long_name": "ensemble member"}
+    res[MEMBER].attrs = {"long_name": "ensemble member", "standard_name": "realization"}
     res["time"].attrs = dict(ds["time"].attrs)
     res[olat].attrs = dict(out_grid[olat].attrs)
     res[olon].attrs = dict(out_grid[olon].attrs)
@@ -411,70 +479,51 @@ def _lazy(
     model: DownscalingModel,
     out_grid: xr.Dataset,
     target: xr.Dataset | None,
-    options: dict[str, Any],
-    device: str | torch.device | None,
+    opts: SamplingOptions,
 ) -> xr.Dataset:
+    """One ``xr.map_blocks`` per member chunk over the input's time chunks, concatenated."""
     import dask.array as dsa
 
     lat, lon = grid.find_latlon(coarse)
     olat, olon = grid.find_latlon(out_grid)
     coarse = coarse.chunk({lat: -1, lon: -1}).rename({lat: _IN_LAT, lon: _IN_LON})
     tchunks = coarse.chunks["time"]
-    members = options["members"]
     model_arr = xr.DataArray(_model_array(model), dims=_MODEL_DIM)
-    shape = (members, coarse.sizes["time"], out_grid.sizes[olat], out_grid.sizes[olon])
-    chunks = ((members,), tchunks, (shape[2],), (shape[3],))
-    template = xr.Dataset(
-        {
-            v: ((MEMBER, "time", olat, olon), dsa.zeros(shape, chunks=chunks, dtype="float32"))
-            for v in model.labels
-        },
-        coords={
-            MEMBER: np.arange(members),
-            "time": coarse["time"],
-            olat: out_grid[olat].variable,
-            olon: out_grid[olon].variable,
-        },
-    )
-    return xr.map_blocks(
-        _block_fn,
-        coarse,
-        args=[model_arr],
-        kwargs={
-            "identity": model.identity,
-            "lat": lat,
-            "lon": lon,
-            "target": target,
-            "options": {**options, "device": None if device is None else str(device)},
-        },
-        template=template,
-    )
-
-
-def _model_array(model: DownscalingModel) -> Any:
-    """The model file's bytes as a one-chunk dask array: it enters the graph once.
-
-    With a ``dask.distributed`` client active, the bytes are scattered to the workers
-    once per client and the graph only refers to them, so computing many pieces of
-    the result (block by block, say) never re-sends the model.
-    """
-    import dask
-    import dask.array as dsa
-
-    raw = np.frombuffer(_model_bytes(model), dtype="uint8")
-    name = f"xdeepr-model-{model.identity}"
-    try:
-        from distributed import default_client
-
-        client = default_client()
-    except (ImportError, ValueError):
-        return dsa.from_array(raw, chunks=-1, name=name)
-    key = (str(client.id), model.identity)
-    future = _SCATTERED.get(key)
-    if future is None or future.status != "finished":
-        future = client.scatter(raw, broadcast=True)
-        _SCATTERED[key] = future
-    return dsa.from_delayed(dask.delayed(future), shape=raw.shape, dtype=raw.dtype, name=name)
+    ny, nx = out_grid.sizes[olat], out_grid.sizes[olon]
+    per_member = max(tchunks) * ny * nx * 4 * len(model.labels)
+    parts = []
+    for members in _member_chunks(opts.members, per_member):
+        shape = (len(members), coarse.sizes["time"], ny, nx)
+        chunks = ((len(members),), tchunks, (ny,), (nx,))
+        template = xr.Dataset(
+            {
+                v: ((MEMBER, "time", olat, olon), dsa.zeros(shape, chunks=chunks, dtype="float32"))
+                for v in model.labels
+            },
+            coords={
+                MEMBER: np.asarray(members),
+                "time": coarse["time"],
+                olat: out_grid[olat].variable,
+                olon: out_grid[olon].variable,
+            },
+        )
+        parts.append(
+            xr.map_blocks(
+                _block_fn,
+                coarse,
+                args=[model_arr],
+                kwargs={
+                    "identity": model.identity,
+                    "lat": lat,
+                    "lon": lon,
+                    "target": target,
+                    "options": opts,
+                    "members": members,
+                },
+                template=template,
+            )
+        )
+    return parts[0] if len(parts) == 1 else xr.concat(parts, dim=MEMBER)
 
 
 def _cf_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
@@ -483,18 +532,13 @@ def _cf_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _provenance(
-    model: DownscalingModel,
-    sampler: str,
-    steps: int | None,
-    seed: int,
-    members: int,
-    input_attrs: dict[str, Any],
+    model: DownscalingModel, opts: SamplingOptions, input_attrs: dict[str, Any]
 ) -> dict[str, Any]:
-    n_steps = num_model_evals(sampler, steps, model.schedule)
+    """CF global attributes and the ``xdeepr_*`` record of how the ensemble was drawn."""
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     line = (
-        f"{now}: xdeepr {__version__} downscale(model={model.identity}, members={members}, "
-        f"sampler={sampler}, steps={n_steps}, seed={seed})"
+        f"{now}: xdeepr {__version__} downscale(model={model.identity}, "
+        f"members={opts.members}, sampler={opts.sampler}, steps={opts.steps}, seed={opts.seed})"
     )
     previous = str(input_attrs.get("history", "")).strip()
     return {
@@ -503,9 +547,6 @@ def _provenance(
         "source": f"xdeepr {__version__} conditional diffusion downscaling",
         "xdeepr_version": __version__,
         "xdeepr_model": model.identity,
-        "xdeepr_sampler": sampler,
-        "xdeepr_steps": n_steps,
-        "xdeepr_seed": int(seed),
-        "xdeepr_members": int(members),
+        **opts.provenance(),
         "history": f"{line}\n{previous}" if previous else line,
     }
