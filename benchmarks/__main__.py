@@ -14,7 +14,7 @@ import torch
 
 from . import harness as H
 
-SUITES = ("sampling", "skill", "training", "dask", "unet", "tiling", "profile")
+SUITES = ("sampling", "skill", "training", "dask", "unet", "tiling", "profile", "imports")
 
 
 def _switch(value: str) -> bool | None:
