@@ -36,7 +36,7 @@ def docs(session: nox.Session) -> None:
     """Build the documentation with sphinx."""
     session.install(TORCH)
     session.install("-e", ".[docs]")
-    session.run("sphinx-build", "-b", "html", "docs", "docs/_build/html")
+    session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
 
 
 @nox.session
