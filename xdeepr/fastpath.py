@@ -11,16 +11,16 @@ stays float32). Whether each is worth its cost on a given GPU is measured by
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 
+from ._torch import autocast
+from .tiling import Denoiser
+
 __all__ = ["COMPILE_MODES", "FastPath", "batch_from_memory", "free_device_memory"]
 
-Denoiser = Callable[
-    [torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None], torch.Tensor
-]
 
 #: Attribute of a network under which its compiled versions are kept, by mode. A plain
 #: dict in the module's ``__dict__``: not a submodule (so not in its state_dict), and
@@ -145,7 +145,7 @@ class FastPath:
             if key not in cache:
                 cache[key] = torch.compile(net, mode=mode)
             module = cache[key]
-        autocast = bool(fp.bf16)
+        use_bf16 = bool(fp.bf16)
 
         def fn(
             x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None, cal: torch.Tensor | None
@@ -153,7 +153,7 @@ class FastPath:
             if fp.channels_last:
                 x = x.contiguous(memory_format=fmt)
                 cond = None if cond is None else cond.contiguous(memory_format=fmt)
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=autocast):
+            with autocast(dev, use_bf16):
                 out = module(x, t, cond, cal)
             return out.float()
 
