@@ -4,7 +4,14 @@
   and tensor-level sampling;
 - :mod:`.conditioning`: inputs validated, cropped and turned into condition
   channels; static covariates; calendar features;
-- :mod:`.fileformat`: :meth:`DownscalingModel.save` and :func:`load_model`.
+- :mod:`.fileformat`: :meth:`DownscalingModel.save`, :func:`load_model` and the
+  model's identity (safetensors + a JSON header, :mod:`.header`; files written by
+  xdeepr 0.1.0 are read by :mod:`.legacy`, with a warning).
+
+Examples
+--------
+>>> from xdeepr.model import DownscalingModel, load_model
+>>> model = load_model("t2m.xdeepr")  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import numpy as np
 import xarray as xr
 
 from .._util import is_cftime
-from ..errors import InputError
+from ..errors import GridError, InputError
 
 if TYPE_CHECKING:
     from ..scaling import Scaler
@@ -88,9 +88,16 @@ class ConditioningMixin:
         Raises
         ------
         InputError
-            Missing variables (all listed), a grid step different from training (both
-            given), a coverage that does not contain what is needed (the edge named),
-            or a time coordinate that is neither datetime64 nor cftime.
+            Missing variables (all listed), or no ``time`` coordinate.
+        GridError
+            A grid step different from training (both given), or a coverage that does
+            not contain what is needed (the edge named).
+        TypeError
+            A time coordinate that is neither datetime64 nor cftime.
+
+        Examples
+        --------
+        >>> coarse = model.coarse_features(era5)  # doctest: +SKIP
         """
         from .. import grid
 
@@ -103,7 +110,7 @@ class ConditioningMixin:
         steps = grid.grid_spacing(ds)
         want = (self.feature_grid["lat_step"], self.feature_grid["lon_step"])
         if not np.allclose(np.abs(steps), np.abs(want), rtol=1e-3):
-            raise grid.GridError(
+            raise GridError(
                 f"the input grid step ({abs(steps[0]):g}° x {abs(steps[1]):g}°) differs from the "
                 f"model's feature grid ({abs(want[0]):g}° x {abs(want[1]):g}°); regrid the input"
             )

@@ -8,7 +8,6 @@ level. Its xarray-side methods (conditions, baseline, coverage) come from
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -55,7 +54,28 @@ class DownscalingModel(ConditioningMixin):
         The :class:`xdeepr.TrainConfig` used, as plain values.
     summary : dict
         Training summary (steps, epochs, losses, times, wall time).
+
+    Notes
+    -----
+    :attr:`identity` is computed once and cached; assigning any attribute in
+    :data:`RESULT_ATTRIBUTES` (``model.network = ...``, ``model.label_scaler = ...``)
+    drops the cache. Treat the attributes' values as immutable: change them by
+    assigning a new value, not in place.
     """
+
+    #: Attributes whose value changes a result: assigning one resets the identity.
+    RESULT_ATTRIBUTES = frozenset(
+        {
+            "network", "schedule", "prediction", "feature_scaler", "label_scaler",
+            "features", "labels", "label_grid", "feature_grid", "static",
+            "static_stats", "label_attrs", "learn_residuals", "config",
+        }
+    )  # fmt: skip
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in self.RESULT_ATTRIBUTES:
+            self.__dict__.pop("_digest", None)
+        super().__setattr__(name, value)
 
     def __init__(
         self,
@@ -107,14 +127,38 @@ class DownscalingModel(ConditioningMixin):
         return sum(p.numel() for p in self.network.parameters())
 
     @property
+    def digest(self) -> str:
+        """SHA-256 (hex) of everything that changes this model's results; caches key on it.
+
+        Weights, scalers, grids (coordinate values included), static fields and their
+        statistics, schedule, prediction, variables, label attributes and the network
+        and training configuration, but not the training summary, the raw training
+        weights or the configuration's bookkeeping (``checkpoint_dir``, ``progress``,
+        ...): see :func:`xdeepr.model.fileformat.model_digest`. Computed on first use
+        and cached until a :data:`RESULT_ATTRIBUTES` attribute is assigned.
+
+        Examples
+        --------
+        >>> len(model.digest)  # doctest: +SKIP
+        64
+        """
+        digest = self.__dict__.get("_digest")
+        if digest is None:
+            from . import fileformat
+
+            digest = self.__dict__["_digest"] = fileformat.model_digest(self)
+        return str(digest)
+
+    @property
     def identity(self) -> str:
-        """Short hash of the weights and configuration, for provenance."""
-        h = hashlib.sha256()
-        for k, v in sorted(self.network.state_dict().items()):
-            h.update(k.encode())
-            h.update(v.detach().cpu().float().numpy().tobytes())
-        h.update(repr(sorted(self.config.items())).encode())
-        return h.hexdigest()[:12]
+        """Short form of :attr:`digest` (12 hex digits), for provenance attributes.
+
+        Examples
+        --------
+        >>> model.identity  # doctest: +SKIP
+        '3f9a0c1b2d4e'
+        """
+        return self.digest[:12]
 
     def __repr__(self) -> str:
         lat, lon = self.label_grid_names
@@ -257,7 +301,9 @@ class DownscalingModel(ConditioningMixin):
         return to_dict(self)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the model to `path` atomically (tensors and plain values only).
+        """Write the model to `path` atomically: safetensors plus a JSON header.
+
+        See :mod:`xdeepr.model.fileformat` for the layout; the file holds no pickle.
 
         Examples
         --------
@@ -269,7 +315,13 @@ class DownscalingModel(ConditioningMixin):
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> DownscalingModel:
-        """Rebuild a model from :meth:`to_dict` output."""
+        """Rebuild a model from :meth:`to_dict` output.
+
+        Raises
+        ------
+        xdeepr.errors.ModelFileError
+            When `d` is not a model mapping, lacks an entry or holds a wrong shape.
+        """
         from .fileformat import from_dict
 
         return from_dict(d)

@@ -1,15 +1,54 @@
-"""The model file format.
+"""The model file format: safetensors for the tensors, a versioned JSON header for the rest.
 
-Model files are written with :func:`torch.save` and hold only tensors and plain
-values (str, int, float, bool, None, lists and dicts of them), so they load with
-``torch.load(weights_only=True)``: nothing in a model file can execute code.
+Loading a model file never unpickles, so nothing in a file can run code, and any
+language with a safetensors reader and a JSON parser can read one.
+
+Layout (format version 2)
+-------------------------
+A model file is one `safetensors <https://huggingface.co/docs/safetensors>`_ file::
+
+    8 bytes   N, little-endian unsigned 64-bit: length of the safetensors header
+    N bytes   safetensors header (JSON): {"__metadata__": {"xdeepr": HEADER},
+                                          NAME: {"dtype", "shape", "data_offsets"}, ...}
+    the rest  raw little-endian tensor data, every byte belonging to one tensor
+
+``HEADER`` is a string holding a strict JSON document (no NaN or Infinity)::
+
+    {"format": "xdeepr-model", "format_version": 2, "xdeepr_version": "0.2.0",
+     "network": {"config": {...}, "state_dict": {...}, "training_state": {...} | null},
+     "schedule": {...}, "prediction": "v",
+     "scalers": {"features": {...}, "labels": {...}},
+     "variables": {"features": [...], "labels": [...]}, "label_attrs": {...},
+     "learn_residuals": true,
+     "label_grid": {"lat_name", "lon_name", "lat", "lon", "lat_attrs", "lon_attrs"},
+     "feature_grid": {...},
+     "static": {"names": [...], "values": {...}, "stats": {NAME: [mean, std]}},
+     "config": {...}, "summary": {...}}
+
+Inside it, ``{"$tensor": NAME}`` stands for the tensor stored under ``NAME`` (the
+``/``-joined path of the entry, e.g. ``network/state_dict/final.weight`` or
+``label_grid/lat``) and ``{"$float": "nan" | "inf" | "-inf"}`` for a non-finite
+number. Every stored tensor is referenced exactly once.
+
+Files written by xdeepr 0.1.0 (format version 1, a :func:`torch.save` zip) still
+load, with a :class:`FutureWarning` asking to re-save them; see
+:mod:`xdeepr.model.legacy`.
+
+Examples
+--------
+>>> import json, struct
+>>> path = model.save("t2m.xdeepr")  # doctest: +SKIP
+>>> raw = open(path, "rb").read()  # doctest: +SKIP
+>>> n = struct.unpack("<Q", raw[:8])[0]  # doctest: +SKIP
+>>> header = json.loads(json.loads(raw[8 : 8 + n])["__metadata__"]["xdeepr"])  # doctest: +SKIP
+>>> header["format_version"]  # doctest: +SKIP
+2
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
-import pickle
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,49 +58,41 @@ import torch
 import xarray as xr
 
 from .. import __version__
+from .._util import atomic_path
 from ..diffusion import NoiseSchedule
 from ..errors import ModelFileError
 from ..nn import UNet
 from ..scaling import Scaler
 from .container import DownscalingModel
+from .header import METADATA_KEY, decode, dumps, read_safetensors, references, split
 
 FORMAT = "xdeepr-model"
-FORMAT_VERSION = 1
-
-# ------------------------------------------------------------------ plain-value conversion
-
-
-def _to_plain(value: Any) -> Any:
-    """Recursively turn numpy arrays into tensors and numpy scalars into Python values."""
-    if isinstance(value, Mapping):
-        return {str(k): _to_plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_to_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        if value.dtype.kind in "US":
-            return [str(v) for v in value.tolist()]
-        if value.dtype == bool:
-            return torch.from_numpy(value.astype("uint8")).bool()
-        return torch.from_numpy(value.copy(order="C"))
-    if isinstance(value, np.generic):
-        return value.item()
-    if value is None or isinstance(value, (str, int, float, bool, torch.Tensor)):
-        return value
-    return str(value)
+#: 1: xdeepr 0.1.0, a torch.save zip; 2: safetensors + JSON header.
+FORMAT_VERSION = 2
+#: Header entries that change no result, left out of a model's identity.
+NOT_IN_IDENTITY = ("format", "format_version", "xdeepr_version", "summary")
+#: TrainConfig fields that change no result (bookkeeping of the training run).
+CONFIG_NOT_IN_IDENTITY = (
+    "checkpoint_dir",
+    "checkpoint_every",
+    "progress",
+    "device",
+    "max_minutes",
+    "block_size",
+)
 
 
-def _from_plain(value: Any) -> Any:
-    """Inverse of :func:`_to_plain` for scaler mappings: tensors back to numpy."""
-    if isinstance(value, Mapping):
-        return {k: _from_plain(v) for k, v in value.items()}
-    if isinstance(value, torch.Tensor):
-        return value.numpy()
-    return value
-
-
+# ------------------------------------------------------------------ the model as a mapping
 def to_dict(model: DownscalingModel) -> dict[str, Any]:
-    """The model as a mapping of tensors and plain values (what :meth:`save` writes)."""
+    """The model as a mapping of tensors and plain values (the file's content).
+
+    Examples
+    --------
+    >>> to_dict(model)["format_version"]  # doctest: +SKIP
+    2
+    """
     lat, lon = model.label_grid_names
+    training = model.training_state
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -69,7 +100,7 @@ def to_dict(model: DownscalingModel) -> dict[str, Any]:
         "network": {
             "config": _to_plain(model.network.config),
             "state_dict": {k: v.detach().cpu() for k, v in model.network.state_dict().items()},
-            "training_state": model.training_state,
+            "training_state": None if training is None else dict(training),
         },
         "schedule": _to_plain(model.schedule.to_dict()),
         "prediction": model.prediction,
@@ -102,63 +133,149 @@ def to_dict(model: DownscalingModel) -> dict[str, Any]:
     }
 
 
-def save_model(model: DownscalingModel, path: str | os.PathLike[str]) -> Path:
-    """Write the model to `path` atomically (tensors and plain values only).
+def from_dict(d: Mapping[str, Any], *, source: str = "model mapping") -> DownscalingModel:
+    """Rebuild a model from :func:`to_dict` output (tensors, or numpy arrays, and plain values).
+
+    Raises
+    ------
+    ModelFileError
+        Naming `source` and the problem: not an xdeepr model, a newer format, a
+        missing entry (its path), a tensor of the wrong shape.
+    """
+    if not isinstance(d, Mapping) or d.get("format") != FORMAT:
+        raise ModelFileError(
+            f"{source} is not an xdeepr model (its 'format' entry is missing or wrong)"
+        )
+    version = d.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{source} has model file format {version!r}; this xdeepr reads formats up to "
+            f"{FORMAT_VERSION}: upgrade xdeepr"
+        )
+    try:
+        return _build(d)
+    except _Missing as err:
+        raise ModelFileError(f"{source} lacks the entry {err.path!r}") from None
+    except ModelFileError as err:
+        raise ModelFileError(f"{source}: {err}") from None
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as err:
+        text = str(err).strip().replace("\n", " ").replace("\t", "")
+        raise ModelFileError(f"{source} does not hold a valid model: {text}") from err
+
+
+class _Missing(Exception):
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+
+def _get(d: Any, path: str) -> Any:
+    """``d["a"]["b"]`` for ``path="a/b"``, raising :class:`_Missing` with the path."""
+    for part in path.split("/"):
+        if not isinstance(d, Mapping) or part not in d:
+            raise _Missing(path)
+        d = d[part]
+    return d
+
+
+def _build(d: Mapping[str, Any]) -> DownscalingModel:
+    net = UNet(**_get(d, "network/config"))
+    net.load_state_dict(_get(d, "network/state_dict"))
+    lat, lon = str(_get(d, "label_grid/lat_name")), str(_get(d, "label_grid/lon_name"))
+    label_grid = xr.Dataset(
+        coords={
+            name: xr.Variable(
+                name, _numpy(_get(d, f"label_grid/{key}")), _get(d, f"label_grid/{key}_attrs")
+            )
+            for key, name in (("lat", lat), ("lon", lon))
+        }
+    )
+    shape = (label_grid.sizes[lat], label_grid.sizes[lon])
+    static = {}
+    for name in _get(d, "static/names"):
+        values = _numpy(_get(d, f"static/values/{name}"))
+        if values.shape != shape:
+            raise ModelFileError(
+                f"the static field 'static/values/{name}' has shape {list(values.shape)}, "
+                f"the label grid {list(shape)}"
+            )
+        static[str(name)] = ((lat, lon), values)
+    stats = _get(d, "static/stats")
+    training = _get(d, "network/training_state")
+    return DownscalingModel(
+        net,
+        NoiseSchedule.from_dict(dict(_get(d, "schedule"))),
+        prediction=str(_get(d, "prediction")),
+        feature_scaler=Scaler.from_dict(_from_plain(_get(d, "scalers/features"))),
+        label_scaler=Scaler.from_dict(_from_plain(_get(d, "scalers/labels"))),
+        features=[str(v) for v in _get(d, "variables/features")],
+        labels=[str(v) for v in _get(d, "variables/labels")],
+        label_grid=label_grid,
+        feature_grid=_from_plain(_get(d, "feature_grid")),
+        static=xr.Dataset(static, coords=label_grid.coords),
+        static_stats={str(k): (float(v[0]), float(v[1])) for k, v in stats.items()},
+        label_attrs=_get(d, "label_attrs"),
+        learn_residuals=bool(_get(d, "learn_residuals")),
+        config=dict(_get(d, "config")),
+        summary=d.get("summary"),
+        training_state=None if training is None else dict(training),
+    )
+
+
+# ------------------------------------------------------------------ bytes and files
+def to_bytes(model: DownscalingModel) -> bytes:
+    """The model file's bytes (safetensors with the JSON header in its metadata).
 
     Examples
     --------
-    >>> model.save("t2m.xdeepr")  # doctest: +SKIP
+    >>> from_bytes(to_bytes(model)).identity == model.identity  # doctest: +SKIP
+    True
     """
+    from safetensors.torch import save
+
+    header, tensors = encode(model)
+    return save(tensors, metadata={METADATA_KEY: dumps(header)})
+
+
+def save_model(model: DownscalingModel, path: str | os.PathLike[str]) -> Path:
+    """Write `model` to `path` atomically, in the current format (a 0.1.0 file is converted).
+
+    Examples
+    --------
+    >>> save_model(model, "t2m.xdeepr")  # doctest: +SKIP
+    PosixPath('t2m.xdeepr')
+    """
+    from safetensors.torch import save_file
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(model.to_dict(), tmp)
-    os.replace(tmp, path)
+    header, tensors = encode(model)
+    with atomic_path(path) as tmp:
+        save_file(tensors, tmp, metadata={METADATA_KEY: dumps(header)})
     return path
 
 
-def from_dict(d: Mapping[str, Any]) -> DownscalingModel:
-    """Rebuild a model from :meth:`to_dict` output."""
-    if d.get("format") != FORMAT:
-        raise ModelFileError("not an xdeepr model (its 'format' entry is missing or wrong)")
-    if int(d.get("format_version", 0)) > FORMAT_VERSION:
+def from_bytes(data: bytes, *, source: str = "model bytes") -> DownscalingModel:
+    """Read a model from the bytes of a model file (any supported format).
+
+    Format-2 bytes are parsed as safetensors and JSON, never unpickled; 0.1.0 bytes
+    go through :mod:`xdeepr.model.legacy` with a :class:`FutureWarning`.
+
+    Raises
+    ------
+    ModelFileError
+        Naming `source` and what is wrong (truncated, a pickle, a missing entry, ...).
+    """
+    from . import legacy
+
+    if legacy.is_legacy(data):
+        return from_dict(legacy.read(data, source), source=source)
+    if data[:1] == b"\x80":
         raise ModelFileError(
-            f"model file format {d['format_version']} is newer than this xdeepr supports "
-            f"({FORMAT_VERSION}); upgrade xdeepr"
+            f"refusing to load {source}: it is a Python pickle, which could run code when "
+            "loaded, not an xdeepr model file; nothing was unpickled"
         )
-    net = UNet(**d["network"]["config"])
-    net.load_state_dict(d["network"]["state_dict"])
-    g = d["label_grid"]
-    lat, lon = g["lat_name"], g["lon_name"]
-    label_grid = xr.Dataset(
-        coords={
-            lat: xr.Variable(lat, g["lat"].numpy(), dict(g["lat_attrs"])),
-            lon: xr.Variable(lon, g["lon"].numpy(), dict(g["lon_attrs"])),
-        }
-    )
-    st = d["static"]
-    static = xr.Dataset(
-        {k: ((lat, lon), st["values"][k].numpy()) for k in st["names"]},
-        coords=label_grid.coords,
-    )
-    return DownscalingModel(
-        net,
-        NoiseSchedule.from_dict(d["schedule"]),
-        prediction=d["prediction"],
-        feature_scaler=Scaler.from_dict(_from_plain(d["scalers"]["features"])),
-        label_scaler=Scaler.from_dict(_from_plain(d["scalers"]["labels"])),
-        features=list(d["variables"]["features"]),
-        labels=list(d["variables"]["labels"]),
-        label_grid=label_grid,
-        feature_grid=_from_plain(d["feature_grid"]),
-        static=static,
-        static_stats={k: (float(v[0]), float(v[1])) for k, v in st["stats"].items()},
-        label_attrs=d["label_attrs"],
-        learn_residuals=bool(d["learn_residuals"]),
-        config=d["config"],
-        summary=d.get("summary"),
-        training_state=d["network"].get("training_state"),
-    )
+    header, tensors = read_safetensors(data, source)
+    return from_dict(decode(header, tensors, source), source=source)
 
 
 def load_model(
@@ -166,8 +283,9 @@ def load_model(
 ) -> DownscalingModel:
     """Load a model written by :meth:`DownscalingModel.save`.
 
-    The file is read with ``torch.load(weights_only=True)``: a file holding anything
-    but tensors and plain values (a pickled class or callable, say) is refused.
+    The file is parsed as safetensors and JSON, never unpickled: nothing in a model
+    file can run code. Files written by xdeepr 0.1.0 still load, with a
+    :class:`FutureWarning` asking to re-save them (``model.save(path)`` converts).
 
     Parameters
     ----------
@@ -177,8 +295,11 @@ def load_model(
 
     Raises
     ------
+    FileNotFoundError
+        When there is no file at `path`.
     ModelFileError
-        When the file is not an xdeepr model or holds executable objects.
+        When the file is not an xdeepr model, is damaged or truncated, lacks an
+        entry, holds a tensor of the wrong shape, or holds a pickle (refused unread).
 
     Examples
     --------
@@ -187,24 +308,82 @@ def load_model(
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no model file at {str(path)!r}")
-    if not zipfile.is_zipfile(path):
-        raise ModelFileError(
-            f"{str(path)!r} is not an xdeepr model file (model files are written by "
-            "DownscalingModel.save or `xdeepr train`)"
-        )
-    try:
-        d = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise ModelFileError(
-            f"refusing to load {str(path)!r}: it holds objects other than tensors and plain "
-            f"values, which could run code when loaded. Only load model files you trust and "
-            f"that xdeepr wrote. ({str(err).splitlines()[0]})"
-        ) from err
-    except (RuntimeError, EOFError) as err:
-        raise ModelFileError(f"{str(path)!r} is not a readable model file: {err}") from err
-    if not isinstance(d, Mapping):
-        raise ModelFileError(f"{str(path)!r} is not an xdeepr model (top level is not a mapping)")
-    model = from_dict(d)
+    model = from_bytes(path.read_bytes(), source=f"model file {str(path)!r}")
     if device is not None:
         model.to(device)
     return model
+
+
+# ------------------------------------------------------------------ encoding
+def encode(model: DownscalingModel) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Split the model into its JSON header and its named tensors.
+
+    Examples
+    --------
+    >>> header, tensors = encode(model)  # doctest: +SKIP
+    >>> header["label_grid"]["lat"]  # doctest: +SKIP
+    {'$tensor': 'label_grid/lat'}
+    """
+    tensors: dict[str, torch.Tensor] = {}
+    header = split(to_dict(model), "", tensors)
+    return header, tensors
+
+
+def model_digest(model: DownscalingModel) -> str:
+    """SHA-256 (hex) of everything in `model` that changes a result, and nothing else.
+
+    Covers the weights, schedule, prediction, scalers, variables, label attributes,
+    residual switch, label grid (coordinate values and attributes), feature grid,
+    static fields and their statistics, the network and the training configuration;
+    leaves out the training summary, the raw training weights, the file format and
+    xdeepr version, and the configuration's bookkeeping fields
+    (:data:`CONFIG_NOT_IN_IDENTITY`).
+
+    Examples
+    --------
+    >>> len(model_digest(model))  # doctest: +SKIP
+    64
+    """
+    header, tensors = encode(model)
+    ident = {k: v for k, v in header.items() if k not in NOT_IN_IDENTITY}
+    ident["network"] = {k: v for k, v in header["network"].items() if k != "training_state"}
+    ident["config"] = {k: v for k, v in header["config"].items() if k not in CONFIG_NOT_IN_IDENTITY}
+    h = hashlib.sha256(dumps(ident, canonical=True).encode())
+    for name in sorted(references(ident)):
+        t = tensors[name]
+        h.update(f"\0{name}|{t.dtype}|{list(t.shape)}\0".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+# ------------------------------------------------------------------ plain-value conversion
+def _to_plain(value: Any) -> Any:
+    """Recursively turn numpy arrays into tensors and numpy scalars into Python values."""
+    if isinstance(value, Mapping):
+        return {str(k): _to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind in "US":
+            return [str(v) for v in value.tolist()]
+        if value.dtype == bool:
+            return torch.from_numpy(value.astype("uint8")).bool()
+        return torch.from_numpy(value.copy(order="C"))
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (str, int, float, bool, torch.Tensor)):
+        return value
+    return str(value)
+
+
+def _from_plain(value: Any) -> Any:
+    """Inverse of :func:`_to_plain` for scaler mappings: tensors back to numpy."""
+    if isinstance(value, Mapping):
+        return {k: _from_plain(v) for k, v in value.items()}
+    if isinstance(value, torch.Tensor):
+        return value.numpy()
+    return value
+
+
+def _numpy(value: Any) -> np.ndarray:
+    return value.numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
