@@ -108,6 +108,22 @@ def test_legacy_file_loads_with_a_warning_and_resaving_converts(tmp_path, sample
     )
 
 
+def test_a_header_length_that_starts_like_a_pickle_still_loads(tiny_model, tmp_path):
+    # A header of 0x?0280 bytes makes the file start with b"\x80\x02", as a pickle does.
+    header, tensors = fileformat.encode(tiny_model)
+    path, pad, target = tmp_path / "m.xdeepr", 0, None
+    for _ in range(5):
+        header["config"]["extra"] = {"pad": "x" * pad}
+        _write(path, header, tensors)
+        (n,) = struct.unpack("<Q", path.read_bytes()[:8])
+        target = target or (n // 0x10000 + 1) * 0x10000 + 0x0280
+        if n == target:
+            break
+        pad += target - n
+    assert path.read_bytes()[:2] == b"\x80\x02"
+    assert xdeepr.load_model(path).config["extra"]["pad"] == "x" * pad
+
+
 # ------------------------------------------------------------------ hostile files
 def test_pickle_in_a_torch_zip_is_refused_unread(tiny_model, tmp_path, marker):
     d = tiny_model.to_dict()

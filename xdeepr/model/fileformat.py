@@ -64,7 +64,15 @@ from ..errors import ModelFileError
 from ..nn import UNet
 from ..scaling import Scaler
 from .container import DownscalingModel
-from .header import METADATA_KEY, decode, dumps, read_safetensors, references, split
+from .header import (
+    METADATA_KEY,
+    decode,
+    dumps,
+    looks_like_safetensors,
+    read_safetensors,
+    references,
+    split,
+)
 
 FORMAT = "xdeepr-model"
 #: 1: xdeepr 0.1.0, a torch.save zip; 2: safetensors + JSON header.
@@ -269,7 +277,11 @@ def from_bytes(data: bytes, *, source: str = "model bytes") -> DownscalingModel:
 
     if legacy.is_legacy(data):
         return from_dict(legacy.read(data, source), source=source)
-    if data[:1] == b"\x80":
+    if (
+        data[:1] == b"\x80"
+        and data[1:2] in b"\x02\x03\x04\x05"
+        and not looks_like_safetensors(data)
+    ):
         raise ModelFileError(
             f"refusing to load {source}: it is a Python pickle, which could run code when "
             "loaded, not an xdeepr model file; nothing was unpickled"

@@ -108,6 +108,23 @@ def dumps(header: Any, *, canonical: bool = False) -> str:
     return json.dumps(header, sort_keys=canonical, allow_nan=False, separators=(",", ":"))
 
 
+def looks_like_safetensors(data: bytes) -> bool:
+    """Whether `data` starts like a safetensors buffer: a length that fits, then ``{``.
+
+    Examples
+    --------
+    >>> looks_like_safetensors(b"\\x02\\x00\\x00\\x00\\x00\\x00\\x00\\x00{}")
+    True
+    >>> import pickle
+    >>> looks_like_safetensors(pickle.dumps({"a": 1}))
+    False
+    """
+    if len(data) < 9:
+        return False
+    (n,) = struct.unpack("<Q", data[:8])
+    return 8 + n <= len(data) and data[8:9] == b"{"
+
+
 def read_safetensors(data: bytes, source: str) -> tuple[Any, dict[str, torch.Tensor]]:
     """The JSON header and the tensors of safetensors `data`, each check a clear error."""
     from safetensors import SafetensorError
