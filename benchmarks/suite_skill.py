@@ -43,8 +43,8 @@ def run(ctx: H.Context) -> str:
     members = 2 if ctx.quick else 10
     seeds = SEEDS[:1] if ctx.quick else SEEDS
     bic = ft.deepr.interpolate(truth)
-    rmse_b = float(xdeepr.metrics.rmse(bic.t2m, truth.t2m))
-    mae_b = float(xdeepr.metrics.mae(bic.t2m, truth.t2m))
+    rmse_b = float(xdeepr.metrics.rmse(truth.t2m, bic.t2m))
+    mae_b = float(xdeepr.metrics.mae(truth.t2m, bic.t2m))
     rows: list[list[Any]] = [["bicubic", "", mae_b, mae_b, "", "", rmse_b, "", ""]]
     results = []
     per_seed: dict[tuple[str, int], list[float]] = {}
@@ -64,12 +64,12 @@ def run(ctx: H.Context) -> str:
                     device=ctx.device,
                 )
                 cost.append((time.perf_counter() - t0) / (n_t * members) * H.MEMBERS)
-                crps.append(float(xdeepr.metrics.crps_ensemble(ens.t2m, truth.t2m)))
+                crps.append(float(xdeepr.metrics.crps_ensemble(truth.t2m, ens.t2m)))
                 fair.append(
-                    float(xdeepr.metrics.crps_ensemble(ens.t2m, truth.t2m, fair=True))
+                    float(xdeepr.metrics.crps_ensemble(truth.t2m, ens.t2m, fair=True))
                 )
-                rmse.append(float(xdeepr.metrics.rmse(ens.t2m.mean("member"), truth.t2m)))
-                ssr.append(float(xdeepr.metrics.spread_skill_ratio(ens.t2m, truth.t2m)))
+                rmse.append(float(xdeepr.metrics.rmse(truth.t2m, ens.t2m.mean("member"))))
+                ssr.append(float(xdeepr.metrics.spread_skill_ratio(truth.t2m, ens.t2m)))
             mean = statistics.fmean(fair)
             sd = statistics.stdev(fair) if len(fair) > 1 else float("nan")
             per_seed[(sampler, steps)] = fair

@@ -46,7 +46,7 @@ def run(ctx: H.Context) -> str:
     steps = 2 if ctx.quick else None
     opts = {"members": members, "steps": steps, "progress": False, "device": ctx.device}
     ref = ft.deepr.downscale(model, **opts)
-    crps_ref = float(xdeepr.metrics.crps_ensemble(ref.t2m, truth.t2m))
+    crps_ref = float(xdeepr.metrics.crps_ensemble(truth.t2m, ref.t2m))
     m = model.network.size_multiple
     rows = [["untiled", "", 1, crps_ref, "", ""]]
     h, w = model.condition(ft.isel(time=[0])).shape[2:]
@@ -63,7 +63,7 @@ def run(ctx: H.Context) -> str:
                 f"{min(tile, w)}x{min(tile, h)}",
                 overlap,
                 n_tiles,
-                float(xdeepr.metrics.crps_ensemble(out.t2m, truth.t2m)),
+                float(xdeepr.metrics.crps_ensemble(truth.t2m, out.t2m)),
                 float(abs(d).max()),
                 float((d**2).mean() ** 0.5),
             ]

@@ -118,7 +118,7 @@ def test_spectra_lines(fields):
 
 def test_rank_histogram_figure(fields, tmp_path):
     _, _, truth, ensemble = fields
-    hist = metrics.rank_histogram(ensemble, truth)
+    hist = metrics.rank_histogram(truth, ensemble)
     path = tmp_path / "rank.png"
     fig = plot.rank_histogram(hist, path=path)
     pixels = rgba(fig)
