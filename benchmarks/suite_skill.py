@@ -65,9 +65,7 @@ def run(ctx: H.Context) -> str:
                 )
                 cost.append((time.perf_counter() - t0) / (n_t * members) * H.MEMBERS)
                 crps.append(float(xdeepr.metrics.crps_ensemble(truth.t2m, ens.t2m)))
-                fair.append(
-                    float(xdeepr.metrics.crps_ensemble(truth.t2m, ens.t2m, fair=True))
-                )
+                fair.append(float(xdeepr.metrics.crps_ensemble(truth.t2m, ens.t2m, fair=True)))
                 rmse.append(float(xdeepr.metrics.rmse(truth.t2m, ens.t2m.mean("member"))))
                 ssr.append(float(xdeepr.metrics.spread_skill_ratio(truth.t2m, ens.t2m)))
             mean = statistics.fmean(fair)
