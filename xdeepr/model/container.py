@@ -18,8 +18,10 @@ import xarray as xr
 
 from .. import tiling
 from ..diffusion import DEFAULT_SAMPLER, DEFAULT_STEPS, NoiseSchedule, sample
+from ..diffusion.noise import StackedRandomGenerator, check_noise
 from ..fastpath import FastPath
 from ..nn import UNet
+from ..options import SamplingOptions
 from ..scaling import Scaler
 from .conditioning import ConditioningMixin
 
@@ -199,15 +201,10 @@ class DownscalingModel(ConditioningMixin):
         self,
         condition: torch.Tensor,
         calendar: torch.Tensor | None = None,
+        options: SamplingOptions | None = None,
         *,
-        sampler: str | None = None,
-        steps: int | None = None,
-        eta: float = 0.0,
-        generators: list[torch.Generator] | None = None,
+        noise: StackedRandomGenerator | None = None,
         progress: Callable[[int], Any] | None = None,
-        tile: int | tuple[int, int] | None = None,
-        overlap: int = 16,
-        fast_path: FastPath | Mapping[str, Any] | None = None,
     ) -> torch.Tensor:
         """Draw normalised samples for a batch of conditions (the tensor-level API).
 
@@ -217,65 +214,59 @@ class DownscalingModel(ConditioningMixin):
             ``(B, n_condition_channels, H, W)``, normalised and padded.
         calendar : torch.Tensor, optional
             ``(B, 2)`` hour-of-day and day-of-year fractions.
-        sampler : {"ddpm", "ddim", "dpm++2m", "dpm++2m-sde"}, optional
-            Default: the model's ``default_sampler``.
-        steps : int, optional
-            Default: the sampler's default (all steps for DDPM).
-        generators : list of torch.Generator, optional
-            One per batch item: each item's initial and per-step noise is drawn
-            from its own generator, so a sample does not depend on its batch.
+        options : xdeepr.SamplingOptions, optional
+            Sampler, steps, η, tiling and fast path (``members``, ``seed`` and the
+            batching options are the caller's business here). Default: the model's
+            default sampler and steps.
+        noise : xdeepr.diffusion.StackedRandomGenerator, optional
+            One generator per batch item: each item's initial and per-step noise is
+            drawn from its own generator, so a sample does not depend on its batch.
+            Default: torch's global generator.
         progress : callable, optional
             Called with 1 after each step.
-        tile, overlap : int, optional
-            Run the network on overlapping tiles of this size (pixels; a multiple of
-            ``2**(levels-1)``) and blend them at every step, for fields that do not fit
-            the device. Off by default: on the sample, tiles smaller than the training
-            fields cost skill (BENCHMARKS.md).
-        fast_path : xdeepr.FastPath or mapping, optional
-            Mixed precision, memory format and compilation switches; default: bf16
-            autocast on CUDA, nothing else.
 
         Returns
         -------
         torch.Tensor
             ``(B, n_labels, H, W)`` in normalised units.
+
+        Examples
+        --------
+        >>> import xdeepr
+        >>> from xdeepr.diffusion import StackedRandomGenerator
+        >>> opts = xdeepr.SamplingOptions(sampler="ddim", steps=2)
+        >>> noise = StackedRandomGenerator.from_seeds([0, 1])
+        >>> x = model.sample(cond, cal, opts, noise=noise)  # doctest: +SKIP
         """
-        sampler = sampler or self.default_sampler
+        opts = SamplingOptions.coerce(options).resolve(self)
         net = self.network
         device = next(net.parameters()).device
-        b = condition.shape[0]
-        shape = (len(self.labels), *condition.shape[2:])
-        condition = condition.to(device=device, dtype=torch.float32)
+        condition = condition.to(device=device, dtype=torch.float32)  # (B, C_cond, H, W)
         if calendar is not None:
-            calendar = calendar.to(device=device, dtype=torch.float32)
-
-        def draw() -> torch.Tensor:
-            if generators is None:
-                return torch.randn((b, *shape), device=device)
-            if len(generators) != b:
-                raise ValueError(f"got {len(generators)} generators for a batch of {b}")
-            return torch.stack(
-                [torch.randn(shape, generator=g, device=g.device) for g in generators]
-            ).to(device)
-
-        fast = FastPath.coerce(fast_path)
-        denoise = tiling.tiled(fast.denoiser(net, device), tile, overlap, net.size_multiple)
+            calendar = calendar.to(device=device, dtype=torch.float32)  # (B, 2)
+        fast = FastPath.coerce(opts.fast_path)
+        denoise = tiling.tiled(
+            fast.denoiser(net, device), opts.tile, opts.overlap, net.size_multiple
+        )
 
         def model_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             return denoise(x, t, condition, calendar)
 
         net.eval()
-        x_T = draw()
+        like = torch.empty(
+            (condition.shape[0], len(self.labels), *condition.shape[2:]), device=device
+        )  # (B, n_labels, H, W)
+        x_T = check_noise(noise, -1, like)
         with torch.no_grad():
             return sample(
                 model_fn,
                 x_T,
                 self.schedule,
-                sampler=sampler,
-                steps=steps,
+                sampler=str(opts.sampler),
+                steps=opts.steps,
                 prediction=self.prediction,
-                eta=eta,
-                noise=lambda i: draw(),
+                eta=opts.eta,
+                noise=noise,
                 progress=progress,
             )
 
