@@ -204,7 +204,7 @@ def test_score_accessor(reference, sample_small, coarse):
     assert list(scores.model.values) == ["xdeepr", "bicubic"]
     assert "crps" in scores.metric.values
     bic = coarse.deepr.interpolate(truth)
-    expected = float(xdeepr.metrics.rmse(bic.t2m, truth.t2m))
+    expected = float(xdeepr.metrics.rmse(truth.t2m, bic.t2m))
     assert float(scores.t2m.sel(metric="rmse", model="bicubic")) == pytest.approx(expected)
     with pytest.raises(ValueError, match="needs the coarse input"):
         reference.deepr.score(truth)

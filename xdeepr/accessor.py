@@ -45,7 +45,7 @@ class DeepRAccessor(Generic[T]):
     """
 
     def __init__(self, obj: T) -> None:
-        self._obj = obj
+        self._obj: T = obj
 
     # -------------------------------------------------- Dataset <-> DataArray plumbing
     def _dataset(self) -> xr.Dataset:

@@ -388,8 +388,10 @@ def _check_not_all_missing(ds: xr.Dataset, fill: str | float | None) -> None:
     if fill != "mean":
         return
     lat, lon = grid.find_latlon(ds)
-    empty = {v: ds[v].isnull().all([lat, lon]) | np.isinf(ds[v]).all([lat, lon])
-             for v in ds.data_vars}  # fmt: skip
+    empty = {
+        v: (~xr.apply_ufunc(np.isfinite, ds[v], dask="allowed")).all([lat, lon])
+        for v in ds.data_vars
+    }
     import dask
 
     (computed,) = dask.compute(empty)
