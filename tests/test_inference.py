@@ -322,3 +322,46 @@ def test_fill_handles_inf_and_refuses_fields_missing_everywhere(coarse, tiny_mod
     with pytest.raises(xdeepr.InputError, match="everywhere"):
         bad.chunk(time=2).deepr.downscale(tiny_model, fill="mean", **OPTS)
     assert np.isfinite(bad.deepr.downscale(tiny_model, fill=280.0, **OPTS).t2m.values).all()
+
+
+# ------------------------------------------------------ units, packing, extra dims (issue 14)
+
+
+def test_input_in_celsius_is_converted_to_the_training_units(reference, coarse, tiny_model):
+    celsius = coarse.copy()
+    celsius["t2m"] = (coarse.t2m - 273.15).assign_attrs({**coarse.t2m.attrs, "units": "degC"})
+    out = celsius.deepr.downscale(tiny_model, **OPTS)
+    xr.testing.assert_allclose(out, reference, rtol=1e-4, atol=2e-3)
+    assert out.t2m.attrs["units"] == "K"
+
+
+def test_celsius_labelled_kelvin_and_unconvertible_units_are_refused(coarse, tiny_model):
+    wrong = coarse.copy()
+    wrong["t2m"] = coarse.t2m - 273.15  # attrs say K
+    with pytest.raises(xdeepr.InputError, match=r"'t2m' ranges over \[.*\] K, more than 10"):
+        wrong.deepr.downscale(tiny_model, **OPTS)
+    with pytest.raises(xdeepr.InputError, match="more than 10"):  # lazily, at compute time
+        wrong.chunk(time=5).deepr.downscale(tiny_model, **OPTS).compute()
+    other = coarse.copy()
+    other.t2m.attrs["units"] = "m s-1"
+    with pytest.raises(xdeepr.InputError, match=r"'t2m' is in 'm s-1', but the model was trained"):
+        other.deepr.downscale(tiny_model, **OPTS)
+
+
+def test_undecoded_packed_input_is_refused(coarse, tiny_model, tmp_path):
+    enc = {"t2m": {"dtype": "int16", "scale_factor": 0.002, "add_offset": 275.0}}
+    coarse.to_netcdf(tmp_path / "packed.nc", encoding=enc)
+    raw = xr.open_dataset(tmp_path / "packed.nc", mask_and_scale=False)
+    with pytest.raises(xdeepr.InputError, match=r"'t2m' is still packed \(int16"):
+        raw.deepr.downscale(tiny_model, **OPTS)
+    decoded = xr.open_dataset(tmp_path / "packed.nc")
+    assert np.isfinite(decoded.deepr.downscale(tiny_model, **OPTS).t2m.values).all()
+
+
+def test_size_one_extra_dims_are_squeezed_larger_ones_named(reference, coarse, tiny_model):
+    with_level = coarse.expand_dims(level=[850])
+    out = with_level.deepr.downscale(tiny_model, **OPTS)
+    xr.testing.assert_allclose(out, reference, rtol=1e-5, atol=1e-4)
+    two = coarse.expand_dims(number=[0, 1])
+    with pytest.raises(xdeepr.InputError, match=r"number.*2.*isel\(number=0\)"):
+        two.deepr.downscale(tiny_model, **OPTS)

@@ -30,6 +30,7 @@ from .errors import ConfigError, InputError
 from .fastpath import FastPath, batch_from_memory, free_device_memory
 from .model import DownscalingModel, calendar_features
 from .options import MAX_CHUNK_BYTES, SamplingOptions
+from .units import check_range
 
 MEMBER = "member"
 _MODEL_DIM = "xdeepr_model_bytes"
@@ -228,6 +229,7 @@ def sample_block(
     member_ids = range(options.members) if members is None else members
     n_m = len(member_ids)
     _check_finite(ds)
+    check_range(ds, model.feature_stats(), what="input")  # e.g. °C given as K, raw counts
     cond_da = model.condition(ds, target, validated=True)  # (T, C, Hp, Wp)
     cond = np.asarray(cond_da.values, dtype="float32")
     times = np.asarray(ds["time"].values)

@@ -88,7 +88,10 @@ class ConditioningMixin:
         Raises
         ------
         InputError
-            Missing variables (all listed), or no ``time`` coordinate.
+            Missing variables (all listed), no ``time`` coordinate, units that do not
+            convert to the training units or undecoded packed data (variable, expected
+            and found named), or an extra dimension larger than 1 (with the ``.isel``
+            to use).
         GridError
             A grid step different from training (both given), or a coverage that does
             not contain what is needed (the edge named).
@@ -100,6 +103,7 @@ class ConditioningMixin:
         >>> coarse = model.coarse_features(era5)  # doctest: +SKIP
         """
         from .. import grid
+        from ..units import convert_units
 
         missing = [v for v in self.features if v not in ds.data_vars]
         if missing:
@@ -124,7 +128,25 @@ class ConditioningMixin:
         )
         grid.check_inside(box, ds, inner_name="required feature", outer_name="input")
         _check_time(ds)
-        return grid.crop(ds[self.features], coverage=cov)
+        ds = grid.squeeze_extra_dims(ds[self.features], "input")
+        # units as trained: K/°C/°F and Pa/hPa convert, anything else is refused by name
+        ds = convert_units(ds, {v: self.feature_scaler.units.get(v) for v in self.features})
+        return grid.crop(ds, coverage=cov)
+
+    def feature_stats(self) -> dict[str, tuple[float, float]]:
+        """Overall (mean, std) of each feature in training, from the feature scaler.
+
+        The scaler's statistics may be per month, per pixel or per land class; the
+        overall moments combine them (std² = mean of the variances + variance of the
+        means), so the range check of downscaling is as wide as the data trained on.
+        """
+        sc = self.feature_scaler
+        out = {}
+        for v in self.features:
+            m = np.asarray(sc.mean[v], dtype="float64").ravel()
+            sd = np.asarray(sc.std[v], dtype="float64").ravel()
+            out[v] = (float(m.mean()), float(np.sqrt((sd**2).mean() + m.var())))
+        return out
 
     def baseline(
         self,
