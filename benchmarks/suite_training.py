@@ -44,7 +44,8 @@ def _train(quick: bool, device: str, steps: tuple[int, int]) -> dict[str, Any]:
 
 def run(ctx: H.Context) -> str:
     """Run the training suite and return its markdown section."""
-    steps = (2, 4) if ctx.quick else (20, 120)
+    # the real budget, unless XDEEPR_BENCH_TRAIN_STEPS caps it (then n and 2n steps)
+    steps = (2, 4) if ctx.quick else (H.train_steps(20), 2 * H.train_steps(60))
     res, rss = H.isolated(_train, ctx.quick, str(ctx.device), steps)
     b, (w0, w1) = res["batch"], res["walls"]
     per_step = (w1 - w0) / (steps[1] - steps[0])

@@ -79,6 +79,42 @@ def test_quick_run_prints_and_writes_every_suite(quick_run):
     assert "dpm++2m-sde" in text and "seed-to-seed" in text
 
 
+def test_real_training_paths_run_from_a_clean_cache(tmp_path, monkeypatch):
+    """Every suite's real (not --quick) training, on a 1-step budget, from an empty cache.
+
+    sampling, skill, dask, tiling and profile share ``Context.model()`` (the demo model,
+    trained once and cached); training trains twice in a child process. With the demo
+    config holding ``features``/``labels`` fields, this once failed on a fresh clone with
+    ``train() got multiple values for argument 'features'``.
+    """
+    import xdeepr
+    from benchmarks import suite_training
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv(harness.CACHE_ENV, str(cache))
+    monkeypatch.setenv(harness.STEPS_ENV, "1")
+    ctx = harness.Context(device=torch.device("cpu"))
+    assert not ctx.quick
+    model = ctx.model()
+    assert (cache / "demo-1.xdeepr").is_file() and model.summary["steps"] == 1
+    assert model.levels == 3  # the demo network, not --quick's
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the cached model should have been loaded")
+
+    monkeypatch.setattr(xdeepr, "train", no_training)
+    again = harness.Context(device=torch.device("cpu")).model()
+    assert again.summary["steps"] == 1
+    monkeypatch.undo()  # the child process trains with the real xdeepr.train
+
+    monkeypatch.setenv(harness.STEPS_ENV, "1")
+    text = suite_training.run(harness.Context(device=torch.device("cpu")))
+    assert "demo U-Net" in text and "difference of 2- and 1-step runs" in text
+    monkeypatch.delenv(harness.STEPS_ENV)
+    monkeypatch.delenv(harness.CACHE_ENV, raising=False)
+    assert harness.demo_model_path() == harness.DEMO_MODEL  # the real budget's own file
+
+
 def test_large_domain_fits_the_model(tiny_model):
     coarse, target = harness.large_domain(tiny_model, (40, 56), n_times=2)
     assert target.sizes["latitude"] == 40 and target.sizes["longitude"] == 56

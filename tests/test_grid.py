@@ -8,7 +8,7 @@ import xarray as xr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import xdeepr  # noqa: F401
+import xdeepr
 from xdeepr import grid
 from xdeepr.grid import GridError
 
@@ -348,3 +348,34 @@ def test_interpolate_from_a_global_grid_and_spatial_chunks():
     out = era5.deepr.interpolate(target)
     ref = era5.compute().deepr.interpolate(target)
     xr.testing.assert_allclose(out.compute(), ref)
+
+
+def test_squeeze_extra_dims_squeezes_size_one_and_keeps_bounds():
+    ds = make_grid(nlat=3, nlon=4)
+    var = next(iter(ds.data_vars))
+    extra = ds.expand_dims(level=[850]).expand_dims(number=[0], axis=2)
+    extra["time_bnds"] = (("time", "bnds"), np.zeros((2, 2)))
+    out = grid.squeeze_extra_dims(extra, what="features")
+    assert out[var].dims == ds[var].dims
+    assert "level" not in out.coords and "number" not in out.coords
+    assert out["time_bnds"].dims == ("time", "bnds")  # not gridded: left alone
+    xr.testing.assert_identical(out[var], ds[var])
+    kept = grid.squeeze_extra_dims(extra, drop=False)
+    assert int(kept["level"]) == 850
+    assert grid.squeeze_extra_dims(ds) is ds  # nothing to do: the same object
+    da = grid.squeeze_extra_dims(extra[var])
+    assert da.dims == ds[var].dims
+
+
+def test_squeeze_extra_dims_names_a_larger_dim_and_how_to_pick_one():
+    ds = make_grid(nlat=3, nlon=4)
+    var = next(iter(ds.data_vars))
+    many = ds.expand_dims(level=[500.0, 850.0])
+    with pytest.raises(xdeepr.errors.InputError) as info:
+        grid.squeeze_extra_dims(many, what="labels")
+    msg = str(info.value)
+    assert f"the labels have an extra dimension 'level' of size 2 (in {var!r})" in msg
+    assert ".sel(level=500.0) or .isel(level=0)" in msg
+    bare = ds.expand_dims(member=3).drop_vars("member", errors="ignore")
+    with pytest.raises(ValueError, match=r"'member' of size 3.*pick one with \.isel\(member=0\)$"):
+        grid.squeeze_extra_dims(bare)

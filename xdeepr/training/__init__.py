@@ -1,0 +1,183 @@
+"""xdeepr.train(): validate, pair, check, normalise, optimise, checkpoint, resume.
+
+- :mod:`.config`: :class:`TrainConfig`, every setting checked when built;
+- :mod:`.data`: variables, pairing by time, NaN/Inf and time-type checks, and the
+  blocks of tensors (the tensor boundary);
+- :mod:`.loop`: the optimisation loop, EMA, validation and checkpoints;
+- here: :func:`train`, which prepares normalisation, network and condition and runs
+  the loop.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import torch
+import xarray as xr
+
+from .. import grid
+from .._torch import choose_device
+from ..diffusion import make_schedule
+from ..errors import InputError, TrainingError
+from ..model import DownscalingModel, calendar_features, prepare_static
+from ..nn import UNet
+from ..scaling import Scaler
+from .config import TrainConfig
+from .data import (
+    _check_finite,
+    _Data,
+    _feature_grid,
+    _landmask,
+    _pair,
+    _stack,
+    _variables,
+)
+from .loop import CHECKPOINT_NAME, _optimise
+
+__all__ = ["CHECKPOINT_NAME", "TrainConfig", "TrainingError", "train"]
+
+
+def train(
+    features: xr.Dataset,
+    labels: xr.Dataset,
+    /,
+    static: xr.Dataset | None = None,
+    *,
+    config: TrainConfig | None = None,
+    resume: bool | str | os.PathLike[str] = False,
+    **overrides: Any,
+) -> DownscalingModel:
+    """Train a conditional diffusion downscaling model.
+
+    Parameters
+    ----------
+    features : xarray.Dataset
+        Coarse fields (e.g. ERA5 ``t2m`` at 0.25°) over a coverage that contains the
+        label domain; numpy- or dask-backed (streamed by blocks of time steps).
+    labels : xarray.Dataset
+        Hi-res fields (e.g. CERRA ``t2m`` at 0.05°); paired with `features` by time
+        (inner join).
+    static : xarray.Dataset, optional
+        Static covariates (orography, land-sea mask) at any resolution; each variable
+        becomes a condition channel on the label grid.
+    config : TrainConfig, optional
+        Settings; keyword `overrides` replace single fields (``features=["t2m", "msl"]``
+        chooses the feature variables: `features` and `labels` above are
+        positional-only, so the config fields of the same names stay reachable).
+    resume : bool or path
+        Continue from the checkpoint in ``checkpoint_dir`` (True) or at a path.
+
+    Returns
+    -------
+    DownscalingModel
+
+    Raises
+    ------
+    ConfigError
+        For a setting of the wrong type or value (see :class:`TrainConfig`).
+    InputError
+        Before any training: for NaN or Inf in the paired data (naming the variable and
+        the first bad time stamps), an extra dimension larger than one (size-1 ones such
+        as ``level`` are squeezed), time stamps of different types, no shared time.
+    TrainingError
+        When the loss stops being finite, or a checkpoint does not fit.
+
+    Examples
+    --------
+    >>> import xdeepr
+    >>> f, l, s = xdeepr.datasets.load_sample(periods=64)
+    >>> model = xdeepr.train(f, l, s, n_channels=8, channel_multipliers=(1, 2),
+    ...                      is_attention=(False, True), steps=2, progress=False)
+    >>> model.labels
+    ['t2m']
+    """
+    cfg = (config or TrainConfig()).replace(**overrides)
+    if not isinstance(features, xr.Dataset) or not isinstance(labels, xr.Dataset):
+        raise TypeError("features and labels must be xarray Datasets (use da.to_dataset())")
+    device = choose_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+
+    # -- variables, extra dims, pairing, finite values, grids, split
+    features, _ = grid.standard_time(features)
+    labels, _ = grid.standard_time(labels)
+    fvars = _variables(features, cfg.features, "features")
+    lvars = _variables(labels, cfg.labels, "labels")
+    if cfg.learn_residuals:
+        missing = [v for v in lvars if v not in fvars]
+        if missing:
+            raise InputError(
+                f"learn_residuals=True needs each label variable among the features; "
+                f"{missing} missing from the features {fvars}. Rename it or set "
+                "learn_residuals=False."
+            )
+    features = grid.squeeze_extra_dims(features[fvars], what="features")
+    labels = grid.squeeze_extra_dims(labels[lvars], what="labels")
+    features, labels = _pair(features, labels)
+    _check_finite([("features", features), ("labels", labels)])
+    fgrid = _feature_grid(features, labels)
+    n = features.sizes["time"]
+    n_val = round(cfg.validation_fraction * n) if n > 1 else 0
+    if cfg.validation_fraction > 0 and n > 1:
+        n_val = max(1, n_val)
+    n_train = n - n_val
+    if n_train < 1:
+        raise InputError(f"no training time left: {n} paired times, {n_val} for validation")
+    train_sl = slice(0, n_train)
+    label_grid = grid.template_grid(labels)
+
+    # -- normalisation fitted on the training split only
+    f_train = grid.crop(features.isel(time=train_sl), coverage=fgrid["coverage"])
+    feature_scaler = Scaler.fit(
+        f_train,
+        method=cfg.feature_scaling,
+        by_month=cfg.scale_by_month,
+        landmask=_landmask(static, f_train),
+        variables=fvars,
+    )
+    static_ch, static_stats = (
+        prepare_static(static, label_grid) if static is not None else (xr.Dataset(), {})
+    )
+    if static is not None:
+        static_ch = static_ch.assign_coords(label_grid.coords)
+    net = UNet(
+        image_channels=len(lvars),
+        n_channels=cfg.n_channels,
+        channel_multipliers=cfg.channel_multipliers,
+        is_attention=cfg.is_attention,
+        n_blocks=cfg.n_blocks,
+        conditioned_on_input=len(fvars) + len(static_ch.data_vars),
+        dropout=cfg.dropout,
+        calendar=cfg.calendar,
+    )
+    schedule = make_schedule(
+        cfg.schedule, cfg.diffusion_steps, zero_terminal_snr=cfg.zero_terminal_snr
+    )
+    label_attrs = {v: dict(labels[v].attrs) for v in lvars}
+    spec = DownscalingModel(
+        net, schedule, prediction=cfg.prediction, feature_scaler=feature_scaler,
+        label_scaler=feature_scaler, features=fvars, labels=lvars, label_grid=label_grid,
+        feature_grid=fgrid, static=static_ch, static_stats=static_stats,
+        label_attrs=label_attrs, learn_residuals=cfg.learn_residuals, config=cfg.to_dict(),
+    )  # fmt: skip
+    target_phys = labels
+    if cfg.learn_residuals:
+        base = spec.baseline(features)
+        target_phys = xr.Dataset(
+            {v: (labels[v] - base[v].transpose(*labels[v].dims)) for v in lvars}
+        )
+        for v in lvars:
+            target_phys[v].attrs = {"units": labels[v].attrs.get("units", "")}
+    spec.label_scaler = Scaler.fit(
+        target_phys.isel(time=train_sl), method=cfg.label_scaling,
+        by_month=cfg.scale_by_month, landmask=_landmask(static, labels), variables=lvars,
+    )  # fmt: skip
+    data = _Data(
+        condition=spec.condition(features),
+        target=grid.pad(_stack(spec.label_scaler.normalize(target_phys), lvars),
+                        levels=spec.levels, mode="reflect"),
+        calendar=calendar_features(features["time"]),
+        times=np.asarray(features["time"].values),
+    )  # fmt: skip
+    return _optimise(spec, data, cfg, n_train, device, resume)

@@ -1,0 +1,241 @@
+"""The optimisation loop of :func:`xdeepr.train`: steps, EMA, validation, checkpoints.
+
+Every random draw of step ``k`` comes from a generator seeded by ``(seed, k)``, so a
+run resumed from a checkpoint continues exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import time as _time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .._torch import autocast
+from .._util import atomic_path
+from ..diffusion import diffusion_loss
+from ..errors import ConfigError, TrainingError
+from ..model import DownscalingModel
+from ..nn import UNet
+from .config import TrainConfig
+from .data import _Blocks, _Data
+
+CHECKPOINT_NAME = "checkpoint.xdeepr-ckpt"
+
+
+def _lr_factor(step: int, warmup: int, total: int) -> float:
+    if step < warmup:
+        return (step + 1) / max(1, warmup)
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def _crop_patch(
+    tensors: list[torch.Tensor], patch: int | None, multiple: int, gen: torch.Generator
+) -> list[torch.Tensor]:
+    if not patch:
+        return tensors
+    h, w = tensors[0].shape[-2:]
+    ph, pw = min(patch, h), min(patch, w)
+    i = int(torch.randint(0, h - ph + 1, (1,), generator=gen))
+    j = int(torch.randint(0, w - pw + 1, (1,), generator=gen))
+    return [t[..., i : i + ph, j : j + pw] for t in tensors]
+
+
+def _bad_tensor_report(named: dict[str, torch.Tensor]) -> str:
+    bad = [k for k, v in named.items() if not torch.isfinite(v).all()]
+    return ", ".join(bad) if bad else "none of the inputs (the network diverged)"
+
+
+def _optimise(
+    model: DownscalingModel,
+    data: _Data,
+    cfg: TrainConfig,
+    n_train: int,
+    device: torch.device,
+    resume: bool | str | os.PathLike[str],
+) -> DownscalingModel:
+    from tqdm.auto import tqdm
+
+    net = model.network.to(device)
+    ema = copy.deepcopy(net).eval()
+    for p in ema.parameters():
+        p.requires_grad_(False)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    train_blocks = _Blocks(data, np.arange(n_train), cfg.block_size)
+    n_total = data.condition.sizes["time"]
+    val_blocks = _Blocks(data, np.arange(n_train, n_total), cfg.block_size)
+    per_epoch = len(train_blocks.batches(0, cfg.seed, cfg.batch_size))
+    total = cfg.steps if cfg.steps is not None else cfg.epochs * per_epoch
+    history: list[dict[str, float]] = []
+    step = 0
+    ckpt_dir = Path(cfg.checkpoint_dir) if cfg.checkpoint_dir else None
+    if resume:
+        path = Path(resume) if not isinstance(resume, bool) else None
+        if path is None:
+            if ckpt_dir is None:
+                raise ConfigError("resume=True needs checkpoint_dir= (or pass a checkpoint path)")
+            path = ckpt_dir / CHECKPOINT_NAME
+        step, history = _load_checkpoint(path, net, ema, opt, device)
+    multiple = 2 ** (model.levels - 1)
+    use_bf16 = device.type == "cuda"
+    start_time = _time.monotonic()
+    bar = tqdm(total=total, initial=step, disable=not cfg.progress, desc="training", unit="step")
+    loss_value = float("nan")
+    stopped_early = False
+    epoch = step // per_epoch
+    while step < total:
+        plan = train_blocks.batches(epoch, cfg.seed, cfg.batch_size)
+        skip = step - epoch * per_epoch  # steps of this epoch already done (on resume)
+        for block, positions in plan[skip:]:
+            if step >= total:
+                break
+            cond_b, tgt_b, cal_b = train_blocks.load(block)
+            pos = torch.from_numpy(np.sort(positions))
+            gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+            cond, tgt = _crop_patch([cond_b[pos], tgt_b[pos]], cfg.patch_size, multiple, gen)
+            cal = cal_b[pos]
+            cond, tgt, cal = cond.to(device), tgt.to(device), cal.to(device)
+            torch.manual_seed(cfg.seed * 1_000_003 + step)  # dropout
+            for g in opt.param_groups:
+                g["lr"] = cfg.learning_rate * _lr_factor(step, cfg.warmup_steps, total)
+            net.train()
+
+            def fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+                with autocast(device, enabled=use_bf16):
+                    out = net(x, t, cond, cal if cfg.calendar else None)  # noqa: B023
+                return out.float()
+
+            loss, _ = diffusion_loss(fn, tgt, model.schedule, prediction=model.prediction,
+                                     generator=gen)  # fmt: skip
+            if not torch.isfinite(loss):
+                idx = train_blocks.blocks[block][np.sort(positions)]
+                stamps = [str(t) for t in data.times[idx]]
+                raise TrainingError(
+                    f"the loss became {loss.item()} at step {step} for the batch with time "
+                    f"stamps {stamps}; non-finite values in: "
+                    f"{_bad_tensor_report({'condition': cond, 'target': tgt})}. Check the "
+                    "input data at those times, or lower learning_rate."
+                )
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+            opt.step()
+            decay = min(cfg.ema_decay, (1 + step) / (10 + step))
+            with torch.no_grad():
+                for pe, p in zip(ema.parameters(), net.parameters()):
+                    pe.lerp_(p.detach(), 1 - decay)
+                for be, b in zip(ema.buffers(), net.buffers()):
+                    be.copy_(b)
+            step += 1
+            loss_value = float(loss.detach())
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{opt.param_groups[0]['lr']:.2e}")
+            if step % per_epoch == 0 or step >= total:  # end of an epoch: validate first,
+                val = _validation_loss(ema, model, val_blocks, cfg, device)  # then checkpoint
+                history.append({"epoch": float(epoch), "step": float(step),
+                                "train_loss": loss_value, "validation_loss": val})  # fmt: skip
+                bar.set_postfix(loss=f"{loss_value:.4f}", val=f"{val:.4f}")
+            if ckpt_dir is not None and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+                _save_checkpoint(ckpt_dir / CHECKPOINT_NAME, model, net, ema, opt, step, history)
+            if (
+                cfg.max_minutes is not None
+                and _time.monotonic() - start_time > 60 * cfg.max_minutes
+            ):
+                stopped_early = True
+                break
+        if stopped_early:
+            break
+        epoch += 1
+    bar.close()
+    if ckpt_dir is not None:
+        _save_checkpoint(ckpt_dir / CHECKPOINT_NAME, model, net, ema, opt, step, history)
+    model.training_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+    model.network = ema.cpu()
+    val = history[-1]["validation_loss"] if history else float("nan")
+    t = data.times
+    model.summary = {
+        "steps": step,
+        "epochs": step / per_epoch,
+        "train_times": n_train,
+        "validation_times": n_total - n_train,
+        "train_period": [str(t[0]), str(t[n_train - 1])],
+        "train_loss": loss_value,
+        "validation_loss": val,
+        "history": history,
+        "wall_seconds": _time.monotonic() - start_time,
+        "device": str(device),
+        "stopped_early": stopped_early,
+    }
+    return model
+
+
+def _validation_loss(
+    ema: UNet, model: DownscalingModel, blocks: _Blocks, cfg: TrainConfig, device: torch.device
+) -> float:
+    if not blocks.blocks:
+        return float("nan")
+    gen = torch.Generator().manual_seed(cfg.seed + 7)
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for b in range(len(blocks.blocks)):
+            cond_b, tgt_b, cal_b = blocks.load(b)
+            for i in range(0, cond_b.shape[0], cfg.batch_size):
+                cond = cond_b[i : i + cfg.batch_size].to(device)
+                tgt = tgt_b[i : i + cfg.batch_size].to(device)
+                cal = cal_b[i : i + cfg.batch_size].to(device)
+
+                def fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+                    return ema(x, t, cond, cal if cfg.calendar else None).float()  # noqa: B023
+
+                loss, _ = diffusion_loss(fn, tgt, model.schedule, prediction=model.prediction,
+                                         generator=gen)  # fmt: skip
+                total += float(loss) * cond.shape[0]
+                count += cond.shape[0]
+    return total / max(1, count)
+
+
+def _save_checkpoint(
+    path: Path,
+    model: DownscalingModel,
+    net: UNet,
+    ema: UNet,
+    opt: torch.optim.Optimizer,
+    step: int,
+    history: list[dict[str, float]],
+) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {
+        "step": step,
+        "network": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+        "ema": {k: v.detach().cpu() for k, v in ema.state_dict().items()},
+        "optimizer": opt.state_dict(),
+        "history": history,
+    }
+    with atomic_path(path) as tmp:  # a killed run never leaves half a checkpoint
+        torch.save(state, tmp)
+
+
+def _load_checkpoint(
+    path: Path, net: UNet, ema: UNet, opt: torch.optim.Optimizer, device: torch.device
+) -> tuple[int, list[dict[str, float]]]:
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint to resume from at {str(path)!r}")
+    state = torch.load(path, map_location=device, weights_only=True)
+    try:
+        net.load_state_dict(state["network"])
+        ema.load_state_dict(state["ema"])
+        opt.load_state_dict(state["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
+        raise TrainingError(
+            f"checkpoint {str(path)!r} was written for a different network or inputs "
+            f"({first}); resume with the same configuration, variables and static fields, "
+            "or remove the checkpoint directory to start afresh"
+        ) from err
+    return int(state["step"]), list(state["history"])
