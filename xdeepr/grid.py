@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import numpy as np
 import xarray as xr
 
+from ._util import is_cftime
 from .errors import GridError, InputError
 
 XrObj = TypeVar("XrObj", xr.Dataset, xr.DataArray)
@@ -722,9 +723,7 @@ def standard_time(obj: XrObj) -> tuple[XrObj, str]:
 
 
 def _is_time(da: xr.DataArray) -> bool:
-    if np.issubdtype(da.dtype, np.datetime64):
-        return True
-    return da.dtype == object and hasattr(da.values.flat[0], "calendar")
+    return bool(np.issubdtype(da.dtype, np.datetime64)) or is_cftime(da)
 
 
 def squeeze_extra_dims(
