@@ -404,3 +404,20 @@ def test_datetime64_and_cftime_times_are_named(sample_small):
     assert "features' times are numpy datetime64" in msg
     assert "labels' times are cftime (standard calendar)" in msg
     assert "no time step is shared" not in msg
+
+
+def test_labels_in_other_units_are_put_in_the_features_units_and_packed_refused(sample_small):
+    from .conftest import TINY
+
+    f, l, s = sample_small
+    f, l = f.isel(time=slice(0, 24)), l.isel(time=slice(0, 24))
+    celsius = l.copy()
+    celsius["t2m"] = (l.t2m - 273.15).assign_attrs({**l.t2m.attrs, "units": "degC"})
+    a = xdeepr.train(f, l, s, steps=2, seed=3, **TINY)
+    b = xdeepr.train(f, celsius, s, steps=2, seed=3, **TINY)
+    for k, v in a.label_scaler.mean.items():
+        np.testing.assert_allclose(b.label_scaler.mean[k], v, rtol=1e-4, atol=1e-3)
+    packed = l.copy()
+    packed.t2m.attrs["scale_factor"] = 0.01
+    with pytest.raises(xdeepr.InputError, match=r"labels variable 't2m' is still packed"):
+        xdeepr.train(f, packed, s, steps=1, **TINY)

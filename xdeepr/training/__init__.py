@@ -24,6 +24,7 @@ from ..errors import InputError, TrainingError
 from ..model import DownscalingModel, calendar_features, prepare_static
 from ..nn import UNet
 from ..scaling import Scaler
+from ..units import convert_units
 from .config import TrainConfig
 from .data import (
     _check_finite,
@@ -114,6 +115,12 @@ def train(
             )
     features = grid.squeeze_extra_dims(features[fvars], what="features")
     labels = grid.squeeze_extra_dims(labels[lvars], what="labels")
+    # packed data refused; a label variable that is also a feature is put in the
+    # feature's units (K labels with °C features would make residuals meaningless)
+    features = convert_units(features, {}, what="features")
+    labels = convert_units(
+        labels, {v: features[v].attrs.get("units") for v in lvars if v in fvars}, what="labels"
+    )
     features, labels = _pair(features, labels)
     _check_finite([("features", features), ("labels", labels)])
     fgrid = _feature_grid(features, labels)
