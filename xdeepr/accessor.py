@@ -197,8 +197,9 @@ class DeepRAccessor(Generic[T]):
             The noise of each (time, member) depends only on `seed`, the time stamp
             and the member index: the same ensemble however the work is split
             (chunks, schedulers, workers). The batch size changes the last bits of
-            the network's floating-point arithmetic (on CPU about 1e-4 K, on a GPU
-            more under bf16): fix `batch_size` for bit-identical reruns.
+            the network's floating-point arithmetic (on CPU a few 1e-5 K, on a GPU
+            more under bf16): fix `batch_size` for bit-identical reruns; with
+            ``batch_size=1`` the ensemble is bit-identical however it is chunked.
         batch_size : int, optional
             Samples per network call (default: on CUDA, what fits in the free device
             memory, measured; halved on an out-of-memory error).

@@ -592,9 +592,12 @@ def interpolate(
     tmp_lat, tmp_lon = "__xdeepr_lat__", "__xdeepr_lon__"
 
     def _apply(a: np.ndarray) -> np.ndarray:
-        # (..., Y, X) -> (..., Y', X')
-        dt = a.dtype if np.issubdtype(a.dtype, np.floating) else np.float64
-        return np.einsum("...yx,iy,jx->...ij", a, wy.astype(dt), wx.astype(dt), optimize=True)
+        # (..., Y, X) -> (..., Y', X') as wy @ a @ wx.T, one field at a time in float64: the
+        # stacked matmul runs the same product per field, so a field's result never depends
+        # on how many fields (time steps, chunk sizes) are interpolated with it
+        dt = a.dtype if np.issubdtype(a.dtype, np.floating) else np.dtype("float64")
+        out = np.matmul(np.matmul(wy, a.astype("float64", copy=False)), wx.T)
+        return out.astype(dt, copy=False)
 
     out_sizes = {tmp_lat: dst_lat.size, tmp_lon: dst_lon_c.size}
     out_vars = {}
