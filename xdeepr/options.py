@@ -72,6 +72,13 @@ class SamplingOptions:
         Run the network on overlapping tiles of `tile` pixels; None: whole fields.
     fast_path : xdeepr.FastPath or mapping, optional
         GPU fast-path switches (bf16, channels_last, compile, pin_memory).
+    guidance : float
+        Guidance by station observations at sampling time (diffusion posterior
+        sampling, :mod:`xdeepr.diffusion.guidance`), >= 0: 0 off, 1 the linearised
+        posterior. Used only when observations are given; works with any model.
+    observation_error : float
+        Standard deviation of the observations' error, in the label units (K), > 0;
+        the guidance's likelihood width.
 
     Raises
     ------
@@ -102,6 +109,8 @@ class SamplingOptions:
     tile: int | tuple[int, int] | None = None
     overlap: int = 16
     fast_path: FastPath | None = None
+    guidance: float = 0.0
+    observation_error: float = 0.3
 
     def __post_init__(self) -> None:
         from .diffusion.samplers import SAMPLERS
@@ -149,6 +158,17 @@ class SamplingOptions:
                     f"overlap={self.overlap} for tile {self.tile!r}"
                 )
             put(self, "tile", self.tile if isinstance(self.tile, tuple) else tile[0])
+        for name, low in (("guidance", None), ("observation_error", 0.0)):
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, numbers.Real)
+                or not (value > low if low is not None else value >= 0)
+            ):
+                raise ConfigError(
+                    f"{name} must be a number {'>= 0' if low is None else '> 0'}, got {value!r}"
+                )
+            put(self, name, float(value))
         if self.fast_path is not None:
             from .fastpath import FastPath
 
@@ -225,6 +245,9 @@ class SamplingOptions:
         }
         if self.sampler == "ddim":
             attrs["xdeepr_eta"] = self.eta
+        if self.guidance:
+            attrs["xdeepr_guidance"] = self.guidance
+            attrs["xdeepr_observation_error"] = self.observation_error
         if self.tile is not None:
             attrs["xdeepr_tile"] = str(self.tile)
             attrs["xdeepr_tile_overlap"] = int(self.overlap)
