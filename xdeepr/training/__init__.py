@@ -18,7 +18,6 @@ import torch
 import xarray as xr
 
 from .. import grid
-from .._torch import choose_device
 from ..diffusion import make_schedule
 from ..errors import InputError, TrainingError
 from ..model import DownscalingModel, calendar_features, prepare_static
@@ -35,6 +34,7 @@ from .data import (
     _stack,
     _variables,
 )
+from .distributed import setup
 from .loop import CHECKPOINT_NAME, _optimise
 
 __all__ = ["CHECKPOINT_NAME", "TrainConfig", "TrainingError", "train"]
@@ -97,7 +97,7 @@ def train(
     cfg = (config or TrainConfig()).replace(**overrides)
     if not isinstance(features, xr.Dataset) or not isinstance(labels, xr.Dataset):
         raise TypeError("features and labels must be xarray Datasets (use da.to_dataset())")
-    device = choose_device(cfg.device)
+    ranks, device = setup(cfg.device)  # under torchrun: this rank, its device, the group
     torch.manual_seed(cfg.seed)
 
     # -- variables, extra dims, pairing, finite values, grids, split
@@ -187,4 +187,7 @@ def train(
         calendar=calendar_features(features["time"]),
         times=np.asarray(features["time"].values),
     )  # fmt: skip
-    return _optimise(spec, data, cfg, n_train, device, resume)
+    try:
+        return _optimise(spec, data, cfg, n_train, device, resume, ranks)
+    finally:
+        ranks.close()  # the process group, if setup() created it

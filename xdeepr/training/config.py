@@ -110,6 +110,8 @@ _RULES: dict[str, _Rule] = {
         "'cpu', 'cuda', 'cuda:N' (a device torch finds here), or None (CUDA when available)",
         optional=True,
     ),
+    "prefetch": _BOOL,
+    "block_cache_mib": _float("a number >= 0 (0: no cache)", 0.0),
     "checkpoint_dir": _Rule("text", "a directory path, or None (no checkpoints)", optional=True),
     "checkpoint_every": _int(0),
     "progress": _BOOL,
@@ -257,6 +259,12 @@ class TrainConfig:
         warm-up, then cosine decay to 5 %), ``epochs`` or ``steps`` (``steps`` wins),
         ``max_minutes`` (stop early after this wall time), ``grad_clip``,
         ``ema_decay``, ``seed``, ``device`` (default: CUDA when available).
+    Data loading
+        ``prefetch`` (prepare the next block of time steps in a background thread while
+        the current one trains), ``block_cache_mib`` (host memory, MiB, in which
+        prepared blocks of dask-backed input are kept, so their condition is computed
+        once per run instead of once per epoch; per process under ``torchrun``).
+        Neither changes a result.
     Checkpoints
         ``checkpoint_dir`` and ``checkpoint_every`` (steps; 0: only at the end).
 
@@ -322,6 +330,9 @@ class TrainConfig:
     ema_decay: float = 0.999
     seed: int = 0
     device: str | None = None
+    # data loading (prefetch.py)
+    prefetch: bool = True
+    block_cache_mib: float = 2048.0
     # checkpoints
     checkpoint_dir: str | None = None
     checkpoint_every: int = 500

@@ -23,6 +23,8 @@ from ..model import DownscalingModel
 from ..nn import UNet
 from .config import TrainConfig
 from .data import _Blocks, _Data
+from .distributed import Ranks, barrier, is_main
+from .prefetch import BlockCache, BlockFeeder, upcoming_blocks
 
 CHECKPOINT_NAME = "checkpoint.xdeepr-ckpt"
 
@@ -58,17 +60,20 @@ def _optimise(
     n_train: int,
     device: torch.device,
     resume: bool | str | os.PathLike[str],
+    ranks: Ranks | None = None,
 ) -> DownscalingModel:
     from tqdm.auto import tqdm
+
+    ranks = ranks or Ranks()  # one process, or this rank of a torchrun (distributed.py)
 
     net = model.network.to(device)
     ema = copy.deepcopy(net).eval()
     for p in ema.parameters():
         p.requires_grad_(False)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-    train_blocks = _Blocks(data, np.arange(n_train), cfg.block_size)
+    train_blocks = ranks.blocks(data, np.arange(n_train), cfg.block_size, train=True)
     n_total = data.condition.sizes["time"]
-    val_blocks = _Blocks(data, np.arange(n_train, n_total), cfg.block_size)
+    val_blocks = ranks.blocks(data, np.arange(n_train, n_total), cfg.block_size, train=False)
     per_epoch = len(train_blocks.batches(0, cfg.seed, cfg.batch_size))
     total = cfg.steps if cfg.steps is not None else cfg.epochs * per_epoch
     history: list[dict[str, float]] = []
@@ -81,10 +86,18 @@ def _optimise(
                 raise ConfigError("resume=True needs checkpoint_dir= (or pass a checkpoint path)")
             path = ckpt_dir / CHECKPOINT_NAME
         step, history = _load_checkpoint(path, net, ema, opt, device)
+    # prefetch.py: the next block is prepared in a thread; prepared blocks kept in a budget
+    cache = BlockCache(cfg.block_cache_mib)
+    order = upcoming_blocks(lambda e: train_blocks.batches(e, cfg.seed, cfg.batch_size),
+                            step, per_epoch, total) if cfg.prefetch else None  # fmt: skip
+    feed = BlockFeeder(train_blocks, order, cache)
+    val_feed = BlockFeeder(val_blocks, None, cache, role="validation")
+    fwd = ranks.wrap(net, device)  # DistributedDataParallel under torchrun
     multiple = 2 ** (model.levels - 1)
     use_bf16 = device.type == "cuda"
     start_time = _time.monotonic()
-    bar = tqdm(total=total, initial=step, disable=not cfg.progress, desc="training", unit="step")
+    bar = tqdm(total=total, initial=step, disable=not (cfg.progress and ranks.is_main),
+               desc="training", unit="step")  # fmt: skip
     loss_value = float("nan")
     stopped_early = False
     epoch = step // per_epoch
@@ -94,24 +107,26 @@ def _optimise(
         for block, positions in plan[skip:]:
             if step >= total:
                 break
-            cond_b, tgt_b, cal_b = train_blocks.load(block)
+            cond_b, tgt_b, cal_b = feed.load(block)
             pos = torch.from_numpy(np.sort(positions))
             gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
             cond, tgt = _crop_patch([cond_b[pos], tgt_b[pos]], cfg.patch_size, multiple, gen)
             cal = cal_b[pos]
             cond, tgt, cal = cond.to(device), tgt.to(device), cal.to(device)
-            torch.manual_seed(cfg.seed * 1_000_003 + step)  # dropout
+            torch.manual_seed(ranks.seed(cfg.seed * 1_000_003 + step))  # dropout, per rank
             for g in opt.param_groups:
                 g["lr"] = cfg.learning_rate * _lr_factor(step, cfg.warmup_steps, total)
             net.train()
 
             def fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
                 with autocast(device, enabled=use_bf16):
-                    out = net(x, t, cond, cal if cfg.calendar else None)  # noqa: B023
+                    out = fwd(x, t, cond, cal if cfg.calendar else None)  # noqa: B023
                 return out.float()
 
+            items = train_blocks.blocks[block][np.sort(positions)]  # time indices
             loss, _ = diffusion_loss(fn, tgt, model.schedule, prediction=model.prediction,
-                                     generator=gen)  # fmt: skip
+                                     generator=gen, **ranks.noise(cfg.seed, step, items, tgt,
+                                     model.schedule.num_steps))  # fmt: skip
             if not torch.isfinite(loss):
                 idx = train_blocks.blocks[block][np.sort(positions)]
                 stamps = [str(t) for t in data.times[idx]]
@@ -137,15 +152,15 @@ def _optimise(
             bar.update(1)
             bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{opt.param_groups[0]['lr']:.2e}")
             if step % per_epoch == 0 or step >= total:  # end of an epoch: validate first,
-                val = _validation_loss(ema, model, val_blocks, cfg, device)  # then checkpoint
+                val = _validation_loss(ema, model, val_feed, cfg, device, ranks)  # then checkpoint
+                loss_value = ranks.mean(loss_value, 1, device)  # mean over ranks
                 history.append({"epoch": float(epoch), "step": float(step),
                                 "train_loss": loss_value, "validation_loss": val})  # fmt: skip
                 bar.set_postfix(loss=f"{loss_value:.4f}", val=f"{val:.4f}")
             if ckpt_dir is not None and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
                 _save_checkpoint(ckpt_dir / CHECKPOINT_NAME, model, net, ema, opt, step, history)
-            if (
-                cfg.max_minutes is not None
-                and _time.monotonic() - start_time > 60 * cfg.max_minutes
+            if cfg.max_minutes is not None and ranks.any(
+                _time.monotonic() - start_time > 60 * cfg.max_minutes, device
             ):
                 stopped_early = True
                 break
@@ -153,6 +168,7 @@ def _optimise(
             break
         epoch += 1
     bar.close()
+    feed.close()
     if ckpt_dir is not None:
         _save_checkpoint(ckpt_dir / CHECKPOINT_NAME, model, net, ema, opt, step, history)
     model.training_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
@@ -171,14 +187,21 @@ def _optimise(
         "wall_seconds": _time.monotonic() - start_time,
         "device": str(device),
         "stopped_early": stopped_early,
+        **ranks.summary(cfg.batch_size),  # world size, global batch, learning-rate rule
     }
     return model
 
 
 def _validation_loss(
-    ema: UNet, model: DownscalingModel, blocks: _Blocks, cfg: TrainConfig, device: torch.device
+    ema: UNet,
+    model: DownscalingModel,
+    blocks: _Blocks | BlockFeeder,
+    cfg: TrainConfig,
+    device: torch.device,
+    ranks: Ranks | None = None,
 ) -> float:
-    if not blocks.blocks:
+    ranks = ranks or Ranks()  # distributed: this rank's share, then sums over ranks
+    if not blocks.blocks and not ranks.distributed:
         return float("nan")
     gen = torch.Generator().manual_seed(cfg.seed + 7)
     total, count = 0.0, 0
@@ -193,11 +216,13 @@ def _validation_loss(
                 def fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
                     return ema(x, t, cond, cal if cfg.calendar else None).float()  # noqa: B023
 
+                items = blocks.blocks[b][i : i + cfg.batch_size]
                 loss, _ = diffusion_loss(fn, tgt, model.schedule, prediction=model.prediction,
-                                         generator=gen)  # fmt: skip
+                                         generator=gen, **ranks.noise(cfg.seed + 7, -1, items,
+                                         tgt, model.schedule.num_steps))  # fmt: skip
                 total += float(loss) * cond.shape[0]
                 count += cond.shape[0]
-    return total / max(1, count)
+    return ranks.mean(total, count, device)
 
 
 def _save_checkpoint(
@@ -209,6 +234,8 @@ def _save_checkpoint(
     step: int,
     history: list[dict[str, float]],
 ) -> None:
+    if not is_main():  # under torchrun rank 0 writes, the others wait for it
+        return barrier()
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {
         "step": step,
@@ -219,6 +246,7 @@ def _save_checkpoint(
     }
     with atomic_path(path) as tmp:  # a killed run never leaves half a checkpoint
         torch.save(state, tmp)
+    barrier()
 
 
 def _load_checkpoint(
