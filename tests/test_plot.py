@@ -159,3 +159,85 @@ def test_missing_matplotlib_message(fields, monkeypatch):
     _, bicubic, truth, ensemble = fields
     with pytest.raises(ImportError, match=r"pip install xdeepr\[plot\]"):
         plot.spectra(truth, ensemble, bicubic)
+
+
+# ------------------------------------------------------------------------- station figures
+
+
+@pytest.fixture(scope="module")
+def station_case():
+    import xdeepr
+
+    features, labels, static = xdeepr.datasets.load_sample(periods=16)
+    obs = xdeepr.datasets.load_sample_stations(periods=16)
+    rng = np.random.default_rng(0)
+    ens = xr.concat([labels + rng.normal(0, 0.5, labels.t2m.shape) for _ in range(6)], "member")
+    return obs, ens, features.deepr.interpolate(labels), static
+
+
+def test_station_series_band_mean_and_observations(station_case, tmp_path):
+    obs, ens, bicubic, _ = station_case
+    path = tmp_path / "series.png"
+    fig = plot.station_series(obs, ens, "S03", {"bicubic": bicubic}, path=path)
+    assert rgba(fig).shape[:2] == (450, 1000)
+    (ax,) = fig.axes
+    assert len(ax.collections) == 2  # min-max and 10-90 % bands
+    mean, bic, seen = ax.get_lines()
+    assert "CRPS" in mean.get_label() and "MAE" in bic.get_label()
+    expected = obs.t2m.sel(station="S03").values
+    np.testing.assert_allclose(seen.get_ydata(), expected)  # gaps stay NaN, so unplotted
+    assert "S03" in ax.get_title() and ax.get_ylabel().endswith("[K]")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="not found"):
+        plot.station_series(obs, ens, "nope")
+
+
+def test_station_series_cftime_and_deterministic(station_case):
+    import cftime
+
+    obs, ens, _, _ = station_case
+    days = [cftime.Datetime360Day(2000, 1, 1 + i // 4, 6 * (i % 4)) for i in range(16)]
+    fig = plot.station_series(
+        obs.assign_coords(time=days), ens.mean("member").assign_coords(time=days), 0
+    )
+    (ax,) = fig.axes
+    assert len(ax.collections) == 0 and len(ax.get_lines()) == 2
+    assert "360_day" in ax.get_xlabel()
+    np.testing.assert_allclose(ax.get_lines()[1].get_xdata()[:2], [0.0, 0.25])
+
+
+def test_station_map_colours_each_station(station_case, tmp_path):
+    from xdeepr import metrics as m
+
+    obs, ens, bicubic, static = station_case
+    scores = m.score_at(obs, ens, {"bicubic": bicubic}, dim="time")
+    fig = plot.station_map(scores, background=static, path=tmp_path / "map.png")
+    ax = fig.axes[0]
+    (dots,) = ax.collections
+    np.testing.assert_allclose(
+        dots.get_array(), scores.t2m.sel(metric="crps", model="xdeepr").values
+    )
+    assert len(ax.get_images()) == 1 and len(ax.patches) == 1  # orography and its outline
+    assert len(fig.axes) == 3  # map, scores' colour bar, orography's colour bar
+    assert "crps of t2m [K]" in {a.get_ylabel() for a in fig.axes}
+    bic = plot.station_map(scores, model="bicubic", metric="rmse")
+    assert len(bic.axes) == 2 and "rmse of bicubic" in bic.axes[0].get_title()
+    with pytest.raises(ValueError, match="model"):
+        plot.station_map(scores, model="nope")
+    with pytest.raises(ValueError, match="one value per station"):
+        plot.station_map(m.score_at(obs, ens, dim="time", groupby="hour"))
+
+
+def test_error_boxplots_by_hour_month_season(station_case, tmp_path):
+    obs, ens, bicubic, _ = station_case
+    fig = plot.error_boxplots(obs, ens, {"bicubic": bicubic}, path=tmp_path / "box.png")
+    hour, month, season = fig.axes
+    assert [ax.get_title() for ax in fig.axes] == ["by hour", "by month", "by season"]
+    assert len(hour.patches) == 4 * 2  # 4 hours x 2 models
+    assert len(month.patches) == len(season.patches) == 2
+    assert [t.get_text() for t in season.get_xticklabels()] == ["DJF"]
+    assert hour.get_ylabel() == "forecast − observation [K]"
+    fig = plot.error_boxplots(obs, ens, groupby="season")
+    assert len(fig.axes) == 1
+    with pytest.raises(Exception, match="groupby"):
+        plot.error_boxplots(obs, ens, groupby="weekday")

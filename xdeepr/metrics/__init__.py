@@ -20,8 +20,11 @@ inputs are valid.
   (standard or fair), :func:`spread_skill_ratio`, :func:`rank_histogram`;
 - spectral (:mod:`~xdeepr.metrics.spectral`): :func:`power_spectrum`,
   :func:`spectral_ratio`;
-- :func:`score` gathers them for a model and its baselines, and
-  :func:`format_table` prints the result.
+- :func:`score` gathers them for a model and its baselines (``groupby=`` by
+  hour, month or season), and :func:`format_table` prints the result;
+- at stations (:mod:`~xdeepr.metrics.points`): :func:`at_stations` reads a
+  gridded field at station locations (bilinear) and :func:`score_at` scores
+  there as :func:`score` does on grids.
 
 Examples
 --------
@@ -43,19 +46,23 @@ from __future__ import annotations
 
 from ._core import area_weights
 from .deterministic import mae, mean_error, r2, rmse
+from .points import at_stations, score_at
 from .probabilistic import crps_ensemble, rank_histogram, spread_skill_ratio
-from .score import MODEL_NAME, SCORE_METRICS, score
+from .score import GROUPBY, MODEL_NAME, SCORE_METRICS, group_labels, score
 from .spectral import DEFAULT_MAX_WAVELENGTH_KM, KM_PER_DEGREE, power_spectrum, spectral_ratio
 from .table import format_table
 
 __all__ = [
     "DEFAULT_MAX_WAVELENGTH_KM",
+    "GROUPBY",
     "KM_PER_DEGREE",
     "MODEL_NAME",
     "SCORE_METRICS",
     "area_weights",
+    "at_stations",
     "crps_ensemble",
     "format_table",
+    "group_labels",
     "mae",
     "mean_error",
     "power_spectrum",
@@ -63,6 +70,7 @@ __all__ = [
     "rank_histogram",
     "rmse",
     "score",
+    "score_at",
     "spectral_ratio",
     "spread_skill_ratio",
 ]

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from functools import partial
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..errors import GridError, InputError
+from .._util import is_cftime
+from ..errors import ConfigError, GridError, InputError
 from ..grid import find_latlon
 from ._core import (
     METRIC_INFO,
@@ -24,12 +26,91 @@ from .deterministic import mae, mean_error, r2, rmse
 from .probabilistic import crps_ensemble, spread_skill_ratio
 from .spectral import spectral_ratio
 
-__all__ = ["MODEL_NAME", "SCORE_METRICS", "score"]
+__all__ = ["GROUPBY", "MODEL_NAME", "SCORE_METRICS", "group_labels", "score"]
 
 #: Metrics computed by :func:`score`, in the order of its ``metric`` coordinate.
 SCORE_METRICS = ("rmse", "mae", "mean_error", "r2", "crps", "spread_skill", "spectral_ratio")
 #: Name of the model being evaluated in the ``model`` coordinate of :func:`score`.
 MODEL_NAME = "xdeepr"
+#: Groupings of times that :func:`score` accepts as ``groupby``.
+GROUPBY = ("hour", "month", "season")
+#: Meteorological seasons, in the order :func:`score` lists them.
+SEASONS = ("DJF", "MAM", "JJA", "SON")
+
+
+def group_labels(times: xr.DataArray | pd.Index | np.ndarray, groupby: str) -> xr.DataArray:
+    """Hour of day (0-23), month (1-12) or season (``"DJF"``...) of each time.
+
+    Parameters
+    ----------
+    times : xarray.DataArray, pandas.Index or numpy.ndarray
+        Times, numpy datetime64 or cftime (any calendar: a 360_day February
+        is in DJF like any other).
+    groupby : {"hour", "month", "season"}
+
+    Returns
+    -------
+    xarray.DataArray
+        The labels along the times' dimension (``"time"`` for an array),
+        named `groupby`.
+
+    Raises
+    ------
+    ConfigError
+        When `groupby` is not one of :data:`GROUPBY`.
+    InputError
+        When `times` are not dates.
+
+    Examples
+    --------
+    >>> import cftime, numpy as np
+    >>> group_labels(np.array(["2020-01-15T06", "2020-07-01T18"], dtype="M8[ns]"),
+    ...              "season").values.tolist()
+    ['DJF', 'JJA']
+    >>> group_labels(np.array([cftime.Datetime360Day(2000, 2, 30, 12)]), "hour").values.tolist()
+    [12]
+    """
+    if groupby not in GROUPBY:
+        raise ConfigError(f"groupby must be one of {GROUPBY} or None, got {groupby!r}")
+    da = times if isinstance(times, xr.DataArray) else xr.DataArray(np.asarray(times), dims="time")
+    if not (np.issubdtype(da.dtype, np.datetime64) or is_cftime(da)):
+        raise InputError(
+            f"groupby={groupby!r} needs dates (datetime64 or cftime); the times hold {da.dtype}"
+        )
+    return getattr(da.dt, groupby).rename(groupby)  # type: ignore[no-any-return]
+
+
+def _score_groups(
+    groupby: str,
+    observations: xr.Dataset,
+    forecasts: xr.Dataset,
+    weights: xr.DataArray | None,
+    reduced: Sequence[Hashable],
+    score_one: Callable[..., xr.Dataset],
+) -> xr.Dataset:
+    """``score_one(obs, fc, weights=)`` on each group of times, along a dimension `groupby`."""
+    times = _time_dims(observations)
+    if len(times) != 1:
+        raise InputError(
+            f"groupby={groupby!r} needs one time dimension in the observations; they have "
+            f"{len(times)} among {list(observations.dims)}"
+        )
+    (tname,) = times
+    if tname not in reduced:
+        raise InputError(
+            f"groupby={groupby!r} groups the times, so dim must include {tname!r} "
+            f"(it reduces {list(reduced)})"
+        )
+    labels = group_labels(observations[tname], groupby).values
+    keys = [k for k in SEASONS if k in set(labels)] if groupby == "season" else np.unique(labels)
+    parts = []
+    for key in keys:
+        sub = {tname: observations.indexes[tname][labels == key]}
+        w = weights.sel(sub) if weights is not None and tname in weights.dims else weights
+        fc = forecasts.sel(sub) if tname in forecasts.dims else forecasts
+        parts.append(score_one(observations.sel(sub), fc, weights=w))
+    out = xr.concat(parts, dim=groupby, coords="minimal", compat="override", join="outer")
+    return out.assign_coords({groupby: list(keys)})
 
 
 def _score_one(
@@ -40,8 +121,15 @@ def _score_one(
     dim: Dims,
     weights: xr.DataArray | None,
     max_wavelength_km: float | None,
+    groupby: str | None = None,
 ) -> xr.Dataset:
-    """All metrics of one model, concatenated along ``metric``."""
+    """All metrics of one model, concatenated along ``metric`` (and `groupby`, if any)."""
+    if groupby is not None:
+        reduced = reduce_dims(observations, forecasts, dim, member_dim)
+        one = partial(
+            _score_one, member_dim=member_dim, dim=dim, max_wavelength_km=max_wavelength_km
+        )
+        return _score_groups(groupby, observations, forecasts, weights, reduced, one)
     observations, forecasts = align(observations, forecasts, member_dim)
     dims = reduce_dims(observations, forecasts, dim, member_dim)
     ensemble = member_dim in forecasts.dims
@@ -153,6 +241,7 @@ def score(
     weights: Weights = None,
     keep_attrs: bool = False,
     max_wavelength_km: float | None = None,
+    groupby: str | None = None,
 ) -> xr.Dataset:
     """Score a downscaling model and its baselines against observations, metric by metric.
 
@@ -179,6 +268,10 @@ def score(
         the scores' own ``long_name``, ``units``, ``title`` and ``weights`` on top.
     max_wavelength_km : float, optional
         Small-scale threshold of :func:`spectral_ratio`.
+    groupby : {"hour", "month", "season"}, optional
+        Score each hour of day, month or season (DJF, MAM, JJA, SON) apart:
+        the result gains that dimension, its labels the groups present in
+        order. Works for datetime64 and cftime times; `dim` must include time.
 
     Returns
     -------
@@ -262,6 +355,7 @@ def score(
             dim=dim,
             weights=w,
             max_wavelength_km=max_wavelength_km,
+            groupby=groupby,
         )
         for model_ds in models.values()
     ]
@@ -293,4 +387,6 @@ def score(
         "member_dim": str(member_dim),
         "weights": weights_label(weights),
     }
+    if groupby is not None:
+        out.attrs["groupby"] = groupby
     return out

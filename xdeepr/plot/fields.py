@@ -1,11 +1,4 @@
-"""Figures for downscaled ensembles: maps side by side, power spectra, rank histograms.
-
-matplotlib is an optional dependency (``pip install xdeepr[plot]``), imported
-when a function is called. Functions build a :class:`matplotlib.figure.Figure`
-directly on the Agg canvas, without pyplot: nothing is shown, no global figure
-state is kept, and figures display inline in Jupyter all the same. Each takes
-``path=`` to save a PNG as well.
-"""
+"""Figures of gridded fields: maps side by side, power spectra, rank histograms."""
 
 from __future__ import annotations
 
@@ -16,57 +9,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import xarray as xr
 
-from . import metrics as _metrics
-from .grid import find_latlon
+from .. import metrics as _metrics
+from ..grid import find_latlon
+from ._figure import axis_label, default_variable, finish, new_figure, pick_variable
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-#: Resolution of saved figures.
-DPI = 100
-
-
-def _new_figure(figsize: tuple[float, float]) -> Figure:
-    """A Figure on an Agg canvas; a clear ImportError without matplotlib."""
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "xdeepr.plot needs matplotlib: pip install xdeepr[plot] (or pip install matplotlib)"
-        ) from err
-    fig = Figure(figsize=figsize, dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _finish(fig: Figure, path: str | os.PathLike[str] | None) -> Figure:
-    if path is not None:
-        fig.savefig(path, dpi=DPI)
-    return fig
-
-
-def _pick_variable(obj: xr.Dataset | xr.DataArray, variable: Hashable | None) -> xr.DataArray:
-    if isinstance(obj, xr.DataArray):
-        return obj
-    if variable is None:
-        if not obj.data_vars:
-            raise ValueError("the Dataset has no data variables to plot")
-        variable = next(iter(obj.data_vars))
-    if variable not in obj.data_vars:
-        raise ValueError(f"variable {variable!r} not found among {list(obj.data_vars)}")
-    return obj[variable]
-
-
-def _default_variable(*objs: xr.Dataset | xr.DataArray) -> Hashable | None:
-    """The first data variable that every Dataset among `objs` has."""
-    datasets = [o for o in objs if isinstance(o, xr.Dataset)]
-    if not datasets:
-        return None
-    for name in datasets[0].data_vars:
-        if all(name in d.data_vars for d in datasets):
-            return name
-    raise ValueError("the Datasets share no data variable; pass variable=<name>")
+__all__ = ["comparison", "rank_histogram", "spectra"]
 
 
 def _select(
@@ -96,14 +46,6 @@ def _extent(da: xr.DataArray, lat: str, lon: str) -> tuple[float, float, float, 
     hx = (x[-1] - x[0]) / (x.size - 1) / 2 if x.size > 1 else 0.5
     hy = (y[-1] - y[0]) / (y.size - 1) / 2 if y.size > 1 else 0.5
     return x[0] - hx, x[-1] + hx, y[0] - hy, y[-1] + hy
-
-
-def _label(da: xr.DataArray, what: str | None = None) -> str:
-    name = str(da.attrs.get("long_name", da.name if da.name is not None else "value"))
-    if what:
-        name = f"{what} of {name}"
-    units = da.attrs.get("units")
-    return f"{name} [{units}]" if units else name
 
 
 def comparison(
@@ -167,21 +109,21 @@ def comparison(
     9
     """
     if variable is None:
-        variable = _default_variable(coarse, bicubic, truth, ensemble)
-    ens = _pick_variable(ensemble, variable)
+        variable = default_variable(coarse, bicubic, truth, ensemble)
+    ens = pick_variable(ensemble, variable)
     if member_dim not in ens.dims:
         raise ValueError(
             f"the ensemble has no member dimension {member_dim!r}; its dimensions are "
             f"{list(ens.dims)}"
         )
-    truth_da, lat, lon = _ascending(_pick_variable(truth, variable))
+    truth_da, lat, lon = _ascending(pick_variable(truth, variable))
     keep2 = (lat, lon)
     truth_da = _select(truth_da, time, keep2)
     panels: list[tuple[str, xr.DataArray]] = []
-    coarse_da, clat, clon = _ascending(_pick_variable(coarse, variable))
+    coarse_da, clat, clon = _ascending(pick_variable(coarse, variable))
     coarse_da = _select(coarse_da, time, (clat, clon))
     panels.append(("coarse input", coarse_da))
-    bic, blat, blon = _ascending(_pick_variable(bicubic, variable))
+    bic, blat, blon = _ascending(pick_variable(bicubic, variable))
     panels.append(("bicubic", _select(bic, time, (blat, blon))))
     panels.append(("truth", truth_da))
     ens, elat, elon = _ascending(ens)
@@ -209,7 +151,7 @@ def comparison(
 
     # 2×4 grid: seven maps, the eighth cell holds the two colour bars.
     ncols = 4
-    fig = _new_figure((16.0, 7.5))
+    fig = new_figure((16.0, 7.5))
     grid = fig.add_gridspec(2, ncols)
     axes = [fig.add_subplot(grid[k // ncols, k % ncols]) for k in range(len(panels))]
     aspect = 1.0 / max(np.cos(np.radians(float(truth_da[lat].mean()))), 0.1)
@@ -238,9 +180,9 @@ def comparison(
             ax.set_xlabel("longitude [°E]")
     bars = grid[1, ncols - 1].subgridspec(1, 5, width_ratios=[0.1, 0.25, 0.35, 0.1, 0.2])
     field_bar = fig.colorbar(images[0], cax=fig.add_subplot(bars[0, 1]))
-    field_bar.set_label(_label(truth_da))
+    field_bar.set_label(axis_label(truth_da))
     spread_bar = fig.colorbar(images[-1], cax=fig.add_subplot(bars[0, 3]))
-    spread_bar.set_label(_label(truth_da, "spread"))
+    spread_bar.set_label(axis_label(truth_da, "spread"))
     title = str(truth_da.name) if truth_da.name is not None else "field"
     if "time" in truth_da.coords and truth_da["time"].size == 1:
         value = truth_da["time"].values
@@ -251,7 +193,7 @@ def comparison(
         )
         title = f"{title}, {stamp}"
     fig.suptitle(title)
-    return _finish(fig, path)
+    return finish(fig, path)
 
 
 def spectra(
@@ -298,10 +240,10 @@ def spectra(
     4
     """
     if variable is None:
-        variable = _default_variable(truth, ensemble, bicubic)
-    truth_da = _pick_variable(truth, variable)
-    ens = _pick_variable(ensemble, variable)
-    bic = _pick_variable(bicubic, variable)
+        variable = default_variable(truth, ensemble, bicubic)
+    truth_da = pick_variable(truth, variable)
+    ens = pick_variable(ensemble, variable)
+    bic = pick_variable(bicubic, variable)
     if member_dim not in ens.dims:
         raise ValueError(
             f"the ensemble has no member dimension {member_dim!r}; its dimensions are "
@@ -320,7 +262,7 @@ def spectra(
 
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    fig = _new_figure((8.0, 5.5))
+    fig = new_figure((8.0, 5.5))
     ax = fig.add_subplot()
     for i, line in enumerate(s_ens.values):
         ax.loglog(
@@ -341,12 +283,12 @@ def spectra(
     ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("wavelength [km]")
-    ax.set_ylabel(_label(s_truth) if "units" in s_truth.attrs else "power spectral density")
+    ax.set_ylabel(axis_label(s_truth) if "units" in s_truth.attrs else "power spectral density")
     name = truth_da.attrs.get("long_name", truth_da.name)
     ax.set_title(f"power spectra{f' of {name}' if name is not None else ''}")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="lower left")
-    return _finish(fig, path)
+    return finish(fig, path)
 
 
 def rank_histogram(
@@ -380,13 +322,13 @@ def rank_histogram(
     >>> len(fig.axes[0].patches)
     4
     """
-    da = _pick_variable(hist, variable)
+    da = pick_variable(hist, variable)
     if "rank" not in da.dims:
         raise ValueError(f"expected a 'rank' dimension, found {list(da.dims)}")
     da = da.sum([d for d in da.dims if d != "rank"]).compute()
     ranks = np.asarray(da["rank"].values) if "rank" in da.coords else np.arange(da.size)
     counts = np.asarray(da.values, dtype="float64")
-    fig = _new_figure((7.0, 4.5))
+    fig = new_figure((7.0, 4.5))
     ax = fig.add_subplot()
     ax.bar(ranks, counts, width=0.9, color="tab:blue", label="observed")
     ax.axhline(counts.sum() / counts.size, color="black", ls="--", label="calibrated (flat)")
@@ -395,4 +337,4 @@ def rank_histogram(
     ax.set_ylim(0, 1.2 * max(float(counts.max()), 1.0))
     ax.set_title("rank histogram" + (f" of {da.name}" if da.name is not None else ""))
     ax.legend()
-    return _finish(fig, path)
+    return finish(fig, path)

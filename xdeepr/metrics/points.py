@@ -1,0 +1,381 @@
+"""Skill at points: a gridded field at station locations (:func:`at_stations`) and :func:`score_at`.
+
+Stations are the CF discrete-sampling-geometry timeSeries form of
+:mod:`xdeepr.datasets` (dims ``(time, station)``, coordinates
+``latitude(station)`` and ``longitude(station)``). A field on a regular
+latitude/longitude grid is read at the stations by bilinear interpolation,
+placed by coordinate values (either latitude orientation, 0..360 or -180..180
+longitudes, a grid across the seam or around the globe), and matched to the
+observation times; :func:`score_at` then scores a model and its baselines
+there with :func:`xdeepr.metrics.score`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .._util import time_kind
+from ..datasets import check_observations
+from ..errors import ConfigError, GridError, InputError
+from ..grid import _lon_extent, find_latlon, find_time
+from ._core import Dims, Weights, XrObj
+from .score import _describe, score
+
+__all__ = ["OUTSIDE", "at_stations", "score_at"]
+
+#: What :func:`at_stations` does with stations outside the grid.
+OUTSIDE = ("nan", "drop", "raise")
+#: Distance (degrees) beyond the outermost grid points still counted as inside.
+EDGE_TOLERANCE = 1e-6
+_CORNER = "__xdeepr_corner__"
+
+
+def _bracket(
+    coord: np.ndarray, x: np.ndarray, period: float | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Neighbours ``i0, i1`` of each `x` in `coord` (any order), fraction ``f`` and inside mask.
+
+    The linear interpolant at `x` is ``(1 - f) v[i0] + f v[i1]``. With `period`
+    (a global longitude), the first point is repeated one period on, closing the circle.
+    """
+    order = np.argsort(coord, kind="stable")
+    s = coord[order]
+    if s.size > 1 and np.any(np.diff(s) <= 0):
+        raise GridError(f"the grid coordinate repeats values ({s[:-1][np.diff(s) <= 0][:3]})")
+    if period is not None:
+        s, order = np.append(s, s[0] + period), np.append(order, order[0])
+    inside = (x >= s[0] - EDGE_TOLERANCE) & (x <= s[-1] + EDGE_TOLERANCE)
+    if s.size == 1:  # a single row or column: only stations on it are inside
+        zero = np.zeros(x.shape, dtype=np.intp)
+        return zero, zero, np.zeros(x.shape), inside
+    xc = np.clip(x, s[0], s[-1])
+    pos = np.clip(np.searchsorted(s, xc, side="right") - 1, 0, s.size - 2)
+    frac = (xc - s[pos]) / (s[pos + 1] - s[pos])
+    return order[pos], order[pos + 1], frac, inside
+
+
+def _stencil(
+    field: xr.Dataset | xr.DataArray, lat: str, lon: str, slat: np.ndarray, slon: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Bilinear stencil of each station: rows, columns, weights (S, 4 corners), inside (S,)."""
+    glat = np.asarray(field[lat].values, dtype="float64")
+    glon = np.asarray(field[lon].values, dtype="float64")
+    west, span = _lon_extent(field, lon)
+    step = float(np.median(np.abs(np.diff(glon)))) if glon.size > 1 else 0.0
+    periodic = span + step >= 360.0 - EDGE_TOLERANCE
+    unwrap = west + (glon - west) % 360.0  # increasing eastwards from the western edge
+    x = west + (slon - west) % 360.0
+    x = np.where(x > west + 360.0 - EDGE_TOLERANCE, x - 360.0, x)  # just west of `west`
+    y0, y1, fy, in_y = _bracket(glat, slat)
+    x0, x1, fx, in_x = _bracket(unwrap, x, 360.0 if periodic else None)
+    rows = np.stack([y0, y0, y1, y1], axis=-1)
+    cols = np.stack([x0, x1, x0, x1], axis=-1)
+    weights = np.stack([(1 - fy) * (1 - fx), (1 - fy) * fx, fy * (1 - fx), fy * fx], axis=-1)
+    return rows, cols, weights, in_y & in_x
+
+
+def _station_positions(
+    stations: xr.Dataset | xr.DataArray,
+) -> tuple[Hashable, np.ndarray, np.ndarray]:
+    """The station dimension and the stations' latitudes and longitudes."""
+    try:
+        slat, slon = find_latlon(stations)
+    except GridError as err:
+        raise InputError(f"the stations' positions: {err}") from None
+    dim = stations[slat].dims[0]
+    if stations[slon].dims != (dim,):
+        raise InputError(
+            f"the stations' latitude {slat!r} and longitude {slon!r} must share one dimension; "
+            f"they have {stations[slat].dims} and {stations[slon].dims}"
+        )
+    lat = np.asarray(stations[slat].values, dtype="float64")
+    lon = np.asarray(stations[slon].values, dtype="float64")
+    bad = ~(np.isfinite(lat) & np.isfinite(lon))
+    if bad.any():
+        raise InputError(
+            f"{int(bad.sum())} station(s) have a missing position (first at position "
+            f"{int(np.argmax(bad))} along {dim!r}); fix them or check_observations() first"
+        )
+    return dim, lat, lon
+
+
+def _match_times(field: XrObj, stations: xr.Dataset | xr.DataArray, tolerance: Any) -> XrObj:
+    """`field` at the stations' times that it has (exactly, or nearest within `tolerance`).
+
+    The result takes the stations' time name and values, in their order.
+    """
+    try:
+        ftime, stime = find_time(field), find_time(stations)
+    except ValueError:
+        return field  # one of them has no time axis: nothing to match
+    findex, sindex = field.indexes[ftime], stations.indexes[stime]
+    if time_kind(findex.values) != time_kind(sindex.values) and len(findex) and len(sindex):
+        raise InputError(
+            f"the field's times are {time_kind(findex.values)} but the stations' are "
+            f"{time_kind(sindex.values)}: convert one (ds.convert_calendar, "
+            "ds.indexes['time'].to_datetimeindex())"
+        )
+    if findex.has_duplicates:
+        raise InputError(f"the field repeats times along {ftime!r}; keep one value per time")
+    if tolerance is None:
+        pos = findex.get_indexer(sindex)
+    else:
+        tol = pd.to_timedelta(tolerance)
+        if tol < pd.Timedelta(0):
+            raise ConfigError(f"time_tolerance must not be negative, got {tolerance!r}")
+        order = np.argsort(np.asarray(findex), kind="stable")
+        sorted_index = findex[order]
+        limit = tol.to_pytimedelta() if isinstance(findex, xr.CFTimeIndex) else tol
+        found = sorted_index.get_indexer(sindex, method="nearest", tolerance=limit)
+        pos = np.where(found >= 0, order[np.maximum(found, 0)], -1)
+    ok = pos >= 0
+    if not ok.any():
+        within = "exactly" if tolerance is None else f"within {tolerance}"
+        raise InputError(
+            f"no station time matches a field time {within}: the stations cover "
+            f"{_describe(sindex)}, the field {_describe(findex)}"
+        )
+    out = field.isel({ftime: pos[ok]})
+    if ftime != stime:
+        out = out.rename({ftime: stime})
+    return out.assign_coords({stime: stations[stime].isel({stime: np.flatnonzero(ok)})})
+
+
+def at_stations(
+    field: XrObj,
+    stations: xr.Dataset | xr.DataArray,
+    *,
+    time_tolerance: str | pd.Timedelta | np.timedelta64 | Any = None,
+    outside: str = "nan",
+) -> XrObj:
+    """Bilinear interpolation of a gridded field to station locations, on the stations' times.
+
+    Parameters
+    ----------
+    field : xarray.DataArray or xarray.Dataset
+        Field(s) on a regular latitude/longitude grid (coordinates found with
+        cf-xarray): an ensemble (any extra dimension such as ``member`` is kept)
+        or a deterministic field; numpy- or dask-backed. Either latitude
+        orientation and longitude convention; a global grid wraps around.
+        A field that already has the stations' dimension is only matched in time.
+    stations : xarray.Dataset or xarray.DataArray
+        Station positions: latitude and longitude coordinates along one
+        station dimension (the CF timeSeries form of
+        :func:`xdeepr.datasets.stations_from_table`; observations or just
+        their coordinates). When it has a time dimension the result is on its times.
+    time_tolerance : str, pandas.Timedelta or numpy.timedelta64, optional
+        Match each station time with the nearest field time within this
+        distance (e.g. ``"30min"``); by default times must be equal. Works for
+        datetime64 and cftime times.
+    outside : {"nan", "drop", "raise"}, default "nan"
+        Stations outside the hull of the field's grid points: NaN (with a
+        :class:`UserWarning` that counts them), dropped (with the warning) or
+        an :class:`~xdeepr.errors.InputError` naming them.
+
+    Returns
+    -------
+    same type as `field`
+        The grid's two dimensions replaced by the station dimension, with the
+        stations' coordinates (station ids, latitude, longitude, altitude...);
+        where the stations have times, on the station times that the field has
+        (named and valued as the stations'), in the stations' order. Attributes
+        are kept. A grid point that is NaN makes the stations it weighs on NaN.
+        Lazy when `field` is dask-backed (vectorised indexing, no loop over stations).
+
+    Raises
+    ------
+    InputError
+        Stations without positions, no lat/lon grid, no shared time, or time
+        types that differ (datetime64 versus cftime), each named.
+
+    Notes
+    -----
+    The value at a station is ``Σ w_k f_k`` over the four grid points around
+    it, ``w`` the bilinear weights from the station's fractional position
+    between grid lines; exact for any field linear in latitude and longitude.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> lat, lon = np.array([48.0, 47.5, 47.0]), np.array([9.0, 9.5, 10.0])
+    >>> grid = xr.DataArray(np.add.outer(10 * lat, lon), dims=("lat", "lon"),
+    ...                     coords={"lat": lat, "lon": lon}, name="t2m")
+    >>> stations = xr.Dataset(coords={"station": ["A", "B"],
+    ...                               "latitude": ("station", [47.2, 47.9]),
+    ...                               "longitude": ("station", [9.3, 369.9])})  # 369.9 = 9.9
+    >>> at_stations(grid, stations).values.round(6).tolist()  # 10 lat + lon
+    [481.3, 488.9]
+    """
+    if outside not in OUTSIDE:
+        raise ConfigError(f"outside must be one of {OUTSIDE}, got {outside!r}")
+    if not isinstance(field, (xr.Dataset, xr.DataArray)):
+        raise InputError(f"the field must be an xarray Dataset or DataArray, got {type(field)}")
+    sdim, slat, slon = _station_positions(stations)
+    station_coords = {c: stations[c] for c in stations.coords if stations[c].dims == (sdim,)}
+    try:
+        lat, lon = find_latlon(field)
+    except GridError as err:
+        if sdim not in field.dims:
+            raise InputError(f"the field is neither on a grid nor at the stations: {err}") from None
+        lat = lon = ""
+    if sdim in field.dims and (not lat or field[lat].dims == (sdim,)):  # already at the stations
+        if field.sizes[sdim] != slat.size:
+            raise InputError(
+                f"the field has {field.sizes[sdim]} stations along {sdim!r}, the stations "
+                f"{slat.size}"
+            )
+        return _match_times(field.assign_coords(station_coords), stations, time_tolerance)
+    ydim, xdim = field[lat].dims[0], field[lon].dims[0]
+    rows, cols, weights, inside = _stencil(field, lat, lon, slat, slon)
+    if not inside.all():
+        ids = np.asarray(stations[sdim].values if sdim in stations.coords else np.arange(slat.size))
+        listed = ", ".join(str(i) for i in ids[~inside][:10]) + (
+            " ..." if (~inside).sum() > 10 else ""
+        )
+        n_out = int((~inside).sum())
+        what = f"{n_out} of {slat.size} stations lie outside the field's grid ({listed})"
+        if outside == "raise":
+            raise InputError(f"{what}; drop them or pass outside='drop'")
+        warnings.warn(
+            f"{what}: {'dropped' if outside == 'drop' else 'NaN'}", UserWarning, stacklevel=2
+        )
+    keep = np.flatnonzero(inside) if outside == "drop" else np.arange(slat.size)
+    weights = np.where(inside[:, None], weights, 0.0)[keep]
+    stale = [c for c in field.coords if set(field[c].dims) & {ydim, xdim}]
+    dims = (sdim, _CORNER)
+    w = xr.DataArray(weights, dims=dims)
+    with xr.set_options(keep_attrs=True):
+        corners = field.drop_vars(stale).isel(
+            {ydim: xr.DataArray(rows[keep], dims=dims), xdim: xr.DataArray(cols[keep], dims=dims)}
+        )
+        out = (corners.where(w > 0, 0.0) * w).sum(_CORNER, skipna=False)
+        out = out.where(xr.DataArray(inside[keep], dims=[sdim]))
+    out = out.assign_coords({c: v.isel({sdim: keep}) for c, v in station_coords.items()})
+    return _match_times(out, stations, time_tolerance)
+
+
+def score_at(
+    observations: xr.Dataset | xr.DataArray,
+    forecasts: xr.Dataset | xr.DataArray,
+    baselines: Mapping[str, xr.Dataset | xr.DataArray] | None = None,
+    *,
+    member_dim: Hashable = "member",
+    dim: Dims = None,
+    weights: Weights = None,
+    keep_attrs: bool = False,
+    groupby: str | None = None,
+    variables: str | Sequence[str] | Mapping[str, str] | None = None,
+    time_tolerance: Any = None,
+    outside: str = "drop",
+) -> xr.Dataset:
+    """Score a model and its baselines at stations: CRPS, RMSE, bias, spread-skill...
+
+    Every forecast is read at the stations with :func:`at_stations` (bilinear,
+    on the observation times) and scored with :func:`xdeepr.metrics.score`,
+    so the metrics, the baselines and the result's form are the grid scores'.
+
+    Parameters
+    ----------
+    observations : xarray.Dataset or xarray.DataArray
+        Station observations in the CF timeSeries form (dims ``(time,
+        station)``, ``latitude(station)``, ``longitude(station)``, NaN =
+        missing), checked with :func:`xdeepr.datasets.check_observations`.
+    forecasts : xarray.Dataset or xarray.DataArray
+        The model's output on its grid (an ensemble with `member_dim`, or
+        deterministic), or already at the stations.
+    baselines : mapping of str to xarray.Dataset or xarray.DataArray, optional
+        Named reference forecasts on a grid (e.g. the bicubic interpolation of
+        the coarse input onto the model's grid) or at the stations.
+    member_dim : str, default "member"
+    dim : str or sequence of str, optional
+        Dimensions to reduce over; default all (``time`` and ``station``): one
+        score per metric and model. ``dim="time"`` gives scores per station.
+    weights : xarray.DataArray or "area", optional
+        Weights of the means (a DataArray along ``station`` and/or ``time``).
+    keep_attrs : bool, default False
+        Copy the observations' attributes to the result.
+    groupby : {"hour", "month", "season"}, optional
+        Score each group of times apart (see :func:`xdeepr.metrics.score`).
+    variables : str, sequence or mapping, optional
+        Observation variables to score, or ``{"label name": "observation name"}``.
+    time_tolerance : str or timedelta, optional
+        Match observation times to the nearest forecast time within it
+        (default: exactly).
+    outside : {"drop", "nan", "raise"}, default "drop"
+        Stations outside the forecasts' grid: dropped with a warning counting
+        them, kept as NaN (left out of the means), or an error.
+
+    Returns
+    -------
+    xarray.Dataset
+        One variable per observed variable with dims ``("metric", "model",
+        *kept)``; metrics ``rmse``, ``mae``, ``mean_error`` (the bias,
+        forecast - observation), ``r2``, ``crps`` and ``spread_skill``; models
+        ``"xdeepr"`` then the baselines. Per-station results keep the
+        stations' coordinates (latitude, longitude...). Attributes as in
+        :func:`xdeepr.metrics.score`, with ``title`` "xdeepr skill scores at stations".
+
+    Raises
+    ------
+    InputError
+        Bad observations (see :func:`~xdeepr.datasets.check_observations`), a
+        forecast lacking an observed variable, no time shared.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> from xdeepr.metrics import score_at
+    >>> lat, lon = np.array([48.0, 47.0]), np.array([9.0, 10.0])
+    >>> time = np.array(["2020-01-01", "2020-01-02"], dtype="datetime64[ns]")
+    >>> truth = xr.DataArray(np.full((2, 2, 2), 280.0), dims=("time", "lat", "lon"),
+    ...                      coords={"time": time, "lat": lat, "lon": lon})
+    >>> obs = xr.Dataset({"t2m": (("time", "station"), [[280.5, 279.0], [281.0, 280.0]])},
+    ...                  coords={"time": time, "station": ["A", "B"],
+    ...                          "latitude": ("station", [47.5, 47.2]),
+    ...                          "longitude": ("station", [9.5, 9.9])})
+    >>> ens = (truth + xr.DataArray([-1.0, 1.0], dims="member")).rename("t2m")
+    >>> s = score_at(obs, ens, {"flat": truth.rename("t2m")})
+    >>> s.t2m.sel(metric=["rmse", "mean_error"]).values.round(3).tolist()
+    [[0.75, 0.75], [-0.125, -0.125]]
+    >>> score_at(obs, ens, dim="time").t2m.sel(metric="crps").dims
+    ('model', 'station')
+    """
+    if outside not in OUTSIDE:
+        raise ConfigError(f"outside must be one of {OUTSIDE}, got {outside!r}")
+    try:
+        time_like = forecasts if find_time(forecasts) else None
+    except ValueError:
+        time_like = None
+    obs = check_observations(observations, variables=variables, time_like=time_like)
+    names = list(obs.data_vars)
+
+    def at(model: xr.Dataset | xr.DataArray, where: str) -> xr.Dataset:
+        if isinstance(model, xr.DataArray):
+            model = model.to_dataset(name=names[0] if len(names) == 1 else model.name or "value")
+        return at_stations(model, obs, time_tolerance=time_tolerance, outside=where)
+
+    model_at = at(forecasts, outside)
+    obs = obs.sel(station=model_at.indexes["station"])  # those dropped, if any, left out
+    # Baselines are read at the stations the forecasts keep; NaN where their grid stops.
+    baselines_at = {
+        k: at(v, "nan" if outside == "drop" else outside) for k, v in (baselines or {}).items()
+    }
+    out = score(
+        obs,
+        model_at,
+        baselines_at,
+        member_dim=member_dim,
+        dim=dim,
+        weights=weights,
+        keep_attrs=keep_attrs,
+        groupby=groupby,
+    )
+    out = out.drop_sel(metric="spectral_ratio")
+    out.attrs["title"] = "xdeepr skill scores at stations"
+    return out
