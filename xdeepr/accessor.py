@@ -177,6 +177,7 @@ class DeepRAccessor(Generic[T]):
         *,
         eta: float = 0.0,
         options: SamplingOptions | None = None,
+        observations: xr.Dataset | None = None,
     ) -> T:
         """Downscale this coarse input into an ensemble on the model's label grid.
 
@@ -223,6 +224,13 @@ class DeepRAccessor(Generic[T]):
             DDIM stochasticity (``sampler="ddim"`` only).
         options : xdeepr.SamplingOptions, optional
             All of the above at once; then no other sampling keyword may be given.
+        observations : xarray.Dataset, optional
+            Station observations (CF timeSeries: dims ``time``, ``station``; see
+            :func:`xdeepr.datasets.stations_from_table`). A model trained with
+            observations takes them as condition channels (any stations, or none);
+            with ``options=SamplingOptions(guidance=1.0)`` they guide the sampling of
+            any model (:mod:`xdeepr.observations`). Stations outside the domain are
+            dropped with a warning; times are matched as the model was trained.
 
         Returns
         -------
@@ -261,7 +269,9 @@ class DeepRAccessor(Generic[T]):
                     f"pass sampling settings either as keywords or as options=, not both "
                     f"(also given: {changed})"
                 )
-        return self._back(downscale(self._dataset(), model, options, target=target))
+        return self._back(
+            downscale(self._dataset(), model, options, target=target, observations=observations)
+        )
 
     def score(
         self,
@@ -324,63 +334,6 @@ class DeepRAccessor(Generic[T]):
             dim=dim, weights=weights,
         )  # fmt: skip
 
-    def score_at(
-        self,
-        stations: xr.Dataset | xr.DataArray,
-        baseline: str | xr.Dataset | Mapping[str, xr.Dataset] | None = "bicubic",
-        *,
-        features: xr.Dataset | xr.DataArray | None = None,
-        member_dim: str = "member",
-        dim: Any = None,
-        weights: Any = None,
-        groupby: str | None = None,
-        time_tolerance: Any = None,
-    ) -> xr.Dataset:
-        """Score this (ensemble) prediction at weather stations, metric by metric.
-
-        The prediction and the baselines are interpolated bilinearly to the
-        stations and matched on the observation times; see
-        :func:`xdeepr.metrics.score_at` and :func:`xdeepr.metrics.at_stations`.
-
-        Parameters
-        ----------
-        stations : Dataset or DataArray
-            Observations in the CF timeSeries form (dims ``(time, station)``,
-            ``latitude(station)``, ``longitude(station)``, NaN = missing), e.g. from
-            :func:`xdeepr.datasets.stations_from_table`. Stations outside this
-            prediction's grid are dropped with a warning that counts them.
-        baseline : "bicubic", "bilinear", "nearest", Dataset, mapping or None
-            As in :meth:`score`: an interpolation method name interpolates the coarse
-            `features` onto this prediction's grid, then to the stations.
-        features : Dataset or DataArray, optional
-            Coarse input, for an interpolation baseline.
-        member_dim, dim, weights, groupby
-            See :func:`xdeepr.metrics.score_at`: ``dim="time"`` scores each station,
-            ``groupby="season"`` (or ``"hour"``, ``"month"``) each group of times.
-        time_tolerance : str or timedelta, optional
-            Match observation times to the nearest prediction time within it.
-
-        Returns
-        -------
-        xarray.Dataset
-            One variable per observed field with dims (metric, model, ...); metrics
-            rmse, mae, mean_error (bias), r2, crps, spread_skill.
-
-        Examples
-        --------
-        >>> obs = xdeepr.datasets.load_sample_stations(periods=8)  # doctest: +SKIP
-        >>> scores = hires.deepr.score_at(obs, features=era5)  # doctest: +SKIP
-        >>> print(xdeepr.metrics.format_table(scores))  # doctest: +SKIP
-        """
-        from . import metrics
-
-        hires = self._dataset()
-        return metrics.score_at(  # type: ignore[no-any-return]
-            stations, hires, _baselines(baseline, features, hires, self._name()) or None,
-            member_dim=member_dim, dim=dim, weights=weights, groupby=groupby,
-            time_tolerance=time_tolerance,
-        )  # fmt: skip
-
     # --------------------------------------------------------------- scaling
     def normalize(self, scaler: Scaler) -> T:
         """Normalise the variables `scaler` knows; lazy on dask.
@@ -407,31 +360,6 @@ def _as_dataset(obj: xr.Dataset | xr.DataArray, name: Hashable) -> xr.Dataset:
     if isinstance(obj, xr.Dataset):
         return obj
     return obj.to_dataset(name=obj.name if obj.name is not None else name)
-
-
-def _baselines(
-    baseline: str | xr.Dataset | xr.DataArray | Mapping[str, Any] | None,
-    features: xr.Dataset | xr.DataArray | None,
-    target: xr.Dataset,
-    name: Hashable,
-) -> dict[str, xr.Dataset]:
-    """Named baselines: `baseline` as given, or `features` interpolated onto `target`'s grid."""
-    if baseline is None:
-        return {}
-    if isinstance(baseline, (xr.Dataset, xr.DataArray)):
-        return {"baseline": _as_dataset(baseline, name)}
-    if not isinstance(baseline, str):
-        return {k: _as_dataset(v, name) for k, v in baseline.items()}
-    if baseline not in grid.INTERP_METHODS:
-        raise ConfigError(
-            f"unknown baseline {baseline!r}; use one of {grid.INTERP_METHODS}, a Dataset, "
-            "a mapping of name to Dataset, or None"
-        )
-    if features is None:
-        raise ConfigError(f"baseline={baseline!r} needs the coarse input: pass features=<Dataset>")
-    coarse = _as_dataset(features, name)
-    names = [v for v in target.data_vars if v in coarse.data_vars]
-    return {baseline: grid.interpolate(coarse[names], target, method=baseline)}
 
 
 @xr.register_dataset_accessor("deepr")

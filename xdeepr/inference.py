@@ -209,6 +209,7 @@ def sample_block(
     target: xr.Dataset | None = None,
     members: range | None = None,
     progress: Callable[[int], Any] | None = None,
+    observations: xr.Dataset | None = None,
 ) -> xr.Dataset:
     """Downscale the time steps of `ds` (numpy-backed) into a (member, time, lat, lon) Dataset.
 
@@ -224,7 +225,10 @@ def sample_block(
     output only once the next batch is queued: the host never waits for the device
     between batches. Only one block samples on a device at a time (a lock per device),
     so concurrent dask tasks prepare their conditions while another samples, and the
-    batch size planned from the free memory is not planned twice.
+    batch size planned from the free memory is not planned twice. `observations`
+    (checked and matched to `ds`' times, :func:`xdeepr.observations.for_downscaling`)
+    become condition channels of a model trained with them and guide the sampling
+    when ``options.guidance > 0``.
     """
     member_ids = range(options.members) if members is None else members
     n_m = len(member_ids)
@@ -232,6 +236,12 @@ def sample_block(
     check_range(ds, model.feature_stats(), what="input")  # e.g. °C given as K, raw counts
     cond_da = model.condition(ds, target, validated=True)  # (T, C, Hp, Wp)
     cond = np.asarray(cond_da.values, dtype="float32")
+    from .observations import block_inputs
+
+    extra, observed = block_inputs(model, ds, observations, target, options.guidance)
+    if extra is not None:  # a model trained with observations: its last condition channels
+        cond = np.concatenate([cond, extra], axis=1)
+    obs_t = None if observed is None else torch.from_numpy(observed)  # (T, 2 n_labels, H, W)
     times = np.asarray(ds["time"].values)
     fast = FastPath.coerce(options.fast_path).resolve(device)
     options = options.replace(fast_path=fast)
@@ -266,6 +276,7 @@ def sample_block(
             rows = torch.arange(start, stop, device=device) // n_m - t0
             c_dev = fast.to_device(cond_t[t0:t1], device)[rows]  # (b, C, Hp, Wp)
             k_dev = None if cal is None else fast.to_device(cal[t0:t1], device)[rows]
+            o_dev = None if obs_t is None else fast.to_device(obs_t[t0:t1], device)[rows]
             noise = StackedRandomGenerator.from_seeds(
                 [sample_seed(options.seed, times[k // n_m], member_ids[k % n_m])
                  for k in range(start, stop)],
@@ -274,13 +285,14 @@ def sample_block(
             step_done = None if progress is None else _Progress(progress, stop - start)
             oom = False
             try:
-                x = model.sample(c_dev, k_dev, options, noise=noise, progress=step_done)
+                x = model.sample(c_dev, k_dev, options, noise=noise, progress=step_done,
+                                 observed=o_dev)  # fmt: skip
             except Exception as err:  # re-raised below unless it is (or wraps) an OOM
                 if bs == 1 or not _out_of_memory(err):
                     raise
                 oom = True
             if oom:  # outside the handler, so the failed attempt's tensors can be freed
-                del c_dev, k_dev
+                del c_dev, k_dev, o_dev
                 bs = max(1, bs // 2)  # halve and retry this batch
                 if step_done is not None:
                     step_done.undo()
@@ -367,7 +379,11 @@ def _block_fn(
     device = choose_device(options.device)
     model = _model_from_bytes(np.asarray(model_bytes.values), identity, device)
     ds = ds.rename({_IN_LAT: lat, _IN_LON: lon})
-    return sample_block(ds, model, options, device=device, target=target, members=members)
+    from .observations import unpack
+
+    ds, obs = unpack(ds)  # this time block's observations travel with it
+    return sample_block(ds, model, options, device=device, target=target, members=members,
+                        observations=obs)  # fmt: skip
 
 
 def _fill(ds: xr.Dataset, fill: str | float | None) -> xr.Dataset:
@@ -420,6 +436,7 @@ def downscale(
     options: SamplingOptions | None = None,
     *,
     target: xr.Dataset | None = None,
+    observations: xr.Dataset | None = None,
 ) -> xr.Dataset:
     """Downscale coarse `ds` with `model` into an ensemble; see ``Dataset.deepr.downscale``.
 
@@ -432,6 +449,10 @@ def downscale(
         How to sample (default: 20 members with the model's default sampler).
     target : xarray.Dataset, optional
         Another hi-res domain with the model's static covariates.
+    observations : xarray.Dataset, optional
+        Station observations (CF timeSeries), data like `ds`: condition channels of a
+        model trained with them (any stations, or none), and the guidance's data when
+        ``options.guidance > 0`` (any model). See :mod:`xdeepr.observations`.
 
     Returns
     -------
@@ -454,11 +475,18 @@ def downscale(
     coarse = model.coarse_features(ds, target)  # validates before anything runs
     _check_not_all_missing(coarse, opts.fill)
     coarse = _fill(coarse, opts.fill)
+    obs = None
+    if observations is not None:  # checked and matched to the input's times, once
+        from .observations import for_downscaling, pack
+
+        obs = for_downscaling(model, observations, coarse, target, opts)
     out_grid = model.label_grid if target is None else grid.finest_grid(target)
     olat, olon = grid.find_latlon(out_grid)
     attrs = _provenance(model, opts, ds.attrs)
+    if obs is not None:
+        attrs["xdeepr_stations"] = int(obs.sizes["station"])
     if coarse.chunks and any(v.chunks for v in coarse.data_vars.values()):
-        res = _lazy(coarse, model, out_grid, target, opts)
+        res = _lazy(coarse if obs is None else pack(coarse, obs), model, out_grid, target, opts)
     else:
         from tqdm.auto import tqdm
 
@@ -467,7 +495,7 @@ def downscale(
         model.to(dev)
         with tqdm(total=total, disable=not opts.progress, desc="downscaling", unit="eval") as bar:
             res = sample_block(coarse, model, opts, device=dev, target=target,
-                               progress=bar.update)  # fmt: skip
+                               progress=bar.update, observations=obs)  # fmt: skip
     for v in model.labels:
         res[v].attrs = _cf_attrs(model.label_attrs.get(v, {}))
     res[MEMBER].attrs = {"long_name": "ensemble member", "standard_name": "realization"}

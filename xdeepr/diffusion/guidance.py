@@ -84,7 +84,7 @@ def guided(
     abar = schedule.alphas_cumprod
 
     def fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        ab = float(abar[int(round(float(t[0])))])
+        ab = float(abar[round(float(t[0]))])
         if ab <= 1e-6 or ab >= 1.0:  # nothing to correct from pure noise or clean data
             return model_fn(x, t)
         alpha, sigma = math.sqrt(ab), math.sqrt(1.0 - ab)

@@ -71,6 +71,7 @@ class DownscalingModel(ConditioningMixin):
             "network", "schedule", "prediction", "feature_scaler", "label_scaler",
             "features", "labels", "label_grid", "feature_grid", "static",
             "static_stats", "label_attrs", "learn_residuals", "config",
+            "observations",
         }
     )  # fmt: skip
 
@@ -98,6 +99,7 @@ class DownscalingModel(ConditioningMixin):
         config: dict[str, Any],
         summary: dict[str, Any] | None = None,
         training_state: dict[str, torch.Tensor] | None = None,
+        observations: dict[str, Any] | None = None,
     ) -> None:
         self.network = network
         self.schedule = schedule
@@ -116,6 +118,10 @@ class DownscalingModel(ConditioningMixin):
         self.summary = dict(summary or {})
         #: Raw (non-EMA) weights at the end of training, kept for fine-tuning.
         self.training_state = training_state
+        #: How the model takes station observations as condition channels (None: it
+        #: does not): ``{"variables": {label: name in the observations}, "channels":
+        #: [...], "tolerance": str | None, "dropout": float}``; see xdeepr.observations.
+        self.observations = dict(observations) if observations else None
 
     # ----------------------------------------------------------------- properties
     @property
@@ -187,6 +193,11 @@ class DownscalingModel(ConditioningMixin):
                 f"{s.get('train_loss', float('nan')):.4g}, validation loss "
                 f"{s.get('validation_loss', float('nan')):.4g}"
             )
+        if self.observations:
+            lines.append(
+                f"  observations: {', '.join(self.observations['variables'])} as condition "
+                f"channels (time tolerance {self.observations.get('tolerance') or 'none'})"
+            )
         return "\n".join(lines)
 
     @property
@@ -205,6 +216,7 @@ class DownscalingModel(ConditioningMixin):
         *,
         noise: StackedRandomGenerator | None = None,
         progress: Callable[[int], Any] | None = None,
+        observed: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Draw normalised samples for a batch of conditions (the tensor-level API).
 
@@ -224,6 +236,11 @@ class DownscalingModel(ConditioningMixin):
             Default: torch's global generator.
         progress : callable, optional
             Called with 1 after each step.
+        observed : torch.Tensor, optional
+            ``(B, 2 * n_labels, H, W)``: observations in sample units, then their 0/1
+            masks (``obs_target`` and ``obs_mask`` of :mod:`xdeepr.observations`); with
+            ``options.guidance > 0`` each step is guided towards them
+            (:mod:`xdeepr.diffusion.guidance`).
 
         Returns
         -------
@@ -252,6 +269,10 @@ class DownscalingModel(ConditioningMixin):
         def model_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             return denoise(x, t, condition, calendar)
 
+        if observed is not None and opts.guidance > 0:
+            from ..observations import guidance_model_fn
+
+            model_fn = guidance_model_fn(self, model_fn, observed.to(device), opts)
         net.eval()
         like = torch.empty(
             (condition.shape[0], len(self.labels), *condition.shape[2:]), device=device

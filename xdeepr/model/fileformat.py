@@ -25,6 +25,10 @@ A model file is one `safetensors <https://huggingface.co/docs/safetensors>`_ fil
      "static": {"names": [...], "values": {...}, "stats": {NAME: [mean, std]}},
      "config": {...}, "summary": {...}}
 
+A model conditioned on station observations also writes ``"observations":
+{"variables": {label: name}, "channels": [...], "tolerance": ..., "dropout": ...}``;
+the entry is optional, so files without it load as models without observations.
+
 Inside it, ``{"$tensor": NAME}`` stands for the tensor stored under ``NAME`` (the
 ``/``-joined path of the entry, e.g. ``network/state_dict/final.weight`` or
 ``label_grid/lat``) and ``{"$float": "nan" | "inf" | "-inf"}`` for a non-finite
@@ -101,7 +105,7 @@ def to_dict(model: DownscalingModel) -> dict[str, Any]:
     """
     lat, lon = model.label_grid_names
     training = model.training_state
-    return {
+    out = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "xdeepr_version": __version__,
@@ -139,6 +143,9 @@ def to_dict(model: DownscalingModel) -> dict[str, Any]:
         "config": _to_plain(model.config),
         "summary": _to_plain(model.summary),
     }
+    if getattr(model, "observations", None):
+        out["observations"] = _to_plain(model.observations)  # optional: older files lack it
+    return out
 
 
 def from_dict(d: Mapping[str, Any], *, source: str = "model mapping") -> DownscalingModel:
@@ -226,6 +233,7 @@ def _build(d: Mapping[str, Any]) -> DownscalingModel:
         config=dict(_get(d, "config")),
         summary=d.get("summary"),
         training_state=None if training is None else dict(training),
+        observations=d.get("observations"),
     )
 
 

@@ -36,6 +36,7 @@ from .data import (
 )
 from .distributed import setup
 from .loop import CHECKPOINT_NAME, _optimise
+from .observations import observation_record, with_observations
 
 __all__ = ["CHECKPOINT_NAME", "TrainConfig", "TrainingError", "train"]
 
@@ -48,6 +49,7 @@ def train(
     *,
     config: TrainConfig | None = None,
     resume: bool | str | os.PathLike[str] = False,
+    observations: xr.Dataset | None = None,
     **overrides: Any,
 ) -> DownscalingModel:
     """Train a conditional diffusion downscaling model.
@@ -69,6 +71,13 @@ def train(
         positional-only, so the config fields of the same names stay reachable).
     resume : bool or path
         Continue from the checkpoint in ``checkpoint_dir`` (True) or at a path.
+    observations : xarray.Dataset, optional
+        Station observations of the label variables (CF timeSeries: dims ``time``,
+        ``station``; see :func:`xdeepr.datasets.stations_from_table`). The model then
+        takes them as condition channels (:mod:`xdeepr.observations`), trained with
+        stations hidden at random (``observation_dropout``) so that it downscales with
+        fewer, other or no stations too. Stations outside the label domain are dropped
+        with a warning.
 
     Returns
     -------
@@ -148,13 +157,17 @@ def train(
     )
     if static is not None:
         static_ch = static_ch.assign_coords(label_grid.coords)
+    obs, obs_record = None, None
+    if observations is not None:  # station observations: extra condition channels
+        obs, obs_record = observation_record(observations, lvars, features, cfg, label_grid)
     net = UNet(
         image_channels=len(lvars),
         n_channels=cfg.n_channels,
         channel_multipliers=cfg.channel_multipliers,
         is_attention=cfg.is_attention,
         n_blocks=cfg.n_blocks,
-        conditioned_on_input=len(fvars) + len(static_ch.data_vars),
+        conditioned_on_input=len(fvars) + len(static_ch.data_vars)
+        + (len(obs_record["channels"]) if obs_record else 0),
         dropout=cfg.dropout,
         calendar=cfg.calendar,
     )
@@ -168,6 +181,7 @@ def train(
         feature_grid=fgrid, static=static_ch, static_stats=static_stats,
         label_attrs=label_attrs, learn_residuals=cfg.learn_residuals, config=cfg.to_dict(),
     )  # fmt: skip
+    spec.observations = obs_record
     target_phys = labels
     if cfg.learn_residuals:
         base = spec.baseline(features)
@@ -180,8 +194,11 @@ def train(
         target_phys.isel(time=train_sl), method=cfg.label_scaling,
         by_month=cfg.scale_by_month, landmask=_landmask(static, labels), variables=lvars,
     )  # fmt: skip
+    condition = spec.condition(features)
+    if obs is not None:
+        condition = with_observations(spec, features, condition, obs)
     data = _Data(
-        condition=spec.condition(features),
+        condition=condition,
         target=grid.pad(_stack(spec.label_scaler.normalize(target_phys), lvars),
                         levels=spec.levels, mode="reflect"),
         calendar=calendar_features(features["time"]),

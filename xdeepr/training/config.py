@@ -112,6 +112,10 @@ _RULES: dict[str, _Rule] = {
     ),
     "prefetch": _BOOL,
     "block_cache_mib": _float("a number >= 0 (0: no cache)", 0.0),
+    "observation_dropout": _float("a number in [0, 1)", 0.0, 1.0, hi_open=True),
+    "observation_tolerance": _Rule(
+        "text", "a time span such as '30min', or None (exact times)", optional=True
+    ),
     "checkpoint_dir": _Rule("text", "a directory path, or None (no checkpoints)", optional=True),
     "checkpoint_every": _int(0),
     "progress": _BOOL,
@@ -265,6 +269,11 @@ class TrainConfig:
         prepared blocks of dask-backed input are kept, so their condition is computed
         once per run instead of once per epoch; per process under ``torchrun``).
         Neither changes a result.
+    Observations (``train(..., observations=obs)``, :mod:`xdeepr.observations`)
+        ``observation_dropout`` (probability that a station is hidden from a training
+        sample; a tenth of the samples see none, so the model works with fewer, other
+        or no stations), ``observation_tolerance`` (largest time distance at which an
+        observation counts for a time step, e.g. ``"30min"``; None: exact times).
     Checkpoints
         ``checkpoint_dir`` and ``checkpoint_every`` (steps; 0: only at the end).
 
@@ -333,6 +342,9 @@ class TrainConfig:
     # data loading (prefetch.py)
     prefetch: bool = True
     block_cache_mib: float = 2048.0
+    # station observations (xdeepr.observations)
+    observation_dropout: float = 0.25
+    observation_tolerance: str | None = None
     # checkpoints
     checkpoint_dir: str | None = None
     checkpoint_every: int = 500

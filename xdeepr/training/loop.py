@@ -24,6 +24,7 @@ from ..nn import UNet
 from .config import TrainConfig
 from .data import _Blocks, _Data
 from .distributed import Ranks, barrier, is_main
+from .observations import drop_stations
 from .prefetch import BlockCache, BlockFeeder, upcoming_blocks
 
 CHECKPOINT_NAME = "checkpoint.xdeepr-ckpt"
@@ -111,6 +112,9 @@ def _optimise(
             pos = torch.from_numpy(np.sort(positions))
             gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
             cond, tgt = _crop_patch([cond_b[pos], tgt_b[pos]], cfg.patch_size, multiple, gen)
+            if model.observations:  # hide stations at random (training/observations.py)
+                n_obs = len(model.observations["channels"])
+                cond = drop_stations(cond, n_obs, cfg.observation_dropout, gen)
             cal = cal_b[pos]
             cond, tgt, cal = cond.to(device), tgt.to(device), cal.to(device)
             torch.manual_seed(ranks.seed(cfg.seed * 1_000_003 + step))  # dropout, per rank

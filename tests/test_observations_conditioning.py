@@ -1,0 +1,217 @@
+"""Conditioning on station observations (issue 11): encoding, training, downscaling, guidance."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import xarray as xr
+
+import xdeepr
+from xdeepr.errors import InputError
+from xdeepr.observations import (
+    match_times,
+    observation_channels,
+    prepare_observations,
+    station_pixels,
+)
+from xdeepr.training.observations import NONE_FRACTION, drop_stations
+
+TINY = {
+    "n_channels": 8,
+    "channel_multipliers": (1, 2),
+    "is_attention": (False, True),
+    "steps": 2,
+    "batch_size": 4,
+    "progress": False,
+}
+N_TRAIN = 24
+FAST = {"members": 2, "steps": 2, "seed": 3, "progress": False, "batch_size": 1}
+
+
+@pytest.fixture(scope="module")
+def data():
+    f, l, s = xdeepr.datasets.load_sample(periods=32)
+    obs = xdeepr.datasets.load_sample_stations(periods=32)
+    return f, l, s, obs
+
+
+@pytest.fixture(scope="module")
+def obs_model(data):
+    f, l, s, obs = data
+    sl = slice(0, N_TRAIN)
+    return xdeepr.train(f.isel(time=sl), l.isel(time=sl), s, observations=obs, **TINY)
+
+
+@pytest.fixture(scope="module")
+def plain_model(data):
+    f, l, s, _ = data
+    sl = slice(0, N_TRAIN)
+    return xdeepr.train(f.isel(time=sl), l.isel(time=sl), s, **TINY)
+
+
+def _stations(lat, lon, times, values, ids=None):
+    ids = ids or [f"X{i}" for i in range(len(lat))]
+    return xr.Dataset(
+        {"t2m": (("time", "station"), np.asarray(values, dtype="float64"))},
+        coords={
+            "time": pd.to_datetime(times),
+            "station": ids,
+            "latitude": ("station", np.asarray(lat, dtype="float64")),
+            "longitude": ("station", np.asarray(lon, dtype="float64")),
+        },
+    )
+
+
+# ------------------------------------------------------------------ encoding
+def test_channels_put_departure_and_mask_at_the_station_pixels(obs_model, data):
+    f, _, _, _ = data
+    ft = f.isel(time=slice(N_TRAIN, N_TRAIN + 2))
+    times = ft.time.values
+    # two stations near grid points (lat 47.5 = row 10, lon 9.5 = col 6; 47.05/10.75 corner),
+    # the second missing at the second time; a third outside the domain
+    raw = _stations(
+        [47.51, 47.05, 52.0], [9.49, 10.75, 9.5], times, [[280.0, 275.0, 1.0], [281.0, np.nan, 1.0]]
+    )
+    with pytest.warns(UserWarning, match="1 of 3 stations lie outside the domain"):
+        clean, mapping = prepare_observations(raw, ["t2m"], domain=obs_model.label_grid)
+    assert mapping == {"t2m": "t2m"} and clean.sizes["station"] == 2
+    rows, cols = station_pixels(clean, obs_model.label_grid)
+    assert rows.tolist() == [10, 19] and cols.tolist() == [6, 31]
+    ch = observation_channels(obs_model, ft, match_times(clean, ft.time), validated=False)
+    assert ch.channel.values.tolist() == ["obs_departure:t2m", "obs_mask:t2m", "obs_target:t2m"]
+    mask = ch.sel(channel="obs_mask:t2m").values
+    assert mask.sum() == 3 and mask[0, 10, 6] == mask[0, 19, 31] == mask[1, 10, 6] == 1
+    base = obs_model.baseline(ft).t2m.values  # bicubic, K
+    std = float(np.asarray(obs_model.label_scaler.std["t2m"]))
+    dep = ch.sel(channel="obs_departure:t2m").values
+    np.testing.assert_allclose(dep[0, 10, 6], (280.0 - base[0, 10, 6]) / std, rtol=1e-5)
+    np.testing.assert_allclose(dep[1, 10, 6], (281.0 - base[1, 10, 6]) / std, rtol=1e-5)
+    assert dep[1, 19, 31] == 0 and np.count_nonzero(dep) == 3
+
+
+def test_times_match_exactly_or_within_the_tolerance(obs_model, data):
+    f, _, _, _ = data
+    ft = f.isel(time=slice(N_TRAIN, N_TRAIN + 2))
+    shifted = ft.time.values + np.timedelta64(10, "m")
+    raw = _stations([47.5], [9.5], shifted, [[280.0], [281.0]])
+    exact = match_times(raw, ft.time)
+    assert np.isnan(exact.t2m.values).all()
+    near = match_times(raw, ft.time, "15min")
+    assert near.t2m.values.ravel().tolist() == [280.0, 281.0]
+    assert np.isnan(match_times(raw, ft.time, "5min").t2m.values).all()
+    with pytest.raises(InputError, match="not a time span"):
+        match_times(raw, ft.time, "soon")
+
+
+def test_dropout_hides_stations_and_whole_samples():
+    cond = torch.ones(400, 3, 4, 4)
+    out = drop_stations(cond, 2, 0.25, torch.Generator().manual_seed(0))
+    assert (out[:, 0] == 1).all()  # other channels untouched
+    none = (out[:, 2].sum((-1, -2)) == 0).float().mean()
+    assert abs(float(none) - NONE_FRACTION) < 0.05
+    assert torch.equal(out[:, 1], out[:, 2])  # departure and mask hidden together
+
+
+# ------------------------------------------------------------------ models
+def test_model_records_observations_and_round_trips(obs_model, data, tmp_path):
+    f, _, _, obs = data
+    rec = obs_model.observations
+    assert rec["variables"] == {"t2m": "t2m"} and rec["dropout"] == 0.25
+    assert rec["channels"] == ["obs_departure:t2m", "obs_mask:t2m"]
+    assert obs_model.network.config["conditioned_on_input"] == 1 + 4 + 2
+    assert "observations: t2m" in repr(obs_model)
+    back = xdeepr.load_model(obs_model.save(tmp_path / "obs.xdeepr"))
+    assert back.observations == rec and back.identity == obs_model.identity
+    ft = f.isel(time=slice(N_TRAIN, N_TRAIN + 2))
+    a = ft.deepr.downscale(obs_model, observations=obs, **FAST)
+    b = ft.deepr.downscale(back, observations=obs, **FAST)
+    np.testing.assert_array_equal(a.t2m.values, b.t2m.values)
+
+
+def test_model_without_observations_writes_no_entry(plain_model):
+    assert plain_model.observations is None
+    assert "observations" not in plain_model.to_dict()
+
+
+def test_observation_model_downscales_with_none_a_subset_or_other_stations(obs_model, data):
+    f, _, _, obs = data
+    ft = f.isel(time=slice(N_TRAIN, N_TRAIN + 2))
+    full = ft.deepr.downscale(obs_model, observations=obs, **FAST)
+    none = ft.deepr.downscale(obs_model, **FAST)
+    some = ft.deepr.downscale(obs_model, observations=obs.isel(station=slice(0, 10)), **FAST)
+    for ens in (full, none, some):
+        assert ens.t2m.dims == ("member", "time", "latitude", "longitude")
+        assert np.isfinite(ens.t2m.values).all()
+    assert not np.array_equal(full.t2m.values, none.t2m.values)
+    assert not np.array_equal(full.t2m.values, some.t2m.values)
+    assert full.attrs["xdeepr_stations"] == 40 and "xdeepr_stations" not in none.attrs
+
+
+def test_same_seed_same_stations_same_ensemble_however_chunked(obs_model, data):
+    f, _, _, obs = data
+    ft = f.isel(time=slice(N_TRAIN, N_TRAIN + 4))
+    eager = ft.deepr.downscale(obs_model, observations=obs, **FAST)
+    lazy = ft.chunk(time=1).deepr.downscale(obs_model, observations=obs, **FAST)
+    assert lazy.t2m.chunks is not None
+    np.testing.assert_array_equal(eager.t2m.values, lazy.t2m.compute().values)
+    again = ft.chunk(time=3).deepr.downscale(obs_model, observations=obs, **FAST)
+    np.testing.assert_array_equal(eager.t2m.values, again.t2m.values)
+
+
+def test_guidance_pulls_any_model_towards_the_stations(plain_model, data):
+    f, _, _, obs = data
+    ft = f.isel(time=slice(N_TRAIN, N_TRAIN + 2))
+    opts = xdeepr.SamplingOptions(members=2, steps=4, seed=0, progress=False, batch_size=1)
+    with pytest.warns(UserWarning, match="trained without observations"):
+        unguided = ft.deepr.downscale(plain_model, observations=obs, options=opts)
+    guided = ft.deepr.downscale(
+        plain_model, observations=obs, options=opts.replace(guidance=1.0)
+    )
+    assert guided.attrs["xdeepr_guidance"] == 1.0
+
+    def misfit(ens):
+        at = ens.t2m.mean("member").sel(latitude=obs.latitude, longitude=obs.longitude)
+        return float(abs(at - obs.t2m.sel(time=ft.time)).mean())
+
+    assert misfit(guided) < 0.5 * misfit(unguided)
+
+
+# ------------------------------------------------------------------ bad input
+def test_bad_observations_are_refused_at_train_and_downscale(obs_model, data):
+    f, l, s, obs = data
+    dup = obs.assign_coords(station=["S01"] * obs.sizes["station"])
+    with pytest.raises(InputError, match="appear more than once"):
+        xdeepr.train(f.isel(time=slice(0, 8)), l.isel(time=slice(0, 8)), s, observations=dup,
+                     **TINY)  # fmt: skip
+    ft = f.isel(time=slice(N_TRAIN, N_TRAIN + 2))
+    with pytest.raises(InputError, match="appear more than once"):
+        ft.deepr.downscale(obs_model, observations=dup, **FAST)
+    wrong = obs.rename(t2m="tmax").assign(tmin=obs.t2m)
+    with pytest.raises(InputError, match="no variable 't2m'"):
+        ft.deepr.downscale(obs_model, observations=wrong, **FAST)
+    with pytest.raises(InputError, match="hold none of the label variables"):
+        prepare_observations(wrong, ["t2m"])
+    bad_lat = obs.assign_coords(latitude=obs.latitude.where(obs.station != "S02", 123.0))
+    with pytest.raises(InputError, match="S02"):
+        ft.deepr.downscale(obs_model, observations=bad_lat, **FAST)
+    cf = obs.convert_calendar("noleap", use_cftime=True)
+    with pytest.raises(InputError, match="cftime"):
+        ft.deepr.downscale(obs_model, observations=cf, **FAST)
+    with pytest.raises(InputError, match="must be an xarray Dataset"):
+        ft.deepr.downscale(obs_model, observations=obs.t2m.values, **FAST)
+
+
+def test_stations_outside_are_dropped_with_a_counted_warning(obs_model, data):
+    f, _, _, obs = data
+    ft = f.isel(time=slice(N_TRAIN, N_TRAIN + 1))
+    far = _stations([60.0], [20.0], ft.time.values, [[280.0]], ids=["far"])
+    both = xr.concat([obs.sel(time=ft.time).drop_vars("altitude"), far], dim="station")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ens = ft.deepr.downscale(obs_model, observations=both, **FAST)
+    assert any("1 of 41 stations lie outside" in str(w.message) for w in caught)
+    assert ens.attrs["xdeepr_stations"] == 40

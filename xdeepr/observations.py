@@ -1,0 +1,441 @@
+"""Station observations as condition channels on the label grid (the xarray side).
+
+A model conditioned on observations sees, per label variable ``v`` it observes, two
+extra condition channels on the label grid:
+
+- ``obs_departure:v`` — the observation minus the bicubic baseline at the station's
+  pixel, in the model's normalised label units (0 where nothing was observed);
+- ``obs_mask:v`` — 1 where a station observed, 0 elsewhere.
+
+A third channel per variable, ``obs_target:v``, is the observation in the units of
+the network's clean sample x̂_0 (the normalised residual when the model learns
+residuals); guidance at sampling time (:mod:`xdeepr.diffusion.guidance`) pulls x̂_0
+towards it where the mask is 1. It never enters the network.
+
+Placement is *nearest pixel*: each station goes to the label-grid point nearest to it
+(stations of one pixel are averaged). The sample's stations sit on grid points; on a
+0.05° grid a station is at most 2.8 km from its pixel, less than the grid can resolve,
+and a bilinear splat would smear one measurement over four pixels the network then
+could not tell apart from four measurements. Times are matched exactly, or to the
+nearest observation within a stated ``tolerance``. Stations outside the domain are
+dropped by :func:`xdeepr.datasets.check_observations` with a warning that counts them.
+
+Examples
+--------
+>>> import xdeepr
+>>> from xdeepr.observations import prepare_observations
+>>> obs = xdeepr.datasets.load_sample_stations(periods=4)
+>>> clean, mapping = prepare_observations(obs, ["t2m"])
+>>> mapping
+{'t2m': 't2m'}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from . import grid
+from .errors import InputError
+
+if TYPE_CHECKING:
+    from .model import DownscalingModel
+    from .options import SamplingOptions
+
+__all__ = [
+    "CHANNEL_KINDS",
+    "channel_names",
+    "guidance_model_fn",
+    "match_times",
+    "observation_channels",
+    "prepare_observations",
+    "station_pixels",
+]
+
+#: The kinds of observation channel, per observed variable, in channel order.
+CHANNEL_KINDS = ("obs_departure", "obs_mask", "obs_target")
+#: The kinds that enter the network as condition channels.
+CONDITION_KINDS = ("obs_departure", "obs_mask")
+
+
+def channel_names(variables: Sequence[str], kinds: Sequence[str] = CHANNEL_KINDS) -> list[str]:
+    """Names of the observation channels of `variables`, kind-major.
+
+    Examples
+    --------
+    >>> channel_names(["t2m"], ("obs_departure", "obs_mask"))
+    ['obs_departure:t2m', 'obs_mask:t2m']
+    """
+    return [f"{k}:{v}" for k in kinds for v in variables]
+
+
+def prepare_observations(
+    obs: xr.Dataset | xr.DataArray,
+    labels: Sequence[str],
+    *,
+    variables: Mapping[str, str] | None = None,
+    time_like: Any = None,
+    domain: xr.Dataset | None = None,
+) -> tuple[xr.Dataset, dict[str, str]]:
+    """Validate `obs` and name its variables after the label variables they observe.
+
+    Parameters
+    ----------
+    obs : xarray.Dataset or DataArray
+        CF timeSeries observations (dims ``time``, ``station``).
+    labels : sequence of str
+        The model's label variables.
+    variables : mapping, optional
+        ``{label: name in obs}``. Default: the labels `obs` holds under their own
+        names; else, with one label and one observation variable, that pair.
+    time_like, domain
+        As in :func:`xdeepr.datasets.check_observations` (the features; the grid whose
+        hull the stations must lie in — outside ones are dropped with a counted warning).
+
+    Returns
+    -------
+    (xarray.Dataset, dict)
+        The checked observations with label-named variables, and the mapping used.
+
+    Raises
+    ------
+    InputError
+        Naming what is wrong (from :func:`~xdeepr.datasets.check_observations`), or when
+        no observation variable matches a label.
+    """
+    from .datasets import check_observations
+
+    if isinstance(obs, xr.DataArray):
+        obs = obs.to_dataset(name=obs.name if obs.name is not None else "value")
+    if not isinstance(obs, xr.Dataset):
+        raise InputError(
+            f"observations must be an xarray Dataset (CF timeSeries form), got "
+            f"{type(obs).__name__}; convert a table with xdeepr.datasets.stations_from_table"
+        )
+    if variables is None:
+        mapping = {v: v for v in labels if v in obs.data_vars}
+        names = [str(v) for v in obs.data_vars]
+        if not mapping and len(labels) == 1 and len(names) == 1:
+            mapping = {labels[0]: names[0]}
+        if not mapping:
+            raise InputError(
+                f"the observations hold none of the label variables {list(labels)} (they "
+                f"hold {names}); rename them or pass the mapping {{label: observation name}}"
+            )
+    else:
+        mapping = {str(k): str(v) for k, v in variables.items()}
+        unknown = [k for k in mapping if k not in labels]
+        if unknown:
+            raise InputError(f"{unknown} are not label variables of the model ({list(labels)})")
+    clean = check_observations(obs, variables=mapping, time_like=time_like, domain=domain)
+    return clean, mapping
+
+
+def match_times(obs: xr.Dataset, times: Any, tolerance: Any = None) -> xr.Dataset:
+    """`obs` on the time axis `times`: exact matches, or the nearest within `tolerance`.
+
+    Times with no observation (within `tolerance`) are all-NaN rows.
+
+    Parameters
+    ----------
+    obs : xarray.Dataset
+        Checked observations (:func:`prepare_observations`).
+    times : array-like or DataArray
+        The time stamps to match (the features').
+    tolerance : str, timedelta or None
+        None: exact matches only; else the largest distance to the nearest observation
+        time (``"30min"``, ``numpy.timedelta64(1, "h")``...).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, xarray as xr
+    >>> obs = xr.Dataset({"t2m": (("time", "station"), [[1.0], [2.0]])},
+    ...     coords={"time": pd.to_datetime(["2020-01-01T00:10", "2020-01-01T06:00"])})
+    >>> t = pd.to_datetime(["2020-01-01T00:00", "2020-01-01T06:00"])
+    >>> match_times(obs, t).t2m.values.ravel().tolist()
+    [nan, 2.0]
+    >>> match_times(obs, t, "15min").t2m.values.ravel().tolist()
+    [1.0, 2.0]
+    """
+    times = np.asarray(times.values if isinstance(times, xr.DataArray) else times)
+    if tolerance is None:
+        return obs.reindex(time=times)
+    try:
+        tol = pd.Timedelta(tolerance)
+    except (ValueError, TypeError) as err:
+        raise InputError(
+            f"the time tolerance {tolerance!r} is not a time span (e.g. '30min', '1h'): {err}"
+        ) from None
+    if tol < pd.Timedelta(0):
+        raise InputError(f"the time tolerance must be >= 0, got {tolerance!r}")
+    return obs.reindex(time=times, method="nearest", tolerance=tol)
+
+
+def station_pixels(obs: xr.Dataset, grid_: xr.Dataset | xr.DataArray) -> tuple[np.ndarray, ...]:
+    """Row and column of the grid point nearest to each station of `obs`.
+
+    Longitudes are compared modulo 360, so 0..360 and -180..180 conventions mix.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> g = xr.Dataset(coords={"lat": [48.0, 47.95, 47.9], "lon": [9.2, 9.25, 9.3]})
+    >>> o = xr.Dataset(coords={"latitude": ("station", [47.94]),
+    ...                        "longitude": ("station", [369.29])})
+    >>> [int(a[0]) for a in station_pixels(o, g)]
+    [1, 2]
+    """
+    lat, lon = grid.find_latlon(grid_)
+    la = np.asarray(grid_[lat].values, dtype="float64")
+    lo = np.asarray(grid_[lon].values, dtype="float64")
+    slat = np.asarray(obs["latitude"].values, dtype="float64")
+    slon = np.asarray(obs["longitude"].values, dtype="float64")
+    rows = np.abs(slat[:, None] - la[None, :]).argmin(axis=1)
+    dlon = (slon[:, None] - lo[None, :] + 180.0) % 360.0 - 180.0
+    cols = np.abs(dlon).argmin(axis=1)
+    return rows, cols
+
+
+def _rasterise(values: np.ndarray, rows: np.ndarray, cols: np.ndarray, shape: Any) -> np.ndarray:
+    """``(..., station)`` values → ``(..., ny, nx)`` mean per pixel, NaN where none."""
+    lead = values.shape[:-1]
+    total = np.zeros((*lead, shape[0] * shape[1]), dtype="float64")
+    count = np.zeros_like(total)
+    flat = rows * shape[1] + cols
+    ok = np.isfinite(values)
+    for s in range(values.shape[-1]):  # stations are few; np.add.at is slower here
+        total[..., flat[s]] += np.where(ok[..., s], values[..., s], 0.0)
+        count[..., flat[s]] += ok[..., s]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    return out.reshape(*lead, *shape)
+
+
+def observation_channels(
+    model: DownscalingModel,
+    features: xr.Dataset,
+    obs: xr.Dataset | None,
+    target: xr.Dataset | None = None,
+    *,
+    variables: Sequence[str] | None = None,
+    validated: bool = True,
+) -> xr.DataArray:
+    """Observation channels ``(time, channel, lat, lon)`` on the padded label grid.
+
+    Parameters
+    ----------
+    model : DownscalingModel
+    features : xarray.Dataset
+        The coarse input (:meth:`~DownscalingModel.coarse_features` output when
+        `validated`); its times are the channels' times.
+    obs : xarray.Dataset or None
+        Observations already checked and matched to `features`' times
+        (:func:`prepare_observations`, :func:`match_times`); None gives empty channels
+        (masks 0), which a model trained with observations accepts.
+    target : xarray.Dataset, optional
+        Another hi-res domain (as in :meth:`~DownscalingModel.condition`).
+    variables : sequence of str, optional
+        The label variables to make channels for (default: every label).
+
+    Returns
+    -------
+    xarray.DataArray
+        float32, channels :func:`channel_names` ``(variables)``: departure and target
+        in normalised label units, mask 0/1; 0 where not observed and in the padding.
+        Lazy when `features` is dask-backed.
+
+    Examples
+    --------
+    >>> ch = observation_channels(model, coarse, obs)  # doctest: +SKIP
+    >>> ch.channel.values.tolist()  # doctest: +SKIP
+    ['obs_departure:t2m', 'obs_mask:t2m', 'obs_target:t2m']
+    """
+    names = list(variables or model.labels)
+    base = model.baseline(features, target, validated=validated)  # physical, label grid
+    lat, lon = grid.find_latlon(base)
+    shape = (base.sizes[lat], base.sizes[lon])
+    times = features["time"]
+    phys: dict[str, xr.DataArray] = {}
+    for v in names:
+        if obs is None or v not in obs.data_vars:
+            empty = xr.full_like(base[v].transpose("time", lat, lon), np.nan, dtype="float64")
+            phys[v] = empty
+            continue
+        rows, cols = station_pixels(obs, base)
+        at = base[v].isel(
+            {lat: xr.DataArray(rows, dims="station"), lon: xr.DataArray(cols, dims="station")}
+        )  # (time, station)
+        values = obs[v].transpose("time", "station").assign_coords(time=times)
+        # residual models sample label − bicubic: the observation's residual at its pixel
+        value = values - at.drop_vars([lat, lon]) if model.learn_residuals else values
+        raster = xr.apply_ufunc(
+            _rasterise,
+            value.astype("float64"),
+            kwargs={"rows": rows, "cols": cols, "shape": shape},
+            input_core_dims=[["station"]],
+            output_core_dims=[[lat, lon]],
+            dask="parallelized",
+            output_dtypes=["float64"],
+            dask_gufunc_kwargs={"output_sizes": {lat: shape[0], lon: shape[1]}},
+        )
+        phys[v] = raster.assign_coords({lat: base[lat], lon: base[lon]})
+    ds = xr.Dataset(phys)
+    for v in names:
+        ds[v].attrs = {"units": model.label_scaler.units.get(v, "")}
+    scaled = model.label_scaler.normalize(ds)  # x̂0 units: the network's sample space
+    if model.learn_residuals:
+        ref = model.label_scaler.normalize(xr.zeros_like(ds))  # a zero residual
+    else:
+        ref = model.label_scaler.normalize(base[names])
+    chans = []
+    for v in names:
+        tgt = scaled[v].transpose("time", lat, lon)
+        mask = np.isfinite(tgt)
+        chans += [(tgt - ref[v].transpose("time", lat, lon)).where(mask, 0.0)]
+        chans += [mask.astype("float64")]
+        chans += [tgt.where(mask, 0.0)]
+    order = [f"{k}:{v}" for v in names for k in CHANNEL_KINDS]
+    out = xr.concat(chans, dim="channel", coords="minimal", compat="override")
+    out = out.assign_coords(channel=order).sel(channel=channel_names(names))
+    out = out.drop_vars([c for c in out.coords if c not in ("time", "channel", lat, lon)])
+    out = out.transpose("time", "channel", lat, lon).astype("float32")
+    return grid.pad(out, levels=model.levels, mode="constant").fillna(0.0)
+
+
+def guidance_model_fn(
+    model: DownscalingModel, model_fn: Any, observed: Any, options: SamplingOptions
+) -> Any:
+    """`model_fn` guided towards `observed` (:func:`xdeepr.diffusion.guidance.guided`).
+
+    `observed` is ``(B, 2 * n_labels, H, W)``: the ``obs_target`` channels, then the
+    ``obs_mask`` channels. The observation error variance in sample units is
+    ``(options.observation_error / std)²``, with ``std`` each label scaler's mean
+    standard deviation.
+
+    Examples
+    --------
+    >>> fn = guidance_model_fn(model, fn, observed, options)  # doctest: +SKIP
+    """
+    import torch
+
+    from .diffusion.guidance import guided
+
+    n = len(model.labels)
+    std = [float(np.mean(np.asarray(model.label_scaler.std[v]))) for v in model.labels]
+    var = torch.tensor([(options.observation_error / s) ** 2 for s in std], dtype=torch.float32)
+    return guided(
+        model_fn,
+        model.schedule,
+        model.prediction,
+        observed[:, :n],
+        observed[:, n:],
+        scale=options.guidance,
+        variance=var.to(observed.device).view(1, n, 1, 1),
+    )
+
+
+# ------------------------------------------------------------------ downscaling side
+_PREFIX, _STATION = "xdeepr_obs_", "xdeepr_station"
+_SLAT, _SLON = "xdeepr_station_lat", "xdeepr_station_lon"
+
+
+def for_downscaling(
+    model: DownscalingModel,
+    obs: xr.Dataset | xr.DataArray,
+    features: xr.Dataset,
+    target: xr.Dataset | None,
+    options: SamplingOptions,
+) -> xr.Dataset | None:
+    """Check `obs` for downscaling `features` and match them to its times.
+
+    Uses the model's variable mapping and time tolerance when it was trained with
+    observations. Returns None (with a warning) when nothing would use them: a model
+    trained without observations and ``options.guidance == 0``.
+
+    Raises
+    ------
+    InputError
+        Bad station input (:func:`xdeepr.datasets.check_observations`), or guidance
+        asked of a model whose mean is a regression network.
+    """
+    import warnings
+
+    record = model.observations or {}
+    if not record and options.guidance == 0:
+        warnings.warn(
+            "this model was trained without observations: they are unused unless sampling "
+            "is guided by them (SamplingOptions(guidance=1.0))",
+            UserWarning,
+            stacklevel=3,
+        )
+        return None
+    if options.guidance > 0 and getattr(model, "regression", None) is not None:
+        raise InputError(
+            "guidance by observations needs a model whose mean is bicubic or none; this "
+            "one corrects a regression network's mean"
+        )
+    domain = model.label_grid if target is None else grid.finest_grid(target)
+    clean, _ = prepare_observations(
+        obs, model.labels, variables=record.get("variables"), time_like=features, domain=domain
+    )
+    return match_times(clean, features["time"], record.get("tolerance"))
+
+
+def block_inputs(
+    model: DownscalingModel,
+    features: xr.Dataset,
+    obs: xr.Dataset | None,
+    target: xr.Dataset | None,
+    guidance: float,
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The observation arrays one block of `features` needs (numpy, padded grid).
+
+    Returns the extra condition channels ``(T, n, Hp, Wp)`` of a model trained with
+    observations (None otherwise; all zero when `obs` is None) and, when `guidance` > 0
+    and `obs` is given, the guidance input ``(T, 2 * n_labels, Hp, Wp)``: targets, then
+    masks (None otherwise).
+    """
+    if not model.observations and (obs is None or guidance == 0):
+        return None, None
+    chans = observation_channels(model, features, obs, target).compute()
+    extra = None
+    if model.observations:
+        extra = np.asarray(chans.sel(channel=model.observations["channels"]).values, "float32")
+    observed = None
+    if obs is not None and guidance > 0:
+        names = channel_names(model.labels, ("obs_target", "obs_mask"))
+        observed = np.asarray(chans.sel(channel=names).values, "float32")
+    return extra, observed
+
+
+def pack(coarse: xr.Dataset, obs: xr.Dataset) -> xr.Dataset:
+    """`coarse` with `obs` (matched to its times) as extra variables, chunked alike.
+
+    So that ``xr.map_blocks`` hands each time block its own observations; undone by
+    :func:`unpack` in the block function.
+    """
+    renamed = obs.rename({"station": _STATION, "latitude": _SLAT, "longitude": _SLON})
+    renamed = renamed.rename({v: f"{_PREFIX}{v}" for v in obs.data_vars})
+    keep = (_SLAT, _SLON, _STATION, "time")
+    renamed = renamed.drop_vars([c for c in renamed.coords if c not in keep])
+    for name in renamed.variables:  # no CF attrs: the input's lat/lon must stay the only ones
+        if name != "time":
+            renamed[name].attrs = {}
+            renamed[name].encoding = {}
+    renamed = renamed.assign_coords(time=coarse["time"]).chunk({"time": coarse.chunks["time"]})
+    return xr.merge([coarse, renamed], combine_attrs="override")
+
+
+def unpack(ds: xr.Dataset) -> tuple[xr.Dataset, xr.Dataset | None]:
+    """Split a :func:`pack`-ed block into its coarse input and its observations."""
+    names = [str(v) for v in ds.data_vars if str(v).startswith(_PREFIX)]
+    if not names:
+        return ds, None
+    obs = ds[names].rename({v: v[len(_PREFIX) :] for v in names})
+    obs = obs.rename({_STATION: "station", _SLAT: "latitude", _SLON: "longitude"})
+    rest = ds.drop_vars([*names, _SLAT, _SLON]).drop_dims(_STATION, errors="ignore")
+    return rest, obs
