@@ -1,7 +1,10 @@
-"""The ``xdeepr`` command line: help, train, downscale (with kill and resume), evaluate, demo."""
+"""The ``xdeepr`` command line: help, train, downscale (with kill and resume), evaluate, demo,
+and errors that are one line (issue 14: incomplete outputs, resume with another input,
+the destination checked first, damaged model files)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -105,9 +108,15 @@ def test_no_command_is_a_usage_error(capsys):
 
 
 def test_config_files_and_overrides(tmp_path):
-    (tmp_path / "c.json").write_text('{"n_channels": 8, "channel_multipliers": [1, 2]}')
-    (tmp_path / "c.toml").write_text("n_channels = 8\nchannel_multipliers = [1, 2]\n")
-    (tmp_path / "c.yaml").write_text("n_channels: 8\nchannel_multipliers: [1, 2]\n")
+    (tmp_path / "c.json").write_text(
+        '{"n_channels": 8, "channel_multipliers": [1, 2], "is_attention": [false, true]}'
+    )
+    (tmp_path / "c.toml").write_text(
+        "n_channels = 8\nchannel_multipliers = [1, 2]\nis_attention = [false, true]\n"
+    )
+    (tmp_path / "c.yaml").write_text(
+        "n_channels: 8\nchannel_multipliers: [1, 2]\nis_attention: [false, true]\n"
+    )
     for name in ("c.json", "c.toml", "c.yaml"):
         if name.endswith("yaml"):
             pytest.importorskip("yaml")
@@ -188,7 +197,17 @@ def test_downscale_zarr_equals_in_process(files, tmp_path, capsys):
     assert record["complete"] and record["done"] == [0, 1, 2]
     # an existing output is neither overwritten nor resumed unless asked
     assert main(["downscale", str(files.input), "-m", str(files.model), "-o", str(out)]) == 2
-    assert "exists; pass --resume" in capsys.readouterr().err
+    assert "exists; pass resume" in capsys.readouterr().err
+    assert got.attrs["xdeepr_complete"] == 1
+    # issue 14.3: resuming with other data for the same times is refused, naming the block
+    with xr.open_dataset(files.input) as ds:
+        (ds.load() + 5.0).to_netcdf(tmp_path / "warmer.nc")
+    argv = ["downscale", str(tmp_path / "warmer.nc"), "-m", str(files.model), "--members", "2",
+            "--steps", "2", "-o", str(out), "--chunks", "time=4", "--resume"]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "cannot resume" in err and "the input differs" in err
+    assert f"first in block 0 (times {got.time.values[0]}" in err
     # the store is ready for evaluation
     assert main(["evaluate", str(out), str(files.dir / "labels.nc")]) == 0
     table = capsys.readouterr().out
@@ -229,6 +248,10 @@ def test_downscale_killed_then_resumed(files, tmp_path):
     assert n_blocks == 16
     assert 1 <= len(record["done"]) < n_blocks, "the run finished before it could be killed"
     assert not record["complete"]
+    # issue 14.2: the store itself says it is incomplete, and evaluate refuses it
+    assert xr.open_zarr(out).attrs["xdeepr_complete"] == 0
+    refused = run_cli("evaluate", out, files.dir / "labels.nc")
+    assert refused.returncode == 2 and "is incomplete" in refused.stderr
     # nothing of the killed run is left running: SIGKILL is delivered at once, but the kernel
     # takes a moment to tear down a worker that is inside a system call, so wait for it
     deadline = time.monotonic() + 30
@@ -242,6 +265,7 @@ def test_downscale_killed_then_resumed(files, tmp_path):
     assert f"skipping {n_done} completed blocks" in resumed.stderr
     assert f"{n_blocks - n_done} to go" in resumed.stderr
     assert json.loads(record_path.read_text())["complete"]
+    assert xr.open_zarr(out).attrs["xdeepr_complete"] == 1
 
     # an uninterrupted run, however split, gives the same ensemble
     straight = run_cli(*same, "--workers", "1", "--chunks", "time=8", "-o", tmp_path / "s.zarr")
@@ -293,9 +317,10 @@ def test_downscale_fast_path_flags(files, tmp_path, monkeypatch, flags, expected
     seen = []
     real = inference.downscale
 
-    def spy(*args, **kwargs):
-        seen.append(kwargs["fast_path"])
-        return real(*args, **{**kwargs, "fast_path": None})  # compiling is not under test
+    def spy(ds, model, options, **kwargs):  # the accessor passes one SamplingOptions
+        seen.append(options.fast_path)
+        no_compile = dataclasses.replace(options, fast_path=None)  # compiling is not under test
+        return real(ds, model, no_compile, **kwargs)
 
     monkeypatch.setattr(inference, "downscale", spy)
     argv = [
@@ -312,7 +337,7 @@ def test_downscale_fast_path_flags(files, tmp_path, monkeypatch, flags, expected
         (["missing.nc", "-m", "{model}", "-o", "o.zarr"], "input 'missing.nc' does not exist"),
         (["nothing_*.nc", "-m", "{model}", "-o", "o.zarr"], "no input file matches"),
         (["{input}", "-m", "nomodel.xdeepr", "-o", "o.zarr"], "no model file at 'nomodel.xdeepr'"),
-        (["{input}", "-m", "{model}", "-o", "o.nc", "--resume"], "--resume needs a zarr output"),
+        (["{input}", "-m", "{model}", "-o", "o.nc", "--resume"], "resume needs a zarr output"),
         (["{input}", "-m", "{model}", "-o", "o.csv"], "unknown output type '.csv'"),
     ],
 )
@@ -397,3 +422,111 @@ def test_paths_in_messages_are_the_users(tmp_path, capsys):
     missing = Path(tmp_path) / "nope.nc"
     assert main(["evaluate", str(missing), str(missing)]) == 2
     assert str(missing) in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------ issue 14
+
+
+def test_evaluate_refuses_an_incomplete_store(files, tmp_path, capsys):
+    """Issue 14.2: an interrupted store is refused unless --allow-incomplete."""
+    from xdeepr.writer import write_ensemble
+
+    with xr.open_dataset(files.dir / "labels.nc") as labels:
+        ens = labels.load().isel(time=slice(40, 52)).expand_dims(member=2).chunk(time=4)
+
+    def fail_third(x, block_id=None):
+        if block_id is not None and block_id[1] == 2:
+            raise RuntimeError("killed")
+        return x
+
+    ens["t2m"] = ens.t2m.copy(data=ens.t2m.data.map_blocks(fail_third, dtype=ens.t2m.dtype))
+    out = tmp_path / "half.zarr"
+    with pytest.raises(RuntimeError, match="killed"):
+        write_ensemble(ens, out, progress=False)
+    assert main(["evaluate", str(out), str(files.dir / "labels.nc")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"xdeepr evaluate: error: {str(out)!r} is incomplete")
+    assert "2 of 3 blocks written" in err and "--allow-incomplete" in err
+    assert len(err.strip().splitlines()) == 1
+    rc = main(["evaluate", str(out), str(files.dir / "labels.nc"), "--allow-incomplete"])
+    assert "is incomplete" not in capsys.readouterr().err
+    assert rc == 0
+
+
+@pytest.mark.parametrize(
+    ("output", "message"),
+    [
+        ("missing/o.nc", "its folder 'missing' does not exist"),
+        ("a_file/o.nc", "its folder 'a_file' is not a directory"),
+        ("o.csv", "unknown output type '.csv'"),
+        ("exists.zarr", "'exists.zarr' exists; pass resume"),
+    ],
+)
+def test_downscale_checks_the_output_first(files, tmp_path, monkeypatch, capsys, output, message):
+    """Issue 14.4: a bad destination is refused before the model is even loaded."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a_file").write_text("")
+    (tmp_path / "exists.zarr").mkdir()
+    loaded = []
+    monkeypatch.setattr(xdeepr, "load_model", lambda *a, **k: loaded.append(a))
+    assert main(["downscale", str(files.input), "-m", str(files.model), "-o", output]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("xdeepr downscale: error: ") and message in err
+    assert len(err.strip().splitlines()) == 1
+    assert loaded == []
+
+
+def _damaged_models(d: Path, good: Path) -> dict[str, Path]:
+    """Model files damaged in the ways issue 14.8 lists, from the 0.1.0 file and `good`."""
+    import fractions
+
+    legacy = torch.load(Path(__file__).parent / "data" / "model-0.1.0.xdeepr", weights_only=True)
+    out = {name: d / f"{name}.xdeepr" for name in ("missing", "shape", "truncated", "pickled")}
+    torch.save({k: v for k, v in legacy.items() if k != "schedule"}, out["missing"])
+    state = dict(legacy["network"]["state_dict"])
+    state["time_emb.lin1.weight"] = torch.zeros(3, 3)
+    torch.save({**legacy, "network": {**legacy["network"], "state_dict": state}}, out["shape"])
+    data = good.read_bytes()
+    out["truncated"].write_bytes(data[: len(data) // 2])
+    torch.save({"format": "xdeepr", "payload": fractions.Fraction(1, 3)}, out["pickled"])
+    return out
+
+
+@pytest.mark.parametrize("damage", ["missing", "shape", "truncated", "pickled"])
+def test_damaged_model_file_is_one_line(files, tmp_path, capsys, damage):
+    """Issue 14.8: no traceback and no advice to pass weights_only=False, exit status 2."""
+    bad = _damaged_models(tmp_path, files.model)[damage]
+    argv = ["downscale", str(files.input), "-m", str(bad), "-o", str(tmp_path / "o.zarr")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert lines[-1].startswith("xdeepr downscale: error: ")
+    assert [line for line in lines if "error:" in line] == [lines[-1]]
+    assert str(bad) in lines[-1]
+    assert all(line.startswith("xdeepr downscale: ") for line in lines)  # warnings: one line each
+    assert "weights_only" not in err and "Traceback" not in err
+    assert not (tmp_path / "o.zarr").exists()
+
+
+def test_failure_at_run_time_is_status_1_and_debug_shows_where(
+    files, tmp_path, monkeypatch, capsys
+):
+    """Issue 14.8: a failure while running is one line, status 1; --debug adds the traceback."""
+    from xdeepr import writer
+
+    def boom(self, **kwargs):
+        raise RuntimeError("CUDA out of memory")
+
+    monkeypatch.setattr(writer.EnsembleWriter, "write", boom)
+    argv = ["downscale", str(files.input), "-m", str(files.model), "-o", str(tmp_path / "o.nc"),
+            "--members", "1", "--steps", "1"]  # fmt: skip
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        "xdeepr downscale: error: RuntimeError: CUDA out of memory "
+        "(run with --debug for the traceback)"
+    )
+    assert main([*argv, "--debug"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "in boom" in err
+    assert err.strip().endswith("xdeepr downscale: error: RuntimeError: CUDA out of memory")

@@ -1,0 +1,143 @@
+"""``xdeepr evaluate``: score an ensemble against the truth, print the table, draw figures."""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import xarray as xr
+
+from ._common import CLIError, add_command, info, open_input
+
+SUMMARY = "score an ensemble against the truth and draw figures"
+
+DESCRIPTION = """\
+Score PREDICTION (an ensemble with a 'member' dimension, or a deterministic
+field) against TRUTH on the same grid, over their common times, and print the
+table of xdeepr.metrics.score: RMSE, MAE and mean error of the ensemble mean,
+R², CRPS, spread/skill ratio and the small-scale spectral ratio. With
+--features (the coarse input) the bicubic interpolation is scored alongside.
+
+A PREDICTION whose writing was interrupted (its attribute xdeepr_complete is 0,
+or its progress record says so) is refused: its unwritten times are NaN.
+Resume the run that wrote it, or pass --allow-incomplete.
+
+--figures DIR writes comparison.png (maps; needs --features), spectra.png
+(needs --features) and rank_histogram.png (needs an ensemble).
+"""
+
+EPILOG = """\
+examples:
+  xdeepr evaluate t2m_2022.zarr cerra_2022.nc
+  xdeepr evaluate t2m_2022.zarr cerra_2022.nc --features era5_2022.nc --figures figures/
+"""
+
+
+def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add the ``evaluate`` subcommand to the subparsers `sub`."""
+    p = add_command(sub, common, sys.modules[__name__])
+    p.add_argument("prediction", metavar="PREDICTION", help="ensemble: file, store or glob")
+    p.add_argument("truth", metavar="TRUTH", help="hi-res truth: file, store or glob")
+    p.add_argument(
+        "--features", metavar="COARSE",
+        help="coarse input: adds its bicubic interpolation as a baseline",
+    )  # fmt: skip
+    p.add_argument("--figures", metavar="DIR", help="write PNG figures into DIR")
+    p.add_argument(
+        "--variable", metavar="NAME", help="variable to score (default: all the truth shares)"
+    )
+    p.add_argument(
+        "--allow-incomplete", action="store_true",
+        help="score a PREDICTION whose writing was interrupted (its missing times are NaN)",
+    )  # fmt: skip
+
+
+def _select(what: str, ds: xr.Dataset, names: Sequence[str]) -> xr.Dataset:
+    missing = [n for n in names if n not in ds.data_vars]
+    if missing:
+        raise CLIError(f"the {what} has no variable {missing[0]!r} "
+                       f"(it has {list(map(str, ds.data_vars))})")  # fmt: skip
+    return ds[list(names)]
+
+
+def run(args: argparse.Namespace) -> int:
+    """``xdeepr evaluate``: print the skill table and optionally draw figures."""
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    import xdeepr  # noqa: F401  (registers .deepr)
+    from xdeepr import metrics
+    from xdeepr.writer import ensure_complete
+
+    prediction = open_input([args.prediction], "prediction")
+    if not args.allow_incomplete:
+        single = None if glob.has_magic(args.prediction) else args.prediction
+        ensure_complete(prediction, single)
+    truth = open_input([args.truth], "truth")
+    if args.variable:
+        names = [args.variable]
+    else:
+        names = [str(v) for v in truth.data_vars if v in prediction.data_vars]
+        if not names:
+            raise CLIError(
+                f"the prediction ({list(map(str, prediction.data_vars))}) and the truth "
+                f"({list(map(str, truth.data_vars))}) share no variable; pick one with --variable"
+            )
+    prediction, truth = _select("prediction", prediction, names), _select("truth", truth, names)
+    if "time" in prediction.dims and "time" in truth.dims:
+        common = prediction.indexes["time"].intersection(truth.indexes["time"])
+        if len(common) == 0:
+            raise CLIError("the prediction and the truth share no time step")
+        prediction, truth = prediction.sel(time=common), truth.sel(time=common)
+    baselines: dict[str, xr.Dataset] = {}
+    coarse = None
+    if args.features:
+        coarse = _select("features", open_input([args.features], "features"), names)
+        if "time" in coarse.dims and "time" in truth.dims:
+            coarse = coarse.sel(time=truth.indexes["time"])
+        baselines["bicubic"] = coarse.deepr.interpolate(truth)
+    scores = metrics.score(truth, prediction, baselines=baselines).compute()
+    print(metrics.format_table(scores))
+    if args.figures:
+        _figures(args, prediction, truth, coarse, baselines.get("bicubic"), names)
+    return 0
+
+
+def _figures(
+    args: argparse.Namespace,
+    prediction: xr.Dataset,
+    truth: xr.Dataset,
+    coarse: xr.Dataset | None,
+    bicubic: xr.Dataset | None,
+    names: Sequence[str],
+) -> None:
+    from xdeepr import metrics, plot
+
+    folder = Path(args.figures)
+    folder.mkdir(parents=True, exist_ok=True)
+    ensemble = "member" in prediction.dims
+    n_members = prediction.sizes.get("member", 1)
+    written: list[str] = []
+    for name in names:
+        prefix = "" if len(names) == 1 else f"{name}_"
+        if coarse is not None and bicubic is not None and ensemble:
+            path = folder / f"{prefix}comparison.png"
+            plot.comparison(coarse, bicubic, truth, prediction, variable=name,
+                            members=(0, min(1, n_members - 1)), path=path)  # fmt: skip
+            written.append(path.name)
+        if bicubic is not None and ensemble:
+            path = folder / f"{prefix}spectra.png"
+            plot.spectra(truth, prediction, bicubic, variable=name, path=path)
+            written.append(path.name)
+        if ensemble:
+            path = folder / f"{prefix}rank_histogram.png"
+            hist = metrics.rank_histogram(truth[name], prediction[name])
+            plot.rank_histogram(hist, path=path)
+            written.append(path.name)
+    if not written:
+        info(args, "no figure drawn: they need an ensemble (and --features for maps and spectra)")
+    else:
+        info(args, f"wrote {', '.join(written)} into {folder}/")

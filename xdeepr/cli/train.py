@@ -1,0 +1,183 @@
+"""``xdeepr train``: train a model on files and save it; config files and ``--set``."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ._common import CLIError, add_command, info, open_input
+
+SUMMARY = "train a model on coarse features and hi-res labels"
+
+DESCRIPTION = """\
+Train a conditional diffusion downscaling model and save it to --output.
+
+FEATURES are the coarse fields (e.g. ERA5 t2m at 0.25°) over a coverage that
+contains the label domain, LABELS the hi-res fields (e.g. CERRA t2m at 0.05°);
+they are paired by time. Each is a netCDF file, a zarr store or a quoted glob
+('era5_*.nc', opened together with xarray.open_mfdataset). --static adds
+covariates such as orography and the land-sea mask as condition channels.
+
+Settings come from xdeepr.TrainConfig: its defaults, then the --config file
+(JSON, TOML, or YAML with PyYAML installed) holding TrainConfig fields, e.g.
+
+  {"n_channels": 32, "channel_multipliers": [1, 2, 2, 4], "steps": 20000,
+   "batch_size": 16, "learning_rate": 1e-3}
+
+then each --set KEY=VALUE (VALUE is a Python literal, else a string).
+Checkpoints go to OUTPUT.checkpoints/ (unless checkpoint_dir is set); --resume
+continues an interrupted run from the last one, exactly where it stopped.
+"""
+
+EPILOG = """\
+examples:
+  xdeepr train era5.nc cerra.nc --static static.nc --output t2m.xdeepr
+  xdeepr train 'era5_*.nc' 'cerra_*.nc' --config train.yaml --set steps=50000 \\
+      --set device=cuda --output t2m.xdeepr
+  xdeepr train era5.zarr cerra.zarr --config train.json --output t2m.xdeepr --resume
+"""
+
+
+def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Add the ``train`` subcommand to the subparsers `sub`."""
+    p = add_command(sub, common, sys.modules[__name__])
+    p.add_argument("features", metavar="FEATURES", help="coarse fields: file, store or glob")
+    p.add_argument("labels", metavar="LABELS", help="hi-res fields: file, store or glob")
+    p.add_argument(
+        "--static", nargs="+", default=[], metavar="FILE",
+        help="static covariates (orography, land-sea mask): files, stores or globs",
+    )  # fmt: skip
+    p.add_argument(
+        "--config", metavar="FILE",
+        help="TrainConfig fields in a .json, .toml or .yaml/.yml file",
+    )  # fmt: skip
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+        help="override one TrainConfig field, e.g. --set steps=5000 (repeatable)",
+    )  # fmt: skip
+    p.add_argument("--output", "-o", required=True, metavar="MODEL", help="model file to write")
+    p.add_argument(
+        "--resume", action="store_true",
+        help="continue from the last checkpoint (OUTPUT.checkpoints/ or checkpoint_dir)",
+    )  # fmt: skip
+
+
+def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read TrainConfig fields from a JSON, TOML or YAML file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        ``.json``, ``.toml``, ``.yaml`` or ``.yml``; YAML needs PyYAML.
+
+    Returns
+    -------
+    dict
+        The file's top-level mapping.
+
+    Raises
+    ------
+    FileNotFoundError, CLIError
+        When the file is missing, unreadable, of an unknown type or not a mapping.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"config file {str(p)!r} does not exist")
+    suffix = p.suffix.lower()
+    text = p.read_text(encoding="utf-8")
+    data: Any
+    try:
+        if suffix == ".json":
+            data = json.loads(text)
+        elif suffix == ".toml":
+            if sys.version_info >= (3, 11):
+                import tomllib
+            else:  # pragma: no cover - Python 3.10
+                try:
+                    import tomli as tomllib
+                except ImportError as err:
+                    raise CLIError(
+                        "reading TOML on Python 3.10 needs tomli: pip install tomli "
+                        "(or use a JSON config)"
+                    ) from err
+            data = tomllib.loads(text)
+        elif suffix in (".yaml", ".yml"):
+            try:
+                import yaml
+            except ImportError as err:
+                raise CLIError(
+                    f"reading the YAML config {str(p)!r} needs PyYAML: pip install pyyaml "
+                    "(or write the config as JSON or TOML)"
+                ) from err
+            data = yaml.safe_load(text)
+        else:
+            raise CLIError(
+                f"unknown config file type {suffix or '(none)'!r} of {str(p)!r}; "
+                "use .json, .toml, .yaml or .yml"
+            )
+    except CLIError:
+        raise
+    except Exception as err:  # each parser has its own error class
+        raise CLIError(f"cannot parse the config file {str(p)!r}: {err}") from err
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise CLIError(
+            f"the config file {str(p)!r} must hold a mapping of TrainConfig fields, "
+            f"not a {type(data).__name__}"
+        )
+    return data
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """Parse ``KEY=VALUE`` strings; VALUE is a Python literal, else a string.
+
+    Examples
+    --------
+    >>> parse_overrides(["steps=5", "channel_multipliers=[1, 2]", "device=cuda"])
+    {'steps': 5, 'channel_multipliers': [1, 2], 'device': 'cuda'}
+    """
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise CLIError(f"--set expects KEY=VALUE (e.g. --set steps=5000), got {item!r}")
+        try:
+            out[key] = ast.literal_eval(text.strip())
+        except (ValueError, SyntaxError):
+            out[key] = text.strip()
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    """``xdeepr train``: train on files and save the model."""
+    import xarray as xr
+
+    import xdeepr
+
+    settings = load_config(args.config) if args.config else {}
+    settings.update(parse_overrides(args.overrides))
+    output = Path(args.output)
+    settings.setdefault("checkpoint_dir", str(output.parent / (output.name + ".checkpoints")))
+    if args.quiet:
+        settings["progress"] = False
+    config = xdeepr.TrainConfig.from_dict(settings)
+    chunks = {"time": config.block_size}
+    features = open_input([args.features], "features", chunks)
+    labels = open_input([args.labels], "labels", chunks)
+    static = None
+    if args.static:
+        parts = [open_input([s], "static covariates") for s in args.static]
+        static = xr.merge(parts, compat="override", join="outer").load()
+    model = xdeepr.train(features, labels, static, config=config, resume=args.resume)
+    path = model.save(args.output)
+    print(model)
+    info(args, f"wrote {path}")
+    return 0
