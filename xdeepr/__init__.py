@@ -35,7 +35,7 @@ from .options import SamplingOptions
 from .scaling import Scaler
 
 if TYPE_CHECKING:
-    from . import plot
+    from . import plot, writer
     from .fastpath import FastPath
     from .model import DownscalingModel, load_model
     from .training import TrainConfig, train
@@ -48,6 +48,7 @@ _LAZY = {
     "TrainConfig": ("training", "TrainConfig"),
     "train": ("training", "train"),
     "plot": ("plot", None),
+    "writer": ("writer", None),
 }
 
 
@@ -87,4 +88,5 @@ __all__ = [
     "metrics",
     "plot",
     "train",
+    "writer",
 ]
