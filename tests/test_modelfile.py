@@ -80,7 +80,7 @@ def test_new_file_is_safetensors_and_json(tiny_model, tmp_path):
     assert not zipfile.is_zipfile(path) and b"data.pkl" not in raw
     assert raw[:1] != b"\x80"  # not a pickle stream
     index, header = _parse(path)
-    assert header["format"] == "xdeepr-model" and header["format_version"] == 2
+    assert header["format"] == "xdeepr-model" and header["format_version"] == 3
     assert header["summary"]["validation_loss"] == {"$float": "nan"}
     # Every byte after the header belongs to exactly one numeric tensor.
     (n,) = struct.unpack("<Q", raw[:8])

@@ -140,8 +140,8 @@ def test_streamed_blocks_read_each_feature_once(sample_small):
     # the NaN/Inf check reads the 24 steps once; fitting the two scalers reads them twice
     # (the feature statistics, then the residual's, which need the fitted baseline); then
     # each of the 2 blocks reads its 12 once for both the condition and the target (twice
-    # before they were computed together)
-    assert counter.reads == 24 + 2 * 24 + 2 * 12
+    # before they were computed together); the residual climatology reads them once more
+    assert counter.reads == 24 + 3 * 24 + 2 * 12
 
 
 def test_patch_training(sample_small):

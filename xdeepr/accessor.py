@@ -273,12 +273,56 @@ class DeepRAccessor(Generic[T]):
             downscale(self._dataset(), model, options, target=target, observations=observations)
         )
 
+    def predict_mean(self, model: DownscalingModel, target: xr.Dataset | None = None) -> T:
+        """The model's regression mean: a deterministic downscaling of this coarse input.
+
+        Models trained with ``TrainConfig(mean="regression")`` (CorrDiff) hold a U-Net
+        that predicts the hi-res field from the condition (bicubic interpolation plus
+        its correction); the diffusion network adds the ensemble's detail around it.
+        This returns that mean alone, the counterpart of DeepR's deterministic
+        networks; ``score(..., baseline="regression", model=model)`` scores it next to
+        the ensemble. See :func:`xdeepr.model.mean.regression_mean`.
+
+        Parameters
+        ----------
+        model : DownscalingModel
+            Trained with ``mean="regression"``.
+        target : xarray.Dataset, optional
+            Another hi-res domain with the model's static covariates.
+
+        Returns
+        -------
+        Dataset or DataArray
+            ``(time, lat, lon)`` on the label grid, computed (not lazy).
+
+        Raises
+        ------
+        xdeepr.errors.ConfigError
+            When the model has no regression mean.
+
+        Examples
+        --------
+        >>> mean = era5.deepr.predict_mean(model)  # doctest: +SKIP
+        >>> mean.t2m.dims  # doctest: +SKIP
+        ('time', 'latitude', 'longitude')
+        """
+        from .model.mean import regression_mean
+
+        if getattr(model, "regression", None) is None:
+            raise ConfigError(
+                "this model has no regression mean (its mean is "
+                f"{getattr(model, 'mean', None)!r}); train with TrainConfig(mean='regression'), "
+                "or use .deepr.interpolate(model) for the bicubic one"
+            )
+        return self._back(regression_mean(model, self._dataset(), target))
+
     def score(
         self,
         truth: xr.Dataset | xr.DataArray,
-        baseline: str | xr.Dataset | Mapping[str, xr.Dataset] | None = "bicubic",
+        baseline: str | xr.Dataset | Mapping[str, xr.Dataset] | Sequence[Any] | None = "bicubic",
         *,
         features: xr.Dataset | xr.DataArray | None = None,
+        model: DownscalingModel | None = None,
         member_dim: str = "member",
         dim: Any = None,
         weights: Any = None,
@@ -289,11 +333,20 @@ class DeepRAccessor(Generic[T]):
         ----------
         truth : Dataset or DataArray
             Observed hi-res fields on the same grid; scored on the times both share.
-        baseline : "bicubic", "bilinear", "nearest", Dataset, mapping or None
-            Baseline(s) to compare with. An interpolation method name needs the coarse
-            `features`, interpolated onto the truth's grid.
+        baseline : str, Dataset, mapping, list of those, or None
+            Baseline(s) to compare with: ``"bicubic"``, ``"bilinear"``, ``"nearest"``
+            (the coarse `features` interpolated onto the truth's grid),
+            ``"climatology"`` (bicubic plus the training period's mean residual by
+            month and hour of day, stored in `model` by :func:`xdeepr.train`: a model
+            that only learned the fixed patterns does not beat it), ``"regression"``
+            (the `model`'s regression mean, :meth:`predict_mean`), a Dataset, a
+            mapping of name to Dataset, or a list mixing them, e.g.
+            ``["bicubic", "climatology"]``.
         features : Dataset or DataArray, optional
-            Coarse input, for an interpolation baseline.
+            Coarse input, for the named baselines.
+        model : DownscalingModel, optional
+            The model that made this prediction: its climatology or regression mean,
+            for ``"climatology"`` and ``"regression"``.
         member_dim, dim, weights
             See :func:`xdeepr.metrics.score` (``weights="area"``: cos-latitude).
 
@@ -312,27 +365,33 @@ class DeepRAccessor(Generic[T]):
 
         truth_ds = _as_dataset(truth, self._name())
         baselines: dict[str, Any] = {}
-        if isinstance(baseline, str):
-            if baseline not in grid.INTERP_METHODS:
-                raise ConfigError(
-                    f"unknown baseline {baseline!r}; use one of {grid.INTERP_METHODS}, a "
-                    "Dataset, a mapping of name to Dataset, or None"
-                )
-            if features is None:
-                raise ConfigError(
-                    f"baseline={baseline!r} needs the coarse input: pass features=<Dataset>"
-                )
-            coarse = _as_dataset(features, self._name())
-            names = [v for v in truth_ds.data_vars if v in coarse.data_vars]
-            baselines[baseline] = grid.interpolate(coarse[names], truth_ds, method=baseline)
-        elif isinstance(baseline, (xr.Dataset, xr.DataArray)):
-            baselines["baseline"] = _as_dataset(baseline, self._name())
-        elif baseline is not None:
-            baselines.update({k: _as_dataset(v, self._name()) for k, v in baseline.items()})
+        items = baseline if isinstance(baseline, (list, tuple)) else [baseline]
+        for item in items:
+            if isinstance(item, str):
+                baselines[item] = self._named_baseline(item, truth_ds, features, model)
+            elif isinstance(item, (xr.Dataset, xr.DataArray)):
+                baselines["baseline"] = _as_dataset(item, self._name())
+            elif isinstance(item, Mapping):
+                baselines.update({str(k): _as_dataset(v, self._name()) for k, v in item.items()})
+            elif item is not None:
+                raise ConfigError(f"baseline entries must be names or Datasets, got {item!r}")
         return metrics.score(  # type: ignore[no-any-return]
             truth_ds, self._dataset(), baselines=baselines or None, member_dim=member_dim,
             dim=dim, weights=weights,
         )  # fmt: skip
+
+    def _named_baseline(
+        self,
+        name: str,
+        truth: xr.Dataset,
+        features: xr.Dataset | xr.DataArray | None,
+        model: DownscalingModel | None,
+    ) -> xr.Dataset:
+        """The baseline called `name` on the truth's grid (see :meth:`score`)."""
+        from .model.baselines import named_baseline
+
+        coarse = None if features is None else _as_dataset(features, self._name())
+        return named_baseline(name, truth, coarse, model)
 
     # --------------------------------------------------------------- scaling
     def normalize(self, scaler: Scaler) -> T:

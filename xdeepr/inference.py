@@ -321,8 +321,14 @@ def sample_block(
     arr = xr.DataArray(out, dims=("time", MEMBER, "variable", lat, lon), coords=coords)
     arr = grid.unpad(arr).transpose(MEMBER, "time", "variable", lat, lon)
     res = model.label_scaler.denormalize(arr.to_dataset("variable"))
-    if model.learn_residuals:
+    if model.learn_residuals or model.regression is not None:
         base = model.baseline(ds, target, validated=True)
+        if model.regression is not None:  # CorrDiff: bicubic + regression + diffusion
+            from .model.mean import residual_mean
+
+            reg = residual_mean(model, cond_da, None if cal is None else cal.numpy())
+            base = xr.Dataset({v: base[v] + reg[v].transpose(*base[v].dims).values
+                               for v in model.labels})  # fmt: skip
         res = xr.Dataset({v: res[v] + base[v] for v in model.labels})
     tgt = model.label_grid if target is None else grid.finest_grid(target)
     res = res.assign_coords({lat: tgt[lat].variable, lon: tgt[lon].variable})

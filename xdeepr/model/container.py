@@ -71,7 +71,7 @@ class DownscalingModel(ConditioningMixin):
             "network", "schedule", "prediction", "feature_scaler", "label_scaler",
             "features", "labels", "label_grid", "feature_grid", "static",
             "static_stats", "label_attrs", "learn_residuals", "config",
-            "observations",
+            "regression", "mean_scaler", "observations",
         }
     )  # fmt: skip
 
@@ -99,6 +99,9 @@ class DownscalingModel(ConditioningMixin):
         config: dict[str, Any],
         summary: dict[str, Any] | None = None,
         training_state: dict[str, torch.Tensor] | None = None,
+        regression: UNet | None = None,
+        mean_scaler: Scaler | None = None,
+        climatology: xr.Dataset | None = None,
         observations: dict[str, Any] | None = None,
     ) -> None:
         self.network = network
@@ -118,12 +121,25 @@ class DownscalingModel(ConditioningMixin):
         self.summary = dict(summary or {})
         #: Raw (non-EMA) weights at the end of training, kept for fine-tuning.
         self.training_state = training_state
+        #: EMA weights of the last step when training selected another step's (in memory
+        #: only, not saved: for comparing the selection with the last weights).
+        self.final_ema_state: dict[str, torch.Tensor] | None = None
+        self.regression = regression
+        self.mean_scaler = mean_scaler
+        self.climatology = climatology
         #: How the model takes station observations as condition channels (None: it
         #: does not): ``{"variables": {label: name in the observations}, "channels":
         #: [...], "tolerance": str | None, "dropout": float}``; see xdeepr.observations.
         self.observations = dict(observations) if observations else None
 
     # ----------------------------------------------------------------- properties
+    @property
+    def mean(self) -> str | None:
+        """What the diffusion network corrects: ``"bicubic"``, ``"regression"`` or None."""
+        if self.regression is not None:
+            return "regression"
+        return "bicubic" if self.learn_residuals else None
+
     @property
     def levels(self) -> int:
         """Number of U-Net levels; grids are padded to multiples of ``2**(levels-1)``."""
@@ -175,7 +191,7 @@ class DownscalingModel(ConditioningMixin):
         lines = [
             f"<xdeepr.DownscalingModel {self.identity}>",
             f"  features: {', '.join(self.features)}  ->  labels: {', '.join(self.labels)}"
-            + ("  (residuals)" if self.learn_residuals else ""),
+            + (f"  (mean: {self.mean})" if self.mean else ""),
             f"  label grid: {g.sizes[lat]}x{g.sizes[lon]} ({lat} {float(g[lat][0]):g}.."
             f"{float(g[lat][-1]):g}, {lon} {float(g[lon][0]):g}..{float(g[lon][-1]):g})",
             f"  feature grid: step {abs(self.feature_grid['lat_step']):g}°, coverage "
@@ -193,10 +209,22 @@ class DownscalingModel(ConditioningMixin):
                 f"{s.get('train_loss', float('nan')):.4g}, validation loss "
                 f"{s.get('validation_loss', float('nan')):.4g}"
             )
+        sel = s.get("validation", {}).get("selected") if s else None
+        if sel:
+            lines.append(
+                f"  selected weights: step {int(sel['step'])} (validation fair CRPS "
+                f"{sel['val_crps']:.4g}, spread-skill {sel['val_spread_skill']:.3g}, RMSE "
+                f"{sel['val_rmse']:.4g})"
+            )
         if self.observations:
             lines.append(
                 f"  observations: {', '.join(self.observations['variables'])} as condition "
                 f"channels (time tolerance {self.observations.get('tolerance') or 'none'})"
+            )
+        if self.climatology is not None:
+            lines.append(
+                "  climatology: mean residual by month"
+                + (" and hour" if self.climatology.attrs.get("by_hour") else "")
             )
         return "\n".join(lines)
 
@@ -301,8 +329,10 @@ class DownscalingModel(ConditioningMixin):
         return DEFAULT_STEPS[sampler or self.default_sampler]
 
     def to(self, device: str | torch.device) -> DownscalingModel:
-        """Move the network to `device` (in place) and return the model."""
+        """Move the network(s) to `device` (in place) and return the model."""
         self.network.to(device)
+        if self.regression is not None:
+            self.regression.to(device)
         return self
 
     # -------------------------------------------------------------------- files

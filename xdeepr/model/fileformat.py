@@ -3,7 +3,7 @@
 Loading a model file never unpickles, so nothing in a file can run code, and any
 language with a safetensors reader and a JSON parser can read one.
 
-Layout (format version 2)
+Layout (format version 3)
 -------------------------
 A model file is one `safetensors <https://huggingface.co/docs/safetensors>`_ file::
 
@@ -14,7 +14,7 @@ A model file is one `safetensors <https://huggingface.co/docs/safetensors>`_ fil
 
 ``HEADER`` is a string holding a strict JSON document (no NaN or Infinity)::
 
-    {"format": "xdeepr-model", "format_version": 2, "xdeepr_version": "0.2.0",
+    {"format": "xdeepr-model", "format_version": 3, "xdeepr_version": "0.2.0",
      "network": {"config": {...}, "state_dict": {...}, "training_state": {...} | null},
      "schedule": {...}, "prediction": "v",
      "scalers": {"features": {...}, "labels": {...}},
@@ -23,7 +23,15 @@ A model file is one `safetensors <https://huggingface.co/docs/safetensors>`_ fil
      "label_grid": {"lat_name", "lon_name", "lat", "lon", "lat_attrs", "lon_attrs"},
      "feature_grid": {...},
      "static": {"names": [...], "values": {...}, "stats": {NAME: [mean, std]}},
-     "config": {...}, "summary": {...}}
+     "config": {...}, "summary": {...},
+     "regression": {"config": {...}, "state_dict": {...}, "scaler": {...}},   (v3, optional)
+     "climatology": {"names": [...], "hour": [...], "by_hour": bool,          (v3, optional)
+                     "attrs": {NAME: {...}}, "values": {NAME: (12, n_hours, lat, lon)}}}
+
+Version 3 adds the two optional entries: the regression-mean network of a model
+trained with ``mean="regression"`` and its scaler, and the residual climatology
+(:mod:`xdeepr.model.climatology`). A model without them writes neither, so a
+version-2 file holds exactly a version-3 model without them and still loads.
 
 A model conditioned on station observations also writes ``"observations":
 {"variables": {label: name}, "channels": [...], "tolerance": ..., "dropout": ...}``;
@@ -79,10 +87,12 @@ from .header import (
 )
 
 FORMAT = "xdeepr-model"
-#: 1: xdeepr 0.1.0, a torch.save zip; 2: safetensors + JSON header.
-FORMAT_VERSION = 2
-#: Header entries that change no result, left out of a model's identity.
-NOT_IN_IDENTITY = ("format", "format_version", "xdeepr_version", "summary")
+#: 1: xdeepr 0.1.0, a torch.save zip; 2: safetensors + JSON header; 3: + optional
+#: regression mean and residual climatology.
+FORMAT_VERSION = 3
+#: Header entries that change no result, left out of a model's identity (the
+#: climatology is a baseline for scores: it changes no ensemble).
+NOT_IN_IDENTITY = ("format", "format_version", "xdeepr_version", "summary", "climatology")
 #: TrainConfig fields that change no result (bookkeeping of the training run).
 CONFIG_NOT_IN_IDENTITY = (
     "checkpoint_dir",
@@ -143,6 +153,24 @@ def to_dict(model: DownscalingModel) -> dict[str, Any]:
         "config": _to_plain(model.config),
         "summary": _to_plain(model.summary),
     }
+    if model.regression is not None and model.mean_scaler is not None:
+        out["regression"] = {
+            "config": _to_plain(model.regression.config),
+            "state_dict": {k: v.detach().cpu() for k, v in model.regression.state_dict().items()},
+            "scaler": _to_plain(model.mean_scaler.to_dict()),
+        }
+    if model.climatology is not None:
+        clim = model.climatology
+        out["climatology"] = {
+            "names": [str(v) for v in clim.data_vars],
+            "hour": [int(h) for h in clim["hour"].values],
+            "by_hour": bool(clim.attrs.get("by_hour", 0)),
+            "attrs": {str(k): _to_plain(v.attrs) for k, v in clim.data_vars.items()},
+            "values": {
+                str(k): torch.from_numpy(np.ascontiguousarray(v.values, "float32"))
+                for k, v in clim.data_vars.items()
+            },
+        }
     if getattr(model, "observations", None):
         out["observations"] = _to_plain(model.observations)  # optional: older files lack it
     return out
@@ -216,6 +244,22 @@ def _build(d: Mapping[str, Any]) -> DownscalingModel:
         static[str(name)] = ((lat, lon), values)
     stats = _get(d, "static/stats")
     training = _get(d, "network/training_state")
+    regression, mean_scaler = None, None
+    if d.get("regression") is not None:
+        regression = UNet(**_get(d, "regression/config"))
+        regression.load_state_dict(_get(d, "regression/state_dict"))
+        mean_scaler = Scaler.from_dict(_from_plain(_get(d, "regression/scaler")))
+    climatology = None
+    if d.get("climatology") is not None:
+        climatology = xr.Dataset(
+            {str(n): (("month", "hour", lat, lon), _numpy(_get(d, f"climatology/values/{n}")))
+             for n in _get(d, "climatology/names")},
+            coords={"month": np.arange(1, 13), "hour": np.asarray(_get(d, "climatology/hour")),
+                    **label_grid.coords},
+            attrs={"by_hour": int(bool(_get(d, "climatology/by_hour")))},
+        )  # fmt: skip
+        for name, attrs in dict(d["climatology"].get("attrs") or {}).items():
+            climatology[name].attrs = dict(attrs)
     return DownscalingModel(
         net,
         NoiseSchedule.from_dict(dict(_get(d, "schedule"))),
@@ -233,6 +277,9 @@ def _build(d: Mapping[str, Any]) -> DownscalingModel:
         config=dict(_get(d, "config")),
         summary=d.get("summary"),
         training_state=None if training is None else dict(training),
+        regression=regression,
+        mean_scaler=mean_scaler,
+        climatology=climatology,
         observations=d.get("observations"),
     )
 

@@ -21,6 +21,7 @@ from .. import grid
 from ..diffusion import make_schedule
 from ..errors import InputError, TrainingError
 from ..model import DownscalingModel, calendar_features, prepare_static
+from ..model.climatology import fit_climatology
 from ..nn import UNet
 from ..scaling import Scaler
 from ..units import convert_units
@@ -37,8 +38,18 @@ from .data import (
 from .distributed import setup
 from .loop import CHECKPOINT_NAME, _optimise
 from .observations import observation_record, with_observations
+from .regression import fit_regression_mean
+from .validation import CalibrationWarning, select
 
-__all__ = ["CHECKPOINT_NAME", "TrainConfig", "TrainingError", "train"]
+__all__ = ["CHECKPOINT_NAME", "CalibrationWarning", "TrainConfig", "TrainingError", "select",
+           "train"]  # fmt: skip
+
+
+def _total_steps(cfg: TrainConfig, n_train: int) -> int:
+    """Training steps of the run: ``steps``, else ``epochs`` of ``n_train / batch_size``."""
+    if cfg.steps is not None:
+        return cfg.steps
+    return cfg.epochs * -(-n_train // cfg.batch_size)
 
 
 def train(
@@ -114,14 +125,13 @@ def train(
     labels, _ = grid.standard_time(labels)
     fvars = _variables(features, cfg.features, "features")
     lvars = _variables(labels, cfg.labels, "labels")
-    if cfg.learn_residuals:
-        missing = [v for v in lvars if v not in fvars]
-        if missing:
-            raise InputError(
-                f"learn_residuals=True needs each label variable among the features; "
-                f"{missing} missing from the features {fvars}. Rename it or set "
-                "learn_residuals=False."
-            )
+    missing = [v for v in lvars if v not in fvars]
+    if cfg.mean is not None and missing:
+        raise InputError(
+            f"learn_residuals=True needs each label variable among the features (for "
+            f"mean={cfg.mean!r}); {missing} missing from the features {fvars}. Rename it or set "
+            "learn_residuals=False (mean=None)."
+        )
     features = grid.squeeze_extra_dims(features[fvars], what="features")
     labels = grid.squeeze_extra_dims(labels[lvars], what="labels")
     # packed data refused; a label variable that is also a feature is put in the
@@ -183,25 +193,31 @@ def train(
     )  # fmt: skip
     spec.observations = obs_record
     target_phys = labels
-    if cfg.learn_residuals:
+    condition = spec.condition(features)
+    calendar = calendar_features(features["time"])
+    if not missing:  # label − bicubic: the target of mean="bicubic", and the climatology's
         base = spec.baseline(features)
-        target_phys = xr.Dataset(
-            {v: (labels[v] - base[v].transpose(*labels[v].dims)) for v in lvars}
-        )
+        residual = xr.Dataset({v: (labels[v] - base[v].transpose(*labels[v].dims)) for v in lvars})
         for v in lvars:
-            target_phys[v].attrs = {"units": labels[v].attrs.get("units", "")}
+            residual[v].attrs = {"units": labels[v].attrs.get("units", "")}
+        spec.climatology = fit_climatology(residual.isel(time=train_sl))
+        if cfg.mean == "bicubic":
+            target_phys = residual
+        elif cfg.mean == "regression":
+            total = _total_steps(cfg, n_train)
+            target_phys = fit_regression_mean(spec, condition, calendar, residual, static, cfg,
+                                              n_train, total, device)  # fmt: skip
     spec.label_scaler = Scaler.fit(
         target_phys.isel(time=train_sl), method=cfg.label_scaling,
         by_month=cfg.scale_by_month, landmask=_landmask(static, labels), variables=lvars,
     )  # fmt: skip
-    condition = spec.condition(features)
     if obs is not None:
         condition = with_observations(spec, features, condition, obs)
     data = _Data(
         condition=condition,
         target=grid.pad(_stack(spec.label_scaler.normalize(target_phys), lvars),
                         levels=spec.levels, mode="reflect"),
-        calendar=calendar_features(features["time"]),
+        calendar=calendar,
         times=np.asarray(features["time"].values),
     )  # fmt: skip
     try:

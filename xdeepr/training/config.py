@@ -27,7 +27,15 @@ from ..diffusion import DEFAULT_SAMPLER, PREDICTIONS, SAMPLERS, SCHEDULE_NAMES
 from ..errors import ConfigError
 from ..scaling import METHODS as SCALING_METHODS
 
-__all__ = ["TrainConfig"]
+__all__ = ["AUTO_VALIDATIONS", "MEANS", "SELECTIONS", "TrainConfig"]
+
+#: What the diffusion model corrects: bicubic interpolation (DeepR) or a regression U-Net
+#: (CorrDiff); None: no mean.
+MEANS = ("bicubic", "regression")
+#: Which weights train() returns: the best by validation skill, or the last EMA weights.
+SELECTIONS = ("skill", "last")
+#: Validations per run when ``validate_every`` is None (the last step always validates).
+AUTO_VALIDATIONS = 8
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,13 @@ _RULES: dict[str, _Rule] = {
     "features": _NAMES,
     "labels": _NAMES,
     "learn_residuals": _BOOL,
+    "mean": _Rule(
+        "choice",
+        "'bicubic', 'regression' or None (no mean: the network models the whole field)",
+        choices=MEANS,
+        optional=True,
+    ),
+    "mean_steps": _int(1, none="as many as the diffusion's steps"),
     "feature_scaling": _SCALING,
     "label_scaling": _SCALING,
     "scale_by_month": _BOOL,
@@ -110,6 +125,13 @@ _RULES: dict[str, _Rule] = {
         "'cpu', 'cuda', 'cuda:N' (a device torch finds here), or None (CUDA when available)",
         optional=True,
     ),
+    "validate_every": _int(
+        0, none=f"about {AUTO_VALIDATIONS} validations per run, at least 50 steps apart"
+    ),
+    "validation_times": _int(1),
+    "validation_members": _int(2),
+    "selection": _choice(SELECTIONS),
+    "patience": _int(1, none="no early stopping"),
     "prefetch": _BOOL,
     "block_cache_mib": _float("a number >= 0 (0: no cache)", 0.0),
     "observation_dropout": _float("a number in [0, 1)", 0.0, 1.0, hi_open=True),
@@ -252,7 +274,11 @@ class TrainConfig:
         ``schedule="linear", prediction="epsilon"`` reproduces the seed.
     Data
         ``features`` / ``labels`` (variable names; default all; one name is a list of
-        one), ``learn_residuals`` (target = label − bicubic feature),
+        one), ``mean``: what the diffusion model corrects, ``"bicubic"`` (target = label
+        − bicubic feature, DeepR's ``learn_residuals``, which stays as an alias:
+        ``learn_residuals=False`` means ``mean=None``), ``"regression"`` (CorrDiff: a
+        deterministic U-Net trained with MSE for ``mean_steps`` steps predicts the
+        field from the condition, the diffusion model learns the rest) or None,
         ``feature_scaling`` / ``label_scaling`` (``"domain-wise"``, ``"pixel-wise"``,
         ``"landmask-wise"``), ``scale_by_month``, ``validation_fraction`` (the last part
         of the paired times), ``patch_size`` (random crops of the padded label domain, a
@@ -263,6 +289,14 @@ class TrainConfig:
         warm-up, then cosine decay to 5 %), ``epochs`` or ``steps`` (``steps`` wins),
         ``max_minutes`` (stop early after this wall time), ``grad_clip``,
         ``ema_decay``, ``seed``, ``device`` (default: CUDA when available).
+    Validation by skill (:mod:`xdeepr.training.validation`)
+        Every ``validate_every`` steps (None: about 8 times per run, at least 50 steps
+        apart; 0: only at the end) and at the end, ``validation_members`` members are sampled for
+        ``validation_times`` evenly spaced validation times with the EMA weights and
+        the model's default sampler (fixed seed), scored by fair CRPS, spread-skill and
+        RMSE; ``selection="skill"`` returns the best weights by the rule of
+        :func:`~xdeepr.training.validation.select`, ``"last"`` the last ones;
+        ``patience`` stops after that many validations without a better pick.
     Data loading
         ``prefetch`` (prepare the next block of time steps in a background thread while
         the current one trains), ``block_cache_mib`` (host memory, MiB, in which
@@ -321,6 +355,8 @@ class TrainConfig:
     features: tuple[str, ...] | None = None
     labels: tuple[str, ...] | None = None
     learn_residuals: bool = True
+    mean: str | None = "bicubic"
+    mean_steps: int | None = None
     feature_scaling: str = "domain-wise"
     label_scaling: str = "domain-wise"
     scale_by_month: bool = False
@@ -339,6 +375,12 @@ class TrainConfig:
     ema_decay: float = 0.999
     seed: int = 0
     device: str | None = None
+    # validation by skill
+    validate_every: int | None = None
+    validation_times: int = 12
+    validation_members: int = 4
+    selection: str = "skill"
+    patience: int | None = None
     # data loading (prefetch.py)
     prefetch: bool = True
     block_cache_mib: float = 2048.0
@@ -354,6 +396,10 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             object.__setattr__(self, f.name, _check_field(f.name, getattr(self, f.name)))
+        # learn_residuals is the old name of mean="bicubic": False turns the bicubic mean off
+        if self.mean == "bicubic" and not self.learn_residuals:
+            object.__setattr__(self, "mean", None)
+        object.__setattr__(self, "learn_residuals", self.mean == "bicubic")
         levels = len(self.channel_multipliers)
         if len(self.is_attention) != levels:
             raise ConfigError(

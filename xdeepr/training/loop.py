@@ -26,6 +26,7 @@ from .data import _Blocks, _Data
 from .distributed import Ranks, barrier, is_main
 from .observations import drop_stations
 from .prefetch import BlockCache, BlockFeeder, upcoming_blocks
+from .validation import SkillValidation
 
 CHECKPOINT_NAME = "checkpoint.xdeepr-ckpt"
 
@@ -79,6 +80,7 @@ def _optimise(
     total = cfg.steps if cfg.steps is not None else cfg.epochs * per_epoch
     history: list[dict[str, float]] = []
     step = 0
+    skill = SkillValidation(model, data, cfg, n_train, total, device)  # validation.py
     ckpt_dir = Path(cfg.checkpoint_dir) if cfg.checkpoint_dir else None
     if resume:
         path = Path(resume) if not isinstance(resume, bool) else None
@@ -86,7 +88,7 @@ def _optimise(
             if ckpt_dir is None:
                 raise ConfigError("resume=True needs checkpoint_dir= (or pass a checkpoint path)")
             path = ckpt_dir / CHECKPOINT_NAME
-        step, history = _load_checkpoint(path, net, ema, opt, device)
+        step, history = _load_checkpoint(path, net, ema, opt, device, skill)
     # prefetch.py: the next block is prepared in a thread; prepared blocks kept in a budget
     cache = BlockCache(cfg.block_cache_mib)
     order = upcoming_blocks(lambda e: train_blocks.batches(e, cfg.seed, cfg.batch_size),
@@ -161,8 +163,15 @@ def _optimise(
                 history.append({"epoch": float(epoch), "step": float(step),
                                 "train_loss": loss_value, "validation_loss": val})  # fmt: skip
                 bar.set_postfix(loss=f"{loss_value:.4f}", val=f"{val:.4f}")
+            if skill.due(step):  # validation by skill: sample, score, keep the best
+                history.append(skill.validate(ema, step))
+                bar.set_postfix(loss=f"{loss_value:.4f}", **skill.postfix(history[-1]))
             if ckpt_dir is not None and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
-                _save_checkpoint(ckpt_dir / CHECKPOINT_NAME, model, net, ema, opt, step, history)
+                _save_checkpoint(ckpt_dir / CHECKPOINT_NAME, model, net, ema, opt, step, history,
+                                 skill)  # fmt: skip
+            if skill.stop:  # `patience` validations without a better pick
+                stopped_early = True
+                break
             if cfg.max_minutes is not None and ranks.any(
                 _time.monotonic() - start_time > 60 * cfg.max_minutes, device
             ):
@@ -174,10 +183,11 @@ def _optimise(
     bar.close()
     feed.close()
     if ckpt_dir is not None:
-        _save_checkpoint(ckpt_dir / CHECKPOINT_NAME, model, net, ema, opt, step, history)
+        _save_checkpoint(ckpt_dir / CHECKPOINT_NAME, model, net, ema, opt, step, history, skill)
     model.training_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
     model.network = ema.cpu()
-    val = history[-1]["validation_loss"] if history else float("nan")
+    val = next((h["validation_loss"] for h in reversed(history) if "validation_loss" in h),
+               float("nan"))  # fmt: skip
     t = data.times
     model.summary = {
         "steps": step,
@@ -193,6 +203,7 @@ def _optimise(
         "stopped_early": stopped_early,
         **ranks.summary(cfg.batch_size),  # world size, global batch, learning-rate rule
     }
+    skill.finish(model, ema, step, _time.monotonic() - start_time)  # the selected weights
     return model
 
 
@@ -237,6 +248,7 @@ def _save_checkpoint(
     opt: torch.optim.Optimizer,
     step: int,
     history: list[dict[str, float]],
+    skill: SkillValidation | None = None,
 ) -> None:
     if not is_main():  # under torchrun rank 0 writes, the others wait for it
         return barrier()
@@ -247,6 +259,7 @@ def _save_checkpoint(
         "ema": {k: v.detach().cpu() for k, v in ema.state_dict().items()},
         "optimizer": opt.state_dict(),
         "history": history,
+        "selection": None if skill is None else skill.state_dict(),
     }
     with atomic_path(path) as tmp:  # a killed run never leaves half a checkpoint
         torch.save(state, tmp)
@@ -254,7 +267,12 @@ def _save_checkpoint(
 
 
 def _load_checkpoint(
-    path: Path, net: UNet, ema: UNet, opt: torch.optim.Optimizer, device: torch.device
+    path: Path,
+    net: UNet,
+    ema: UNet,
+    opt: torch.optim.Optimizer,
+    device: torch.device,
+    skill: SkillValidation | None = None,
 ) -> tuple[int, list[dict[str, float]]]:
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint to resume from at {str(path)!r}")
@@ -270,4 +288,6 @@ def _load_checkpoint(
             f"({first}); resume with the same configuration, variables and static fields, "
             "or remove the checkpoint directory to start afresh"
         ) from err
+    if skill is not None:
+        skill.load_state_dict(state.get("selection"))
     return int(state["step"]), list(state["history"])

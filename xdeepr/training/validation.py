@@ -1,0 +1,328 @@
+"""Validation by skill inside training: sample, score, select the weights, stop, warn.
+
+The diffusion loss does not see calibration: trained long on little data, an
+ensemble collapses towards one field while its loss keeps falling (BENCHMARKS.md,
+"calibration"). So :func:`xdeepr.train` validates the way its users judge a model:
+every ``validate_every`` steps and at the end it samples a fixed, bounded subset of
+the validation times (``validation_times`` evenly spaced, ``validation_members``
+members, the model's default sampler, noise seeded as ``downscale(seed=cfg.seed)``
+seeds it) with the EMA weights, and scores the ensembles by fair CRPS,
+spread-skill ratio and ensemble-mean RMSE in the label's units. :func:`select`
+keeps the best weights by a stated rule; ``patience`` stops early; the selected
+weights are what :func:`xdeepr.train` returns, with a :class:`CalibrationWarning`
+when their spread-skill lies outside :data:`WARN_BAND`.
+
+Cost: one validation draws ``validation_times x validation_members`` samples of
+``steps`` network evaluations, without gradients; at the defaults (12 x 4 x 10) that
+is about 10 training steps of ``TrainConfig.small`` and with about 8 validations a
+run about 13 % of a 600-step run's time. The measured share is in
+``model.summary["validation"]["share_of_time"]``.
+
+Examples
+--------
+>>> records = [{"step": 100.0, "val_crps": 0.30, "val_spread_skill": 0.95},
+...            {"step": 200.0, "val_crps": 0.26, "val_spread_skill": 0.70},
+...            {"step": 300.0, "val_crps": 0.28, "val_spread_skill": 1.05}]
+>>> select(records)  # the lowest CRPS among the calibrated ones
+2
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time as _time
+import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+import xarray as xr
+
+from .. import grid
+from ..options import SamplingOptions
+
+if TYPE_CHECKING:
+    from ..model import DownscalingModel
+    from ..nn import UNet
+    from .config import TrainConfig
+    from .data import _Data
+
+__all__ = ["SELECTION_BAND", "WARN_BAND", "CalibrationWarning", "SkillValidation", "select"]
+
+#: Fewest steps between two automatic validations (short runs validate at the end only).
+AUTO_MIN_EVERY = 50
+#: Spread-skill ratios counted as calibrated when selecting weights.
+SELECTION_BAND = (0.85, 1.2)
+#: Spread-skill ratios outside which the returned model warns.
+WARN_BAND = (0.8, 1.25)
+#: What :func:`select` does, in words (model.summary and the docs say it).
+RULE = (
+    "lowest validation fair CRPS among the validations whose spread-skill ratio lies in "
+    f"[{SELECTION_BAND[0]}, {SELECTION_BAND[1]}]; if none does, the spread-skill ratio "
+    "closest to 1 (|log ratio|), ties broken by the lower CRPS"
+)
+
+
+class CalibrationWarning(UserWarning):
+    """The returned model's validation spread-skill ratio is outside :data:`WARN_BAND`."""
+
+
+def _key(record: dict[str, float], band: tuple[float, float]) -> tuple[int, float, float]:
+    """Sort key of a validation record: calibrated ones first, then by CRPS."""
+    crps, ssr = record["val_crps"], record["val_spread_skill"]
+    if not (math.isfinite(crps) and math.isfinite(ssr)) or ssr <= 0:
+        return (2, math.inf, math.inf)
+    if band[0] <= ssr <= band[1]:
+        return (0, crps, 0.0)
+    return (1, abs(math.log(ssr)), crps)
+
+
+def select(
+    records: Sequence[dict[str, float]], band: tuple[float, float] = SELECTION_BAND
+) -> int | None:
+    """Index of the validation whose weights to keep (see :data:`RULE`); None if none.
+
+    Parameters
+    ----------
+    records : sequence of dict
+        Each with ``val_crps`` and ``val_spread_skill`` (as in ``model.summary``).
+    band : (float, float)
+        Spread-skill ratios counted as calibrated.
+
+    Examples
+    --------
+    >>> select([{"val_crps": 0.3, "val_spread_skill": 0.5},
+    ...         {"val_crps": 0.4, "val_spread_skill": 0.7}])  # none calibrated: closest to 1
+    1
+    >>> select([]) is None
+    True
+    """
+    if not records:
+        return None
+    return min(range(len(records)), key=lambda i: (_key(records[i], band), i))
+
+
+def _mean_over_variables(ds: xr.Dataset) -> float:
+    return float(np.mean([float(v) for v in ds.data_vars.values()]))
+
+
+class SkillValidation:
+    """Validation by skill of one training run, its selected weights and its state.
+
+    The training loop calls :meth:`due` after each step, :meth:`validate` when due,
+    reads :attr:`stop`, and calls :meth:`finish` once at the end;
+    :meth:`state_dict` / :meth:`load_state_dict` go into and out of checkpoints, so
+    a resumed run selects what an uninterrupted one selects.
+    """
+
+    def __init__(
+        self,
+        model: DownscalingModel,
+        data: _Data,
+        cfg: TrainConfig,
+        n_train: int,
+        total: int,
+        device: torch.device,
+    ) -> None:
+        self.model, self.data, self.cfg, self.device = model, data, cfg, device
+        n_val = data.condition.sizes["time"] - n_train
+        k = min(cfg.validation_times, n_val)
+        # evenly spaced over the validation split (the split's last times are its end)
+        self.indices = (
+            n_train + np.unique(np.linspace(0, n_val - 1, k).round().astype(int))
+            if k > 0
+            else np.array([], dtype=int)
+        )
+        every = cfg.validate_every
+        if every is None:
+            from .config import AUTO_VALIDATIONS
+
+            every = max(AUTO_MIN_EVERY, math.ceil(total / AUTO_VALIDATIONS))
+        self.every, self.total = int(every), int(total)
+        self.records: list[dict[str, float]] = []
+        self.best: int | None = None
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.since_best = 0
+        self.seconds = 0.0
+        self._tensors: tuple[torch.Tensor, torch.Tensor, xr.Dataset] | None = None
+
+    @property
+    def enabled(self) -> bool:
+        """Whether there are validation times to sample."""
+        return self.indices.size > 0
+
+    def due(self, step: int) -> bool:
+        """Whether step `step` (counted after the update) validates."""
+        if not self.enabled or (self.records and self.records[-1]["step"] == step):
+            return False
+        return step >= self.total or (self.every > 0 and step % self.every == 0)
+
+    @property
+    def stop(self) -> bool:
+        """Whether ``patience`` validations passed without a better pick."""
+        return self.cfg.patience is not None and self.since_best >= self.cfg.patience
+
+    # ----------------------------------------------------------------- sampling
+    def _inputs(self) -> tuple[torch.Tensor, torch.Tensor, xr.Dataset]:
+        """Conditions, calendars and the physical truth of the subset, loaded once."""
+        if self._tensors is None:
+            idx = self.indices
+            cond_da = self.data.condition.isel(time=idx)
+            tgt_da = self.data.target.isel(time=idx)
+            if cond_da.chunks is not None or tgt_da.chunks is not None:
+                import dask
+
+                cond_da, tgt_da = dask.compute(cond_da, tgt_da)
+            cond = torch.from_numpy(np.asarray(cond_da.values, "f4"))
+            cal = torch.from_numpy(self.data.calendar[idx])
+            truth = self._physical(tgt_da.load())
+            self._tensors = (cond, cal, truth)
+        return self._tensors
+
+    def _physical(self, normalised: xr.DataArray) -> xr.Dataset:
+        """A (..., variable, lat, lon) padded, normalised target in the label's units.
+
+        Everything is scored as the residual the network models: the mean it
+        corrects is the same for truth and ensemble, so errors and spreads are
+        those of the full field.
+        """
+        arr = grid.unpad(normalised)
+        return self.model.label_scaler.denormalize(arr.to_dataset("variable"))  # type: ignore[no-any-return]
+
+    def _sample(self, ema: UNet) -> xr.Dataset:
+        from ..diffusion import StackedRandomGenerator
+        from ..inference import MEMBER, sample_seed
+
+        cond, cal, _ = self._inputs()
+        m = self.cfg.validation_members
+        view = copy.copy(self.model)
+        view.network = ema
+        opts = SamplingOptions(members=m, seed=self.cfg.seed, progress=False)
+        times = self.data.times[self.indices]
+        pairs = [(i, j) for i in range(len(times)) for j in range(m)]
+        out = []
+        batch = max(self.cfg.batch_size, m)
+        for start in range(0, len(pairs), batch):
+            chunk = pairs[start : start + batch]
+            rows = torch.tensor([i for i, _ in chunk])
+            noise = StackedRandomGenerator.from_seeds(
+                [sample_seed(self.cfg.seed, times[i], j) for i, j in chunk], device=self.device
+            )
+            c = cond[rows].to(self.device)
+            k = cal[rows].to(self.device) if self.cfg.calendar else None
+            out.append(view.sample(c, k, opts, noise=noise).float().cpu())
+        x = torch.cat(out).reshape(len(times), m, *out[0].shape[1:])  # (T, M, V, Hp, Wp)
+        like = self.data.target.isel(time=self.indices)
+        arr = xr.DataArray(
+            x.numpy(),
+            dims=("time", MEMBER, *like.dims[1:]),
+            coords={**{k: v for k, v in like.coords.items()}, MEMBER: np.arange(m)},
+        )
+        return self._physical(arr)
+
+    def validate(self, ema: UNet, step: int) -> dict[str, float]:
+        """Sample and score the subset with `ema`; update the selection; the record."""
+        from .. import metrics
+
+        start = _time.monotonic()
+        ens = self._sample(ema)
+        truth = self._inputs()[2]
+        rec = {
+            "step": float(step),
+            "val_crps": _mean_over_variables(metrics.crps_ensemble(truth, ens, fair=True)),
+            "val_spread_skill": _mean_over_variables(metrics.spread_skill_ratio(truth, ens)),
+            "val_rmse": _mean_over_variables(metrics.rmse(truth, ens.mean("member"))),
+        }
+        self.records.append(rec)
+        best = select(self.records)
+        if best == len(self.records) - 1:
+            self.best, self.since_best = best, 0
+            self.best_state = {k: v.detach().cpu().clone() for k, v in ema.state_dict().items()}
+        else:
+            self.since_best += 1
+        self.seconds += _time.monotonic() - start
+        return rec
+
+    @staticmethod
+    def postfix(rec: dict[str, float]) -> dict[str, str]:
+        """Progress-bar fields of a record."""
+        return {
+            "crps": f"{rec['val_crps']:.3f}",
+            "ssr": f"{rec['val_spread_skill']:.2f}",
+            "rmse": f"{rec['val_rmse']:.3f}",
+        }
+
+    # ------------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint keeps: records, the pick, its weights, the patience count."""
+        return {
+            "records": [dict(r) for r in self.records],
+            "best": -1 if self.best is None else self.best,
+            "best_state": self.best_state,
+            "since_best": self.since_best,
+        }
+
+    def load_state_dict(self, state: dict[str, Any] | None) -> None:
+        """Restore :meth:`state_dict` output (None: a checkpoint from before selection)."""
+        if not state:
+            return
+        self.records = [dict(r) for r in state["records"]]
+        self.best = None if int(state["best"]) < 0 else int(state["best"])
+        self.best_state = state["best_state"]
+        self.since_best = int(state["since_best"])
+
+    # ------------------------------------------------------------------ the end
+    def finish(self, model: DownscalingModel, ema: UNet, step: int, wall: float) -> None:
+        """Put the selected weights in `model` (CPU) and say which, how good, how costly."""
+        if self.enabled and (not self.records or self.records[-1]["step"] != step):
+            self.validate(ema, step)  # a run stopped by max_minutes still ends validated
+        ema = ema.cpu()
+        chosen = step
+        if self.cfg.selection == "skill" and self.best is not None and self.best_state:
+            chosen = int(self.records[self.best]["step"])
+            if chosen != step:
+                model.final_ema_state = {k: v.clone() for k, v in ema.state_dict().items()}
+                ema.load_state_dict(self.best_state)
+        model.network = ema
+        rec = next((r for r in self.records if r["step"] == chosen), None)
+        model.summary["selected_step"] = chosen
+        model.summary["validation"] = {
+            "rule": RULE if self.cfg.selection == "skill" else "the last weights",
+            "selected": rec,
+            "records": self.records,
+            "times": int(self.indices.size),
+            "members": self.cfg.validation_members,
+            "every": self.every,
+            "seconds": self.seconds,
+            "share_of_time": self.seconds / wall if wall > 0 else float("nan"),
+            "early_stopped": self.stop,
+        }
+        if rec is not None:
+            _warn_if_uncalibrated(rec)
+
+
+def _warn_if_uncalibrated(rec: dict[str, float]) -> None:
+    ssr = rec["val_spread_skill"]
+    if WARN_BAND[0] <= ssr <= WARN_BAND[1] or not math.isfinite(ssr):
+        return
+    if ssr < WARN_BAND[0]:
+        what = (
+            "under-dispersive: members too alike for their error, so the ensemble is over-confident"
+        )
+        tips = (
+            "train on more times, or fewer steps (model.summary['validation']['records'] "
+            "shows where it was calibrated); validate more often (validate_every) so the "
+            "selection can catch that point; dropout=0.1; mean='regression'"
+        )
+    else:
+        what = "over-dispersive: members spread wider than their error"
+        tips = "train longer (more steps) or with more data; check the validation split"
+    warnings.warn(
+        f"the returned weights (step {int(rec['step'])}) have a validation spread-skill "
+        f"ratio of {ssr:.2f}, outside [{WARN_BAND[0]}, {WARN_BAND[1]}] (fair CRPS "
+        f"{rec['val_crps']:.3g}): {what}. Try: {tips}.",
+        CalibrationWarning,
+        stacklevel=4,
+    )
