@@ -378,7 +378,11 @@ def _cached(start: str, periods: int | None, freq: str) -> tuple[xr.Dataset, ...
 
 
 def load_sample(
-    *, start: str = "2020-01-01", periods: int | None = None, freq: str = "6h"
+    *,
+    start: str = "2020-01-01",
+    periods: int | None = None,
+    freq: str = "6h",
+    covariables: bool = False,
 ) -> tuple[xr.Dataset, xr.Dataset, xr.Dataset]:
     """Load the embedded synthetic sample: coarse features, hi-res labels, static fields.
 
@@ -402,6 +406,12 @@ def load_sample(
         (2924 six-hourly steps from 2020-01-01: 2020 is a leap year).
     freq : str, default "6h"
         Time step, as a pandas frequency string.
+    covariables : bool, default False
+        Add the coarse meteorological covariable ``t850`` (air temperature at
+        850 hPa, K) to the features: the same synoptic weather and seasonal cycle as
+        ``t2m``, lifted 1.5 km along the day's lapse rate, without the surface's diurnal
+        cycle, lakes and orography, plus its own small noise (``docs/sample.md``,
+        "Covariable"). Everything else is unchanged, bit for bit.
 
     Returns
     -------
@@ -440,7 +450,22 @@ def load_sample(
     if periods is not None:
         periods = int(periods)
     result = _cached(key, periods, freq)
-    return tuple(ds.copy(deep=True) for ds in result)  # type: ignore[return-value]
+    out = tuple(ds.copy(deep=True) for ds in result)
+    if covariables:
+        from ._covariables import _t850
+
+        feats = out[0]
+        feats["t850"] = (
+            ("time", "latitude", "longitude"),
+            _t850(key, periods, freq).copy(),
+            {
+                "standard_name": "air_temperature",
+                "long_name": "temperature at 850 hPa",
+                "units": "K",
+                "cell_methods": "area: mean",
+            },
+        )
+    return out  # type: ignore[return-value]
 
 
 # --------------------------------------------------------------------------------------
