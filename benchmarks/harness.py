@@ -92,6 +92,7 @@ class Context:
     channels_last: bool | None = None
     compile: bool = False
     parity_steps: int = 1000
+    jobs: int = 1  # training runs at once (calibration, ablation)
     _cache: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property

@@ -1,0 +1,69 @@
+"""ablation: what each covariable is worth (the DeepR seed's open question, issue 10).
+
+The same budget (``TrainConfig.small``, :data:`STEPS` steps) with and without the
+calendar conditioning (hour-of-day and day-of-year embeddings), the static
+covariates (orography and land-sea mask at both resolutions) and the coarse
+meteorological covariable ``t850`` of the embedded sample
+(``load_sample(covariables=True)``, docs/sample.md), over three training seeds, at
+180 training times and on all of them; scored on the held-out times (every 8th
+from 2021-07-01, 10 members) by fair CRPS, ensemble-mean RMSE, spread-skill and
+spectral ratio, as the mean and the seed-to-seed standard deviation. Observations
+join the table once the observations issue lets ``train`` use them.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+from . import harness as H
+from . import trainruns as R
+
+STEPS = 400
+SEEDS = (0, 1, 2)
+#: (label, job settings): the inputs of each variant.
+VARIANTS: list[tuple[str, dict[str, Any]]] = [
+    ("t2m + static + calendar (default)", {}),
+    ("without calendar", {"config": {"calendar": False}}),
+    ("without static covariates", {"static": False}),
+    ("with t850", {"inputs": ("t850",)}),
+]
+
+
+def run(ctx: H.Context) -> str:
+    """Train every variant, size and seed; return the markdown table."""
+    seeds = SEEDS[:1] if ctx.quick else SEEDS
+    sizes = ("180",) if ctx.quick else ("180", "full")
+    steps = 2 if ctx.quick else STEPS
+    extra = {k: v for k, v in H.QUICK_TRAIN.items() if k not in ("steps", "progress")}
+    jobs = []
+    for size in sizes:
+        for label, settings in VARIANTS:
+            for seed in seeds:
+                cfg = {"steps": steps, "seed": seed, **settings.get("config", {})}
+                if ctx.quick:
+                    cfg.update(extra)
+                jobs.append({**settings, "label": label, "size": size, "config": cfg,
+                             "quick": ctx.quick})  # fmt: skip
+    results = R.run_all(jobs, ctx.jobs)
+    rows: list[list[Any]] = []
+    for size in sizes:
+        for label, _ in VARIANTS:
+            runs = [r["selected"] for r in results if r["size"] == size and r["label"] == label]
+            cells: list[Any] = [size, label]
+            for key in ("crps", "rmse", "ssr", "spectral"):
+                values = [r[key] for r in runs]
+                sd = statistics.stdev(values) if len(values) > 1 else float("nan")
+                cells.append(f"{statistics.fmean(values):.4f} ± {sd:.4f}")
+            rows.append(cells)
+    note = (
+        f"`TrainConfig.small`, {steps} steps, weights selected by validation skill (the "
+        f"default), training seeds {list(seeds)}: mean ± seed-to-seed standard deviation. "
+        f"Training on {R.SMALL_TIMES} times evenly spaced before {H.TEST_START} ('180') or "
+        f"all of them ('full'); held-out times every {R.EVERY}th from {H.TEST_START}, "
+        f"{R.MEMBERS} members, noise seed 0."
+    )
+    head = ["training times", "inputs", "fair CRPS (K)", "ens.-mean RMSE (K)", "spread-skill",
+            "spectral ratio"]  # fmt: skip
+    return H.section(ctx, "ablation", "what each covariable is worth",
+                     [note, H.table(head, rows)])  # fmt: skip
