@@ -1,16 +1,30 @@
 """training: throughput (samples/s) and peak memory of the demo-size model, batch 16.
 
 Each measurement runs in its own process, so the peak resident set size (and the
-peak CUDA memory) belongs to the training alone.
+peak CUDA memory) belongs to the training alone. The second table compares one
+process with ``torchrun`` ranks (gloo on the CPU, nccl on GPUs) and the data loading
+before (block prepared when needed, every epoch) and after (prefetch thread, prepared
+blocks cached); its runs are launched by :func:`launch`, which ``suite_gpu`` shares.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from . import harness as H
+
+ROOT = Path(__file__).resolve().parents[1]
+#: Data loading settings compared: (label, prefetch, block_cache_mib).
+LOADING = (("before: no prefetch, no cache", False, 0.0), ("prefetch", True, 0.0),
+           ("prefetch + cache (default)", True, 2048.0))  # fmt: skip
 
 
 def _train(quick: bool, device: str, steps: tuple[int, int]) -> dict[str, Any]:
@@ -77,4 +91,111 @@ def run(ctx: H.Context) -> str:
         "difference of two runs, so data preparation and the validation pass cancel. Peak RSS "
         "is the training process's `ru_maxrss` (data loading included)."
     )
-    return H.section(ctx, "training", "throughput and peak memory", [note, body])
+    return H.section(ctx, "training", "throughput and peak memory", [note, body, scaling(ctx)])
+
+
+def _ddp_worker(spec: dict[str, Any], out: str) -> None:
+    """One rank (or the one process) of a :func:`launch` run; rank 0 writes `out` (JSON)."""
+    import xdeepr
+    from xdeepr.training import distributed
+
+    torch.set_num_threads(spec["threads"])
+    f, l, s = xdeepr.datasets.load_sample()
+    sl = slice(0, spec["times"])
+    f, l = f.isel(time=sl).chunk(time=spec["block"]), l.isel(time=sl).chunk(time=spec["block"])
+    cfg = dict(H.QUICK_TRAIN if spec["quick"] else H.DEMO_TRAIN)
+    cfg.update(batch_size=spec["batch"], steps=spec["steps"], device=spec["device"],
+               block_size=spec["block"], validation_fraction=0.0, prefetch=spec["prefetch"],
+               block_cache_mib=spec["cache"])  # fmt: skip
+    cuda = spec["device"] == "cuda"
+    model = xdeepr.train(f, l, s, **cfg)
+    if distributed.is_main():
+        sm = model.summary
+        Path(out).write_text(json.dumps({
+            "wall": sm["wall_seconds"], "steps": sm["steps"], "world": sm["world_size"],
+            "global_batch": sm["global_batch_size"], "rss": H.maxrss_mib(),
+            "cuda_peak": torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
+        }))  # fmt: skip
+
+
+def launch(spec: dict[str, Any], world: int, timeout: float = 900) -> dict[str, Any]:
+    """Train as `spec` says in a fresh process, or under ``torchrun`` with `world` ranks.
+
+    ``world=1`` is a plain process (no process group); more ranks run through
+    ``torchrun --standalone`` (a rendezvous on this machine). Returns rank 0's record:
+    wall seconds of the training loop, steps, world size, global batch, peak RSS (MiB)
+    and peak CUDA memory (MiB) of rank 0.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        out = str(Path(tmp) / "result.json")
+        code = ["-m", "benchmarks.suite_training", "--worker", json.dumps(spec), out]
+        if world == 1:
+            cmd = [sys.executable, *code]
+        else:
+            cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                   f"--nproc-per-node={world}", *code]  # fmt: skip
+        env = {**os.environ, "OMP_NUM_THREADS": str(spec["threads"])}
+        res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
+                             timeout=timeout)  # fmt: skip
+        if res.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{res.stderr[-3000:]}")
+        return dict(json.loads(Path(out).read_text()))
+
+
+def scaling(
+    ctx: H.Context,
+    worlds: tuple[int, ...] = (1, 2),
+    runs: list[tuple[int, int, tuple[str, bool, float]]] | None = None,
+) -> str:
+    """Table: samples/s of 1 process and of `worlds` ranks, data loading before and after.
+
+    `runs` (world, threads per rank, one of :data:`LOADING`) replaces the default
+    grid: each layout with each data-loading setting.
+
+    The global batch is the same in every row (16; 4 in --quick): each of n ranks takes
+    16/n. Input is dask-backed (chunks of one block), so every block is read, its
+    bicubic condition computed and normalised when prepared.
+    """
+    cores = os.cpu_count() or 1
+    quick = ctx.quick
+    times, block, steps, batch = (32, 8, 4, 4) if quick else (256, 64, H.train_steps(96), 16)
+    # one process with one thread and with all cores; n ranks with cores / n threads each
+    layouts = sorted({(1, 1), *((w, max(1, cores // w)) for w in worlds)})
+    if runs is None:
+        runs = [(w, th, ld) for w, th in layouts for ld in LOADING]
+        if quick:  # every code path once: one process before, ranks after
+            runs = [(1, 1, LOADING[0]), (max(worlds), 1, LOADING[-1])]
+    rows = []
+    for world, threads, (label, prefetch, cache) in runs:
+        spec = {"quick": quick, "device": ctx.device.type, "times": times, "block": block,
+                "steps": steps, "batch": batch // world, "prefetch": prefetch,
+                "cache": cache, "threads": threads}  # fmt: skip
+        r = launch(spec, world)
+        who = "1 process" if world == 1 else f"{world} ranks ({_backend(ctx)})"
+        peak = f"{r['cuda_peak']:.0f}" if r["cuda_peak"] is not None else "n/a (CPU)"
+        rows.append([who, spec["threads"], label, f"{r['global_batch']} = {spec['batch']} x "
+                     f"{r['world']}", r["steps"], r["wall"], r["steps"] * r["global_batch"]
+                     / r["wall"], f"{r['rss']:.0f}", peak])  # fmt: skip
+    head = ["processes", "torch threads each", "data loading", "global batch", "steps",
+            "loop s", "samples / s", "rank 0 peak RSS (MiB)", "rank 0 peak CUDA (MiB)"]  # fmt: skip
+    note = (
+        f"**One process against `torchrun` ranks.** {'Tiny' if quick else 'Demo'} U-Net, "
+        f"{times} training times of the embedded sample as dask input in chunks of {block} "
+        f"(block_size {block}), {steps} steps at the same global batch (so "
+        f"{steps * batch / times:.1f} epochs), no validation; 'loop s' is the training loop's "
+        "wall time (`model.summary['wall_seconds']`: block preparation included, start-up and "
+        "the one-off checks not). Ranks launched by "
+        "`python -m torch.distributed.run --standalone --nproc-per-node N` "
+        f"(`benchmarks.suite_training.launch`); {cores} cores shared by all ranks; load "
+        f"average when the table started: {os.getloadavg()[0]:.1f} (above {cores}: other jobs "
+        "shared the cores, so the times are pessimistic, worst for runs with more threads)."
+    )
+    return note + "\n\n" + H.table(head, rows)
+
+
+def _backend(ctx: H.Context) -> str:
+    return "nccl" if ctx.cuda else "gloo"
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--worker"]:
+    _ddp_worker(json.loads(sys.argv[2]), sys.argv[3])

@@ -206,3 +206,34 @@ def test_quick_run_on_gpu(tmp_path):
         == 0
     )
     assert "model FLOP utilisation" in (tmp_path / "B.md").read_text()
+
+
+def test_gpu_suite_quick_runs_every_part_without_cuda(quick_run):
+    """`python -m benchmarks gpu`: on CPU --quick exercises all it can without CUDA."""
+    _, _, path = quick_run
+    text = path.read_text()
+    start, end = harness.markers("gpu")
+    section = text[text.index(start) : text.index(end)]
+    for part in ("**CUDA tests.**", "pytest -m gpu", "**GPU fast path**", "channels_last",
+                 "bf16", "Complete domain end to end", "Training steps on the complete domain",
+                 "seed U-Net", "One process against `torchrun` ranks", "2 ranks (gloo)",
+                 "Whole check"):  # fmt: skip
+        assert part in section, part
+    assert "**failed" not in section
+
+
+def test_training_suite_compares_one_process_with_ranks(quick_run):
+    _, _, path = quick_run
+    text = path.read_text()
+    section = text[text.index(harness.markers("training")[0]) :]
+    assert "1 process" in section and "2 ranks (gloo)" in section
+    assert "before: no prefetch, no cache" in section and "prefetch + cache" in section
+    assert "4 = 2 x 2" in section  # the global batch, split over the ranks
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU section")
+def test_gpu_suite_without_cuda_measures_nothing():
+    from benchmarks import suite_gpu
+
+    text = suite_gpu.run(harness.Context(device=torch.device("cpu")))
+    assert "Not measured: no GPU" in text and "python -m benchmarks gpu" in text

@@ -71,9 +71,11 @@ def _worker(rank: int, world: int, port: int, out: str, batch: int, env_init: bo
     if not env_init:  # as a user's script would; else train() joins from the environment
         dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
                                 world_size=world)  # fmt: skip
+    results: dict[str, Any] = {"gathered": distributed.gather_shares(
+        5, lambda i: torch.as_tensor(i) * (rank + 1)).tolist()}  # fmt: skip
     f, l, s = xdeepr.datasets.load_sample(periods=50)
     f, l = f.chunk(time=8), l.chunk(time=8)  # streamed from dask, as from zarr
-    kw, results = _config(batch), {}
+    kw = _config(batch)
     results["full"] = _state(xdeepr.train(f, l, s, checkpoint_dir=f"{out}/a", **kw))
     if world > 1:
         original = training.loop._save_checkpoint
@@ -101,10 +103,15 @@ def _worker(rank: int, world: int, port: int, out: str, batch: int, env_init: bo
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict[str, Any]:
-    """A 2-rank run (per-rank batch 2) and a 1-process run (batch 4), each under gloo."""
+    """A 2-rank run (per-rank batch 2, spawned) and a 1-process run (batch 4), under gloo."""
     out = tmp_path_factory.mktemp("ddp")
     tmp.spawn(_worker, args=(2, _free_port(), str(out), 2, False), nprocs=2, join=True)
-    tmp.spawn(_worker, args=(1, _free_port(), str(out), 4, True), nprocs=1, join=True)
+    saved = dict(os.environ)
+    try:  # one process: here, joining a group of one from the environment, as torchrun's
+        _worker(0, 1, _free_port(), str(out), 4, True)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
     return {p.stem: torch.load(p, weights_only=False) for p in Path(out).glob("rank*.pt")}
 
 
@@ -135,6 +142,12 @@ def test_two_ranks_equal_one_process_with_twice_the_batch(runs):
 
 def test_ranks_hold_the_same_weights(runs):
     _assert_same(runs["rank0-of-2"]["full"]["ema"], runs["rank1-of-2"]["full"]["ema"])
+
+
+def test_gather_shares_gives_every_rank_all_shares_in_order(runs):
+    # 5 items over 2 ranks: 0, 1, 2 on rank 0 (x1) and 3, 4 on rank 1 (x2)
+    assert runs["rank0-of-2"]["gathered"] == runs["rank1-of-2"]["gathered"] == [0, 1, 2, 6, 8]
+    assert runs["rank0-of-1"]["gathered"] == [0, 1, 2, 3, 4]
 
 
 def test_two_ranks_killed_after_a_checkpoint_resume_exactly(runs):
@@ -198,7 +211,9 @@ def test_prefetch_and_cache_change_no_value_and_prepare_each_block_once(sample_s
 def test_block_feeder_follows_the_order_and_the_cache_keeps_its_budget():
     class Counting:
         blocks = [np.arange(2)] * 3
-        calls: list[int] = []
+
+        def __init__(self) -> None:
+            self.calls: list[int] = []
 
         def load(self, b: int) -> tuple[torch.Tensor, ...]:
             self.calls.append(b)
@@ -214,3 +229,16 @@ def test_block_feeder_follows_the_order_and_the_cache_keeps_its_budget():
     for b in range(3):
         cache.put("train", b, src.load(b), lazy=True)  # type: ignore[arg-type]
     assert cache.get("train", 1) is not None and cache.get("train", 2) is None
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_training_under_torchrun_on_cuda():
+    """nccl over the GPUs present (at most 2): each rank on cuda:LOCAL_RANK."""
+    from benchmarks import suite_training
+
+    world = min(2, torch.cuda.device_count())
+    spec = {"quick": True, "device": "cuda", "times": 32, "block": 8, "steps": 4,
+            "batch": 2, "prefetch": True, "cache": 64.0, "threads": 1}  # fmt: skip
+    r = suite_training.launch(spec, world)
+    assert r["world"] == world and r["global_batch"] == 2 * world and r["cuda_peak"] > 0

@@ -22,9 +22,10 @@ CPU) and training becomes data-parallel:
 
 from __future__ import annotations
 
+import inspect
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +45,7 @@ __all__ = [
     "all_gather_objects",
     "all_reduce_sum",
     "barrier",
+    "gather_shares",
     "is_main",
     "launched",
     "sample_noise",
@@ -129,7 +131,11 @@ class Ranks:
 
         ids = [device.index] if device.type == "cuda" else None
         # no BatchNorm in the U-Net: buffers need no broadcast at every forward pass
-        return DistributedDataParallel(net, device_ids=ids, broadcast_buffers=False)
+        # (torch >= 2.13 names the switch forward_sync_buffers; older ones broadcast_buffers)
+        params = inspect.signature(DistributedDataParallel).parameters
+        sync = "forward_sync_buffers" if "forward_sync_buffers" in params else "broadcast_buffers"
+        options: dict[str, Any] = {sync: False}
+        return DistributedDataParallel(net, device_ids=ids, **options)
 
     def seed(self, base: int) -> int:
         """`base` (one process), or a seed of (`base`, rank): ranks draw other dropout."""
@@ -259,6 +265,26 @@ def all_gather_objects(obj: Any) -> list[Any]:
     out: list[Any] = [None] * dist.get_world_size()
     dist.all_gather_object(out, obj)
     return out
+
+
+def gather_shares(n: int, fn: Callable[[np.ndarray], torch.Tensor]) -> torch.Tensor:
+    """``fn`` over this rank's contiguous share of ``range(n)``; all shares, in order.
+
+    For work that every rank needs the whole result of, such as the ensembles of a
+    validation by skill: each rank computes ``fn(indices)`` for its share (a tensor
+    with one row per index), and every rank gets the rows of all shares concatenated
+    in index order (as CPU tensors). Outside a process group, ``fn(np.arange(n))``.
+
+    Examples
+    --------
+    >>> gather_shares(3, lambda i: torch.as_tensor(i) * 10).tolist()
+    [0, 10, 20]
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return fn(np.arange(n))
+    share = np.array_split(np.arange(n), dist.get_world_size())[dist.get_rank()]
+    parts = all_gather_objects(fn(share).cpu() if share.size else None)
+    return torch.cat([p for p in parts if p is not None])
 
 
 def sample_noise(
