@@ -15,7 +15,9 @@ import torch
 from . import harness as H
 
 SUITES = ("sampling", "skill", "training", "dask", "unet", "tiling", "profile", "imports",
-          "gpu")  # fmt: skip
+          "calibration", "ablation", "gpu")  # fmt: skip
+#: Suites left out of a run that names none (they train many models: tens of minutes).
+LONG = ("calibration", "ablation")
 
 
 def _switch(value: str) -> bool | None:
@@ -33,7 +35,8 @@ def parser() -> argparse.ArgumentParser:
         "suites",
         nargs="*",
         metavar="suite",
-        help=f"suites to run, from {', '.join(SUITES)} (default: all)",
+        help=f"suites to run, from {', '.join(SUITES)} (default: all but "
+        f"{', '.join(LONG)}, which train many models)",
     )
     p.add_argument(
         "--quick",
@@ -78,6 +81,13 @@ def parser() -> argparse.ArgumentParser:
         help="sampling fast path: also measure torch.compile (CUDA only)",
     )
     p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="training runs at once in the calibration and ablation suites, each in its "
+        "own process with one torch thread (default: 1)",
+    )
+    p.add_argument(
         "--parity-steps",
         type=int,
         default=1000,
@@ -109,8 +119,9 @@ def main(argv: list[str] | None = None) -> int:
         channels_last=_switch(args.channels_last),
         compile=args.compile and device.type == "cuda",
         parity_steps=args.parity_steps,
+        jobs=max(1, args.jobs),
     )
-    for suite in args.suites or SUITES:
+    for suite in args.suites or [s for s in SUITES if args.quick or s not in LONG]:
         start = time.perf_counter()
         module = importlib.import_module(f"benchmarks.suite_{suite}")
         text = module.run(ctx)
