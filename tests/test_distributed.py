@@ -242,3 +242,26 @@ def test_training_under_torchrun_on_cuda():
             "batch": 2, "prefetch": True, "cache": 64.0, "threads": 1}  # fmt: skip
     r = suite_training.launch(spec, world)
     assert r["world"] == world and r["global_batch"] == 2 * world and r["cuda_peak"] > 0
+
+
+@pytest.mark.slow
+def test_cli_train_under_torchrun_writes_one_model(tmp_path):
+    """``torchrun --standalone --nproc-per-node 2 -m xdeepr train ...``: rank 0 writes."""
+    import subprocess
+    import sys
+
+    f, l, s = xdeepr.datasets.load_sample(periods=40)
+    for name, ds in (("f", f), ("l", l), ("s", s)):
+        ds.to_netcdf(tmp_path / f"{name}.nc")
+    sets = ["steps=4", "n_channels=8", "channel_multipliers=[1,2]", "batch_size=2",
+            "is_attention=[False,True]", "block_size=8", "validation_times=1",
+            "validation_members=2"]  # fmt: skip
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+           "-m", "xdeepr", "train", "f.nc", "l.nc", "--static", "s.nc", "--output", "m.xdeepr",
+           *[a for kv in sets for a in ("--set", kv)]]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    res = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.count("<xdeepr.DownscalingModel") == 1  # printed by rank 0 only
+    summary = xdeepr.load_model(tmp_path / "m.xdeepr").summary
+    assert summary["world_size"] == 2 and summary["global_batch_size"] == 4
