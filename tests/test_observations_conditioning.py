@@ -168,9 +168,7 @@ def test_guidance_pulls_any_model_towards_the_stations(plain_model, data):
     opts = xdeepr.SamplingOptions(members=2, steps=4, seed=0, progress=False, batch_size=1)
     with pytest.warns(UserWarning, match="trained without observations"):
         unguided = ft.deepr.downscale(plain_model, observations=obs, options=opts)
-    guided = ft.deepr.downscale(
-        plain_model, observations=obs, options=opts.replace(guidance=1.0)
-    )
+    guided = ft.deepr.downscale(plain_model, observations=obs, options=opts.replace(guidance=1.0))
     assert guided.attrs["xdeepr_guidance"] == 1.0
 
     def misfit(ens):
@@ -215,3 +213,35 @@ def test_stations_outside_are_dropped_with_a_counted_warning(obs_model, data):
         ens = ft.deepr.downscale(obs_model, observations=both, **FAST)
     assert any("1 of 41 stations lie outside" in str(w.message) for w in caught)
     assert ens.attrs["xdeepr_stations"] == 40
+
+
+# ------------------------------------------------------------------ command line
+def test_cli_train_and_downscale_with_observations(data, tmp_path, capsys):
+    pytest.importorskip("distributed")
+    from xdeepr.cli.main import main
+
+    f, l, s, obs = data
+    sl = slice(0, 16)
+    f.isel(time=sl).to_netcdf(tmp_path / "f.nc")
+    l.isel(time=sl).to_netcdf(tmp_path / "l.nc")
+    s.to_netcdf(tmp_path / "s.nc")
+    xdeepr.datasets.stations_to_table(obs.isel(time=slice(0, 20))).to_csv(
+        tmp_path / "stations.csv", index=False
+    )
+    f.isel(time=slice(16, 20)).to_netcdf(tmp_path / "in.nc")
+    net = ["--set", "n_channels=8", "--set", "channel_multipliers=[1, 2]",
+           "--set", "is_attention=[False, True]", "--set", "steps=2"]  # fmt: skip
+    rc = main(["train", str(tmp_path / "f.nc"), str(tmp_path / "l.nc"), "--static",
+               str(tmp_path / "s.nc"), "--observations", str(tmp_path / "stations.csv"),
+               *net, "--output", str(tmp_path / "m.xdeepr"), "--quiet"])  # fmt: skip
+    assert rc == 0, capsys.readouterr().err
+    model = xdeepr.load_model(tmp_path / "m.xdeepr")
+    assert model.observations["channels"] == ["obs_departure:t2m", "obs_mask:t2m"]
+    out = tmp_path / "out.nc"
+    rc = main(["downscale", str(tmp_path / "in.nc"), "-m", str(tmp_path / "m.xdeepr"),
+               "--observations", str(tmp_path / "stations.csv"), "--members", "2",
+               "--steps", "2", "--workers", "1", "--chunks", "time=2", "-o", str(out),
+               "--quiet"])  # fmt: skip
+    assert rc == 0, capsys.readouterr().err
+    with xr.open_dataset(out) as got:
+        assert got.attrs["xdeepr_stations"] == 40 and got.t2m.sizes["member"] == 2

@@ -101,6 +101,11 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         "--device", metavar="DEVICE", help="cpu, cuda... on the workers (default: CUDA if any)"
     )
     p.add_argument(
+        "--observations", metavar="FILE",
+        help="station observations (CSV table or CF timeSeries netCDF) for a model trained "
+        "with them: any stations, matched to the input's times",
+    )  # fmt: skip
+    p.add_argument(
         "--fill", metavar="mean|NUMBER",
         help="fill missing input values with the field's mean or a number (default: error)",
     )  # fmt: skip
@@ -158,6 +163,9 @@ def run(args: argparse.Namespace) -> int:
     fill = _fill(args.fill)
     model = load_model(args.model)
     ds = open_input(args.inputs, "input", args.chunks)
+    from ._stations import open_observations
+
+    obs = open_observations(args.observations) if args.observations else None
     if "time" not in ds.dims:
         raise CLIError(f"the input has no 'time' dimension (its dimensions: {list(ds.dims)})")
     record = writer.read_progress(out) if args.resume and out.exists() else None
@@ -175,6 +183,7 @@ def run(args: argparse.Namespace) -> int:
             bf16=args.bf16, channels_last=args.channels_last,
             compile=args.compile_mode or args.compile,
         ),
+        observations=obs,
     )  # fmt: skip
     used = [name for name in getattr(model, "features", ()) if name in ds.data_vars]
     source = ds[used or list(ds.data_vars)]  # fingerprinted block by block for --resume

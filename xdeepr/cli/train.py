@@ -54,6 +54,11 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         help="static covariates (orography, land-sea mask): files, stores or globs",
     )  # fmt: skip
     p.add_argument(
+        "--observations", metavar="FILE",
+        help="station observations of the labels (CSV table or CF timeSeries netCDF): the "
+        "model takes them as condition channels",
+    )  # fmt: skip
+    p.add_argument(
         "--config", metavar="FILE",
         help="TrainConfig fields in a .json, .toml or .yaml/.yml file",
     )  # fmt: skip
@@ -176,7 +181,12 @@ def run(args: argparse.Namespace) -> int:
     if args.static:
         parts = [open_input([s], "static covariates") for s in args.static]
         static = xr.merge(parts, compat="override", join="outer").load()
-    model = xdeepr.train(features, labels, static, config=config, resume=args.resume)
+    from ._stations import open_observations
+
+    obs = open_observations(args.observations) if args.observations else None
+    model = xdeepr.train(
+        features, labels, static, config=config, resume=args.resume, observations=obs
+    )
     from xdeepr.training.distributed import is_main
 
     if not is_main():  # under torchrun (docs/distributed.md) rank 0 writes the model file

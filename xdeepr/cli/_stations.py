@@ -1,0 +1,49 @@
+"""Station observations from a file, for ``--observations`` and ``--stations``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import xarray as xr
+
+from ._common import open_input
+
+#: Suffixes read as a tidy table (station, latitude, longitude, time, value columns).
+TABLE_SUFFIXES = (".csv", ".tsv", ".txt")
+
+
+def open_observations(path: str, what: str = "observations") -> xr.Dataset:
+    """Station observations from a CSV table or a CF timeSeries netCDF file / zarr store.
+
+    A table has one row per station and time: columns ``station``, ``latitude``,
+    ``longitude``, ``time``, optionally ``altitude``, and the values in a ``value``
+    column (read as ``t2m``) or in one column named after the variable (as
+    :func:`xdeepr.datasets.stations_to_table` writes); anything else is opened as a Dataset
+    with dims ``(time, station)``. The result is loaded (observations are small).
+
+    Raises
+    ------
+    FileNotFoundError
+        When there is no such file.
+    xdeepr.errors.InputError
+        When a table's columns or values are wrong (named).
+
+    Examples
+    --------
+    >>> obs = open_observations("stations.csv")  # doctest: +SKIP
+    """
+    from ..datasets import stations_from_table
+
+    if Path(path).suffix.lower() in TABLE_SUFFIXES:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"the {what} file {path!r} does not exist")
+        import pandas as pd
+
+        columns = list(pd.read_csv(path, nrows=0).columns)
+        known = {"station", "latitude", "longitude", "time", "altitude", "station_name"}
+        values = [c for c in columns if c not in known]
+        extra = {k: k for k in ("altitude",) if k in columns}
+        if "value" in columns or len(values) != 1:
+            return stations_from_table(path, **extra)  # a 'value' column, or a clear error
+        return stations_from_table(path, variable=values[0], value=values[0], **extra)
+    return open_input([path], what).load()
