@@ -42,6 +42,7 @@ import xarray as xr
 
 from .. import grid
 from ..options import SamplingOptions
+from .distributed import gather_shares
 
 if TYPE_CHECKING:
     from ..model import DownscalingModel
@@ -202,18 +203,25 @@ class SkillValidation:
         opts = SamplingOptions(members=m, seed=self.cfg.seed, progress=False)
         times = self.data.times[self.indices]
         pairs = [(i, j) for i in range(len(times)) for j in range(m)]
-        out = []
         batch = max(self.cfg.batch_size, m)
-        for start in range(0, len(pairs), batch):
-            chunk = pairs[start : start + batch]
-            rows = torch.tensor([i for i, _ in chunk])
-            noise = StackedRandomGenerator.from_seeds(
-                [sample_seed(self.cfg.seed, times[i], j) for i, j in chunk], device=self.device
-            )
-            c = cond[rows].to(self.device)
-            k = cal[rows].to(self.device) if self.cfg.calendar else None
-            out.append(view.sample(c, k, opts, noise=noise).float().cpu())
-        x = torch.cat(out).reshape(len(times), m, *out[0].shape[1:])  # (T, M, V, Hp, Wp)
+
+        def draw(share: np.ndarray) -> torch.Tensor:  # these pairs, in batches
+            out = []
+            for start in range(0, len(share), batch):
+                chunk = [pairs[p] for p in share[start : start + batch]]
+                rows = torch.tensor([i for i, _ in chunk])
+                noise = StackedRandomGenerator.from_seeds(
+                    [sample_seed(self.cfg.seed, times[i], j) for i, j in chunk],
+                    device=self.device,
+                )
+                c = cond[rows].to(self.device)
+                k = cal[rows].to(self.device) if self.cfg.calendar else None
+                out.append(view.sample(c, k, opts, noise=noise).float().cpu())
+            return torch.cat(out)
+
+        # under torchrun each rank draws its share of the pairs, and every rank gets all
+        x = gather_shares(len(pairs), draw)
+        x = x.reshape(len(times), m, *x.shape[1:])  # (T, M, V, Hp, Wp)
         like = self.data.target.isel(time=self.indices)
         arr = xr.DataArray(
             x.numpy(),
