@@ -245,3 +245,24 @@ def test_cli_train_and_downscale_with_observations(data, tmp_path, capsys):
     assert rc == 0, capsys.readouterr().err
     with xr.open_dataset(out) as got:
         assert got.attrs["xdeepr_stations"] == 40 and got.t2m.sizes["member"] == 2
+
+
+def test_cli_evaluate_scores_at_stations(data, tmp_path, capsys):
+    from xdeepr.cli.main import main
+
+    f, l, _, obs = data
+    sl = slice(0, 4)
+    noise = np.random.default_rng(0).normal(0, 0.5, (2, 4, *l.t2m.shape[1:]))
+    ens = l.isel(time=sl).expand_dims(member=2).copy()
+    ens["t2m"] = ens.t2m + noise
+    ens.to_netcdf(tmp_path / "p.nc")
+    l.isel(time=sl).to_netcdf(tmp_path / "l.nc")
+    f.isel(time=sl).to_netcdf(tmp_path / "f.nc")
+    xdeepr.datasets.stations_to_table(obs).to_csv(tmp_path / "st.csv", index=False)
+    rc = main(["evaluate", str(tmp_path / "p.nc"), str(tmp_path / "l.nc"), "--features",
+               str(tmp_path / "f.nc"), "--stations", str(tmp_path / "st.csv"),
+               "--allow-incomplete"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert rc == 0 and "at 40 stations:" in out
+    station_part = out.split("at 40 stations:")[1]
+    assert "crps" in station_part and "bicubic" in station_part

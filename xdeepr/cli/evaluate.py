@@ -49,6 +49,11 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     p.add_argument("--figures", metavar="DIR", help="write PNG figures into DIR")
     p.add_argument(
+        "--stations", metavar="FILE",
+        help="station observations (CSV table or CF timeSeries netCDF): also score the "
+        "prediction and the baselines at the stations (bilinear, xdeepr.metrics.score_at)",
+    )  # fmt: skip
+    p.add_argument(
         "--variable", metavar="NAME", help="variable to score (default: all the truth shares)"
     )
     p.add_argument(
@@ -101,6 +106,13 @@ def run(args: argparse.Namespace) -> int:
         baselines["bicubic"] = coarse.deepr.interpolate(truth)
     scores = metrics.score(truth, prediction, baselines=baselines).compute()
     print(metrics.format_table(scores))
+    if args.stations:  # the same scores at the stations, as DeepR validates
+        from ._stations import open_observations
+
+        stations = open_observations(args.stations, "stations")
+        at = metrics.score_at(stations, prediction, baselines=baselines or None, variables=names)
+        print(f"\nat {stations.sizes.get('station', 0)} stations:")
+        print(metrics.format_table(at.compute()))
     if args.figures:
         _figures(args, prediction, truth, coarse, baselines.get("bicubic"), names)
     return 0
