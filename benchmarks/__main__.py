@@ -15,9 +15,9 @@ import torch
 from . import harness as H
 
 SUITES = ("sampling", "skill", "training", "dask", "unet", "tiling", "profile", "imports",
-          "calibration", "ablation", "gpu")  # fmt: skip
+          "calibration", "ablation", "gpu", "observations")  # fmt: skip
 #: Suites left out of a run that names none (they train many models: tens of minutes).
-LONG = ("calibration", "ablation")
+LONG = ("calibration", "ablation", "observations")
 
 
 def _switch(value: str) -> bool | None:
