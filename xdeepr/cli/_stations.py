@@ -42,8 +42,8 @@ def open_observations(path: str, what: str = "observations") -> xr.Dataset:
         columns = list(pd.read_csv(path, nrows=0).columns)
         known = {"station", "latitude", "longitude", "time", "altitude", "station_name"}
         values = [c for c in columns if c not in known]
-        extra = {k: k for k in ("altitude",) if k in columns}
-        if "value" in columns or len(values) != 1:
-            return stations_from_table(path, **extra)  # a 'value' column, or a clear error
-        return stations_from_table(path, variable=values[0], value=values[0], **extra)
+        altitude = "altitude" if "altitude" in columns else None
+        if "value" in columns or len(values) != 1:  # a 'value' column, or a clear error
+            return stations_from_table(path, altitude=altitude)
+        return stations_from_table(path, variable=values[0], value=values[0], altitude=altitude)
     return open_input([path], what).load()
