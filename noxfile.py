@@ -33,10 +33,15 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def docs(session: nox.Session) -> None:
-    """Build the documentation with sphinx."""
+    """Build the documentation: warnings are errors, the tutorial notebooks are executed."""
     session.install(TORCH)
     session.install("-e", ".[docs]")
-    session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
+    # the notebooks run on this session's interpreter, through its own Jupyter kernel
+    session.run("python", "-m", "ipykernel", "install", "--sys-prefix", "--name", "python3")
+    session.run(
+        "sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html",
+        env={"MPLBACKEND": "Agg"},
+    )
 
 
 @nox.session
