@@ -105,6 +105,15 @@ def train(
     TrainingError
         When the loss stops being finite, or a checkpoint does not fit.
 
+    Notes
+    -----
+    Started by ``torchrun`` (``torchrun --nproc-per-node N script.py``), the same call
+    trains data-parallel (DistributedDataParallel, :mod:`xdeepr.training.distributed`):
+    ``batch_size`` is per rank, the global batch ``batch_size x N`` (in
+    ``model.summary``), ``learning_rate`` the global batch's, used as given; rank 0
+    writes the checkpoints; save the model on rank 0
+    (:func:`xdeepr.training.distributed.is_main`). See docs/distributed.md.
+
     Examples
     --------
     >>> import xdeepr
