@@ -208,3 +208,26 @@ def test_sample_covariable_is_additive_and_linked_to_t2m():
     assert r[0, 1] > 0.5
     shorter = xdeepr.datasets.load_sample(periods=60, covariables=True)[0]
     np.testing.assert_array_equal(shorter.t850.values, f1.t850.values[:60])  # a prefix
+
+
+def test_evaluate_scores_the_climatology_baseline_with_the_model(tiny_model, sample_small,
+                                                                 tmp_path, capsys):  # fmt: skip
+    from xdeepr.cli import main
+
+    f, l, _ = sample_small
+    ft, truth = f.isel(time=slice(80, 83)), l.isel(time=slice(80, 83))
+    ft.to_netcdf(tmp_path / "coarse.nc")
+    truth.to_netcdf(tmp_path / "truth.nc")
+    ft.deepr.downscale(tiny_model, members=2, steps=2, progress=False).to_netcdf(
+        tmp_path / "ens.nc"
+    )
+    tiny_model.save(tmp_path / "m.xdeepr")
+    files = [str(tmp_path / n) for n in ("ens.nc", "truth.nc")]
+    rc = main(["evaluate", *files, "--features", str(tmp_path / "coarse.nc"),
+               "--model", str(tmp_path / "m.xdeepr")])  # fmt: skip
+    assert rc == 0
+    assert capsys.readouterr().out.splitlines()[1].split() == [
+        "metric", "xdeepr", "bicubic", "climatology"
+    ]  # fmt: skip
+    assert main(["evaluate", *files, "--model", str(tmp_path / "m.xdeepr")]) == 2
+    assert "needs --features" in capsys.readouterr().err

@@ -21,7 +21,8 @@ Score PREDICTION (an ensemble with a 'member' dimension, or a deterministic
 field) against TRUTH on the same grid, over their common times, and print the
 table of xdeepr.metrics.score: RMSE, MAE and mean error of the ensemble mean,
 R², CRPS, spread/skill ratio and the small-scale spectral ratio. With
---features (the coarse input) the bicubic interpolation is scored alongside.
+--features (the coarse input) the bicubic interpolation is scored alongside, and with
+--model too the climatology baseline (bicubic + the model's stored mean residual).
 
 A PREDICTION whose writing was interrupted (its attribute xdeepr_complete is 0,
 or its progress record says so) is refused: its unwritten times are NaN.
@@ -46,6 +47,11 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--features", metavar="COARSE",
         help="coarse input: adds its bicubic interpolation as a baseline",
+    )  # fmt: skip
+    p.add_argument(
+        "--model", metavar="MODEL",
+        help="the model file that made PREDICTION: with --features, adds the climatology "
+        "baseline (bicubic + the training period's mean residual by month and hour)",
     )  # fmt: skip
     p.add_argument("--figures", metavar="DIR", help="write PNG figures into DIR")
     p.add_argument(
@@ -73,7 +79,7 @@ def _select(what: str, ds: xr.Dataset, names: Sequence[str]) -> xr.Dataset:
 def run(args: argparse.Namespace) -> int:
     """``xdeepr evaluate``: print the skill table and optionally draw figures."""
     os.environ.setdefault("MPLBACKEND", "Agg")
-    import xdeepr  # noqa: F401  (registers .deepr)
+    import xdeepr  # (registers .deepr)
     from xdeepr import metrics
     from xdeepr.writer import ensure_complete
 
@@ -104,6 +110,15 @@ def run(args: argparse.Namespace) -> int:
         if "time" in coarse.dims and "time" in truth.dims:
             coarse = coarse.sel(time=truth.indexes["time"])
         baselines["bicubic"] = coarse.deepr.interpolate(truth)
+        if args.model:  # bicubic + the stored mean residual: the baseline to beat
+            from xdeepr.model.climatology import add_climatology
+
+            model = xdeepr.load_model(args.model)
+            if model.climatology is None:
+                raise CLIError(f"the model {args.model} holds no climatology (re-train it)")
+            baselines["climatology"] = add_climatology(model.climatology, baselines["bicubic"])
+    elif args.model:
+        raise CLIError("--model adds the climatology baseline, which needs --features")
     scores = metrics.score(truth, prediction, baselines=baselines).compute()
     print(metrics.format_table(scores))
     if args.stations:  # the same scores at the stations, as DeepR validates

@@ -55,7 +55,15 @@ class DownscalingModel(ConditioningMixin):
     config : dict
         The :class:`xdeepr.TrainConfig` used, as plain values.
     summary : dict
-        Training summary (steps, epochs, losses, times, wall time).
+        Training summary (steps, epochs, losses, times, wall time); ``selected_step``
+        and ``validation`` (the validations by skill, the rule, the pick and their
+        cost: :mod:`xdeepr.training.validation`).
+    regression : xdeepr.nn.UNet or None
+        The regression-mean network of a model trained with ``mean="regression"``
+        (:mod:`xdeepr.model.mean`), with ``mean_scaler`` its output's scaler.
+    climatology : xarray.Dataset or None
+        The training period's mean residual (label − bicubic) by month and hour of
+        day (:mod:`xdeepr.model.climatology`), for the "climatology" baseline.
 
     Notes
     -----
