@@ -38,10 +38,7 @@ def docs(session: nox.Session) -> None:
     session.install("-e", ".[docs]")
     # the notebooks run on this session's interpreter, through its own Jupyter kernel
     session.run("python", "-m", "ipykernel", "install", "--sys-prefix", "--name", "python3")
-    session.run(
-        "sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html",
-        env={"MPLBACKEND": "Agg"},
-    )
+    session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
 
 
 @nox.session

@@ -15,7 +15,6 @@ import sphinx_autosummary_accessors
 import xdeepr  # noqa: F401  (registers the .deepr accessors documented as Dataset.deepr.*)
 
 sys.path.insert(0, str(Path(__file__).parent / "_ext"))
-os.environ.setdefault("MPLBACKEND", "Agg")  # notebooks draw figures without a display
 # one torch thread per notebook kernel: on a shared or busy machine, OpenMP threads that
 # spin-wait for each other slow training by orders of magnitude
 os.environ.setdefault("OMP_NUM_THREADS", "1")
