@@ -23,7 +23,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -126,7 +126,7 @@ def check_packed(ds: xr.Dataset, what: str = "input") -> None:
 
 
 def convert_units(
-    ds: xr.Dataset, expected: Mapping[Hashable, Any], *, what: str = "input"
+    ds: xr.Dataset, expected: Mapping[Any, Any], *, what: str = "input"
 ) -> xr.Dataset:
     """Convert the variables of `ds` named in `expected` to those units, or refuse.
 
@@ -177,7 +177,7 @@ def convert_units(
 
 def check_range(
     ds: xr.Dataset,
-    stats: Mapping[Hashable, tuple[float, float]],
+    stats: Mapping[Any, tuple[float, float]],
     *,
     what: str = "input",
     sigmas: float = 10.0,
