@@ -167,9 +167,12 @@ def test_guidance_pulls_any_model_towards_the_stations(plain_model, data):
     ft = f.isel(time=slice(N_TRAIN, N_TRAIN + 2))
     opts = xdeepr.SamplingOptions(members=2, steps=4, seed=0, progress=False, batch_size=1)
     with pytest.warns(UserWarning, match="trained without observations"):
-        unguided = ft.deepr.downscale(plain_model, observations=obs, options=opts)
-    guided = ft.deepr.downscale(plain_model, observations=obs, options=opts.replace(guidance=1.0))
-    assert guided.attrs["xdeepr_guidance"] == 1.0
+        unguided = ft.deepr.downscale(
+            plain_model, observations=obs, options=opts.replace(guidance=0.0)
+        )
+    guided = ft.deepr.downscale(plain_model, observations=obs, options=opts)  # default: guided
+    assert guided.attrs["xdeepr_guidance"] == xdeepr.options.DEFAULT_GUIDANCE == 1.0
+    assert "xdeepr_guidance" not in unguided.attrs
 
     def misfit(ens):
         at = ens.t2m.mean("member").sel(latitude=obs.latitude, longitude=obs.longitude)

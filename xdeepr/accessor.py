@@ -227,10 +227,12 @@ class DeepRAccessor(Generic[T]):
         observations : xarray.Dataset, optional
             Station observations (CF timeSeries: dims ``time``, ``station``; see
             :func:`xdeepr.datasets.stations_from_table`). A model trained with
-            observations takes them as condition channels (any stations, or none);
-            with ``options=SamplingOptions(guidance=1.0)`` they guide the sampling of
-            any model (:mod:`xdeepr.observations`). Stations outside the domain are
-            dropped with a warning; times are matched as the model was trained.
+            observations takes them as condition channels (any stations, or none),
+            and they guide the sampling of any model (``SamplingOptions.guidance``, 1
+            by default with observations, 0 to switch off; about 3x the sampling
+            time), the combination the leave-stations-out benchmark favours
+            (:mod:`xdeepr.observations`). Stations outside the domain are dropped with
+            a warning; times are matched as the model was trained.
 
         Returns
         -------

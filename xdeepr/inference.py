@@ -457,8 +457,9 @@ def downscale(
         Another hi-res domain with the model's static covariates.
     observations : xarray.Dataset, optional
         Station observations (CF timeSeries), data like `ds`: condition channels of a
-        model trained with them (any stations, or none), and the guidance's data when
-        ``options.guidance > 0`` (any model). See :mod:`xdeepr.observations`.
+        model trained with them (any stations, or none), and the guidance's data
+        (``options.guidance``, by default 1 when observations are given; any model). See
+        :mod:`xdeepr.observations`.
 
     Returns
     -------
@@ -485,7 +486,7 @@ def downscale(
     if observations is not None:  # checked and matched to the input's times, once
         from .observations import for_downscaling, pack
 
-        obs = for_downscaling(model, observations, coarse, target, opts)
+        obs, opts = for_downscaling(model, observations, coarse, target, opts)
     out_grid = model.label_grid if target is None else grid.finest_grid(target)
     olat, olon = grid.find_latlon(out_grid)
     attrs = _provenance(model, opts, ds.attrs)

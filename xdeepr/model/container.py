@@ -305,7 +305,7 @@ class DownscalingModel(ConditioningMixin):
         def model_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             return denoise(x, t, condition, calendar)
 
-        if observed is not None and opts.guidance > 0:
+        if observed is not None and opts.guidance != 0:  # None: the default guidance
             from ..observations import guidance_model_fn
 
             model_fn = guidance_model_fn(self, model_fn, observed.to(device), opts)

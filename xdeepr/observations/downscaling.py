@@ -15,11 +15,11 @@ import xarray as xr
 
 from .. import grid
 from ..errors import InputError
+from ..options import DEFAULT_GUIDANCE, SamplingOptions
 from .encoding import channel_names, match_times, observation_channels, prepare_observations
 
 if TYPE_CHECKING:
     from ..model import DownscalingModel
-    from ..options import SamplingOptions
 
 __all__ = ["block_inputs", "for_downscaling", "guidance_model_fn", "pack", "unpack"]
 
@@ -51,7 +51,7 @@ def guidance_model_fn(
         model.prediction,
         observed[:, :n],
         observed[:, n:],
-        scale=options.guidance,
+        scale=DEFAULT_GUIDANCE if options.guidance is None else options.guidance,
         variance=var.to(observed.device).view(1, n, 1, 1),
     )
 
@@ -66,12 +66,14 @@ def for_downscaling(
     features: xr.Dataset,
     target: xr.Dataset | None,
     options: SamplingOptions,
-) -> xr.Dataset | None:
-    """Check `obs` for downscaling `features` and match them to its times.
+) -> tuple[xr.Dataset | None, SamplingOptions]:
+    """Check `obs` for downscaling `features`, match them to its times, settle the guidance.
 
     Uses the model's variable mapping and time tolerance when it was trained with
-    observations. Returns None (with a warning) when nothing would use them: a model
-    trained without observations and ``options.guidance == 0``.
+    observations. ``options.guidance=None`` becomes :data:`~xdeepr.options.DEFAULT_GUIDANCE`
+    (0 for a model whose mean is a regression network). The observations returned are
+    None (with a warning) when nothing would use them: a model trained without
+    observations and no guidance.
 
     Raises
     ------
@@ -82,15 +84,19 @@ def for_downscaling(
     import warnings
 
     record = model.observations or {}
-    if not record and options.guidance == 0:
+    regression = getattr(model, "regression", None) is not None
+    if options.guidance is None:  # observations given: guided by them unless told otherwise
+        options = options.replace(guidance=0.0 if regression else DEFAULT_GUIDANCE)
+    guidance = float(options.guidance or 0.0)
+    if not record and guidance == 0:
         warnings.warn(
             "this model was trained without observations: they are unused unless sampling "
             "is guided by them (SamplingOptions(guidance=1.0))",
             UserWarning,
             stacklevel=3,
         )
-        return None
-    if options.guidance > 0 and getattr(model, "regression", None) is not None:
+        return None, options
+    if guidance > 0 and regression:
         raise InputError(
             "guidance by observations needs a model whose mean is bicubic or none; this "
             "one corrects a regression network's mean"
@@ -99,7 +105,7 @@ def for_downscaling(
     clean, _ = prepare_observations(
         obs, model.labels, variables=record.get("variables"), time_like=features, domain=domain
     )
-    return match_times(clean, features["time"], record.get("tolerance"))
+    return match_times(clean, features["time"], record.get("tolerance")), options
 
 
 def block_inputs(
@@ -107,15 +113,16 @@ def block_inputs(
     features: xr.Dataset,
     obs: xr.Dataset | None,
     target: xr.Dataset | None,
-    guidance: float,
+    guidance: float | None,
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """The observation arrays one block of `features` needs (numpy, padded grid).
 
     Returns the extra condition channels ``(T, n, Hp, Wp)`` of a model trained with
     observations (None otherwise; all zero when `obs` is None) and, when `guidance` > 0
     and `obs` is given, the guidance input ``(T, 2 * n_labels, Hp, Wp)``: targets, then
-    masks (None otherwise).
+    masks (None otherwise). None `guidance` is :data:`~xdeepr.options.DEFAULT_GUIDANCE`.
     """
+    guidance = DEFAULT_GUIDANCE if guidance is None else guidance
     if not model.observations and (obs is None or guidance == 0):
         return None, None
     chans = observation_channels(model, features, obs, target).compute()
