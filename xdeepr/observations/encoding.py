@@ -81,16 +81,17 @@ def prepare_observations(
     """
     from ..datasets import check_observations
 
-    if isinstance(obs, xr.DataArray):
-        obs = obs.to_dataset(name=obs.name if obs.name is not None else "value")
-    if not isinstance(obs, xr.Dataset):
-        raise InputError(
-            f"observations must be an xarray Dataset (CF timeSeries form), got "
-            f"{type(obs).__name__}; convert a table with xdeepr.datasets.stations_from_table"
-        )
-    if variables is None:
-        mapping = {v: v for v in labels if v in obs.data_vars}
+    if isinstance(obs, xr.Dataset):
         names = [str(v) for v in obs.data_vars]
+    else:  # a DataArray is a Dataset of its one variable; anything else is refused below
+        names = [str(getattr(obs, "name", None) or "value")]
+    if variables is not None:
+        mapping = {str(k): str(v) for k, v in variables.items()}
+        unknown = [k for k in mapping if k not in labels]
+        if unknown:
+            raise InputError(f"{unknown} are not label variables of the model ({list(labels)})")
+    elif isinstance(obs, (xr.Dataset, xr.DataArray)):
+        mapping = {v: v for v in labels if v in names}
         if not mapping and len(labels) == 1 and len(names) == 1:
             mapping = {labels[0]: names[0]}
         if not mapping:
@@ -99,11 +100,8 @@ def prepare_observations(
                 f"hold {names}); rename them or pass the mapping {{label: observation name}}"
             )
     else:
-        mapping = {str(k): str(v) for k, v in variables.items()}
-        unknown = [k for k in mapping if k not in labels]
-        if unknown:
-            raise InputError(f"{unknown} are not label variables of the model ({list(labels)})")
-    clean = check_observations(obs, variables=mapping, time_like=time_like, domain=domain)
+        mapping = {}  # check_observations names what is wrong with `obs`
+    clean = check_observations(obs, variables=mapping or None, time_like=time_like, domain=domain)
     return clean, mapping
 
 
