@@ -269,3 +269,22 @@ def test_cli_evaluate_scores_at_stations(data, tmp_path, capsys):
     assert rc == 0 and "at 40 stations:" in out
     station_part = out.split("at 40 stations:")[1]
     assert "crps" in station_part and "bicubic" in station_part
+
+
+def test_time_tolerance_is_recorded_and_used_at_downscale(obs_model, data):
+    f, l, s, obs = data
+    late = obs.assign_coords(time=obs.time.values + np.timedelta64(10, "m"))
+    sl = slice(0, 8)
+    tolerant = xdeepr.train(f.isel(time=sl), l.isel(time=sl), s, observations=late,
+                            observation_tolerance="15min", **TINY)  # fmt: skip
+    assert tolerant.observations["tolerance"] == "15min"
+    ft = f.isel(time=slice(N_TRAIN, N_TRAIN + 2))
+    unguided = {**FAST, "progress": False}
+    opts = xdeepr.SamplingOptions(**unguided, guidance=0.0)
+    none = ft.deepr.downscale(tolerant, options=opts)
+    matched = ft.deepr.downscale(tolerant, options=opts, observations=late)
+    assert not np.array_equal(none.t2m.values, matched.t2m.values)
+    # the exact-time model finds no observation at the shifted times: as if none were given
+    exact_none = ft.deepr.downscale(obs_model, options=opts)
+    exact_late = ft.deepr.downscale(obs_model, options=opts, observations=late)
+    np.testing.assert_array_equal(exact_none.t2m.values, exact_late.t2m.values)
