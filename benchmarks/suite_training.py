@@ -89,9 +89,36 @@ def run(ctx: H.Context) -> str:
     note = (
         "Reduced domain (32x20, padded), one training process; the time per step is the "
         "difference of two runs, so data preparation and the validation pass cancel. Peak RSS "
-        "is the training process's `ru_maxrss` (data loading included)."
+        "is the training process's `ru_maxrss` (data loading included). Load average when "
+        f"it started: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores."
     )
-    return H.section(ctx, "training", "throughput and peak memory", [note, body, scaling(ctx)])
+    parts = [note, body, scaling(ctx), scaling(ctx, field=True)]
+    return H.section(ctx, "training", "throughput and peak memory", parts)
+
+
+def synthetic(n_times: int, shape: tuple[int, int]) -> tuple[Any, Any, Any]:
+    """Coarse and hi-res ``t2m`` and static fields on a `shape` (lat, lon) 0.05° domain.
+
+    Built with :func:`benchmarks.harness.large_domain` (smooth plausible fields, not
+    meteorology): data whose blocks cost real work to prepare (the bicubic condition
+    of a large field), unlike the embedded sample's 32x20.
+    """
+    import types
+
+    import numpy as np
+
+    stand_in = types.SimpleNamespace(features=["t2m"], feature_grid={"lat_step": 0.25},
+                                     static_names=["orog", "lsm"])  # fmt: skip
+    coarse, target = H.large_domain(stand_in, shape, n_times)  # type: ignore[arg-type]
+    static = target.drop_vars(["latitude_coarse", "longitude_coarse"])
+    rng = np.random.default_rng(1)
+    fine = 285.0 - 0.0065 * static["orog"].values + rng.normal(0, 1, (n_times, *shape))
+    labels = (
+        static.drop_vars(["orog", "lsm"])
+        .assign(t2m=(("time", "latitude", "longitude"), fine.astype("f4"), {"units": "K"}))
+        .assign_coords(time=coarse.time)
+    )
+    return coarse, labels, static
 
 
 def _ddp_worker(spec: dict[str, Any], out: str) -> None:
@@ -100,13 +127,16 @@ def _ddp_worker(spec: dict[str, Any], out: str) -> None:
     from xdeepr.training import distributed
 
     torch.set_num_threads(spec["threads"])
-    f, l, s = xdeepr.datasets.load_sample()
+    if spec.get("shape"):
+        f, l, s = synthetic(spec["times"], tuple(spec["shape"]))
+    else:
+        f, l, s = xdeepr.datasets.load_sample()
     sl = slice(0, spec["times"])
     f, l = f.isel(time=sl).chunk(time=spec["block"]), l.isel(time=sl).chunk(time=spec["block"])
-    cfg = dict(H.QUICK_TRAIN if spec["quick"] else H.DEMO_TRAIN)
+    cfg = dict(H.QUICK_TRAIN if spec["quick"] or spec.get("tiny") else H.DEMO_TRAIN)
     cfg.update(batch_size=spec["batch"], steps=spec["steps"], device=spec["device"],
                block_size=spec["block"], validation_fraction=0.0, prefetch=spec["prefetch"],
-               block_cache_mib=spec["cache"])  # fmt: skip
+               block_cache_mib=spec["cache"], patch_size=spec.get("patch"))  # fmt: skip
     cuda = spec["device"] == "cuda"
     model = xdeepr.train(f, l, s, **cfg)
     if distributed.is_main():
@@ -146,6 +176,7 @@ def scaling(
     ctx: H.Context,
     worlds: tuple[int, ...] = (1, 2),
     runs: list[tuple[int, int, tuple[str, bool, float]]] | None = None,
+    field: bool = False,
 ) -> str:
     """Table: samples/s of 1 process and of `worlds` ranks, data loading before and after.
 
@@ -154,22 +185,36 @@ def scaling(
 
     The global batch is the same in every row (16; 4 in --quick): each of n ranks takes
     16/n. Input is dask-backed (chunks of one block), so every block is read, its
-    bicubic condition computed and normalised when prepared.
+    bicubic condition computed and normalised when prepared. With `field`, the data
+    are :func:`synthetic` fields on a 320x512 domain on which the tiny U-Net trains on
+    random 32x32 patches (global batch 8): preparing a block (its bicubic condition on
+    the whole field) then costs more than training on it.
     """
     cores = os.cpu_count() or 1
     quick = ctx.quick
+    load = os.getloadavg()[0]
+    busy = not ctx.cuda and load > cores / 2
     times, block, steps, batch = (32, 8, 4, 4) if quick else (256, 64, H.train_steps(96), 16)
-    # one process with one thread and with all cores; n ranks with cores / n threads each
+    shape, patch = ((48, 64), 16) if quick else ((320, 512), 32)
+    if field:
+        times, block, steps, batch = (16, 8, 2, 4) if quick else (64, 16, H.train_steps(32), 8)
+    # n ranks with cores / n torch threads each (one process: all cores), and one process
+    # with one thread, a rank's share of the cores
     layouts = sorted({(1, 1), *((w, max(1, cores // w)) for w in worlds)})
+    if busy:  # a thread per core spins against other jobs (OpenMP): one thread each
+        layouts = sorted({(w, 1) for w, _ in layouts})
     if runs is None:
         runs = [(w, th, ld) for w, th in layouts for ld in LOADING]
         if quick:  # every code path once: one process before, ranks after
             runs = [(1, 1, LOADING[0]), (max(worlds), 1, LOADING[-1])]
+            runs = runs[1:] if field else runs
     rows = []
     for world, threads, (label, prefetch, cache) in runs:
         spec = {"quick": quick, "device": ctx.device.type, "times": times, "block": block,
                 "steps": steps, "batch": batch // world, "prefetch": prefetch,
                 "cache": cache, "threads": threads}  # fmt: skip
+        if field:
+            spec.update(shape=shape, patch=patch, tiny=True)
         r = launch(spec, world)
         who = "1 process" if world == 1 else f"{world} ranks ({_backend(ctx)})"
         peak = f"{r['cuda_peak']:.0f}" if r["cuda_peak"] is not None else "n/a (CPU)"
@@ -178,17 +223,30 @@ def scaling(
                      / r["wall"], f"{r['rss']:.0f}", peak])  # fmt: skip
     head = ["processes", "torch threads each", "data loading", "global batch", "steps",
             "loop s", "samples / s", "rank 0 peak RSS (MiB)", "rank 0 peak CUDA (MiB)"]  # fmt: skip
+    data = (
+        f"synthetic fields on a {shape[1]}x{shape[0]} domain (`benchmarks.suite_training."
+        f"synthetic`), trained on random {patch}x{patch} patches,"
+        if field
+        else "the embedded sample (32x20),"
+    )
     note = (
-        f"**One process against `torchrun` ranks.** {'Tiny' if quick else 'Demo'} U-Net, "
-        f"{times} training times of the embedded sample as dask input in chunks of {block} "
+        f"**One process against `torchrun` ranks, {'data-bound' if field else 'compute-bound'}"
+        f".** {'Tiny' if quick or field else 'Demo'} U-Net, "
+        f"{times} training times of {data} as dask input in chunks of {block} "
         f"(block_size {block}), {steps} steps at the same global batch (so "
         f"{steps * batch / times:.1f} epochs), no validation; 'loop s' is the training loop's "
         "wall time (`model.summary['wall_seconds']`: block preparation included, start-up and "
         "the one-off checks not). Ranks launched by "
         "`python -m torch.distributed.run --standalone --nproc-per-node N` "
-        f"(`benchmarks.suite_training.launch`); {cores} cores shared by all ranks; load "
-        f"average when the table started: {os.getloadavg()[0]:.1f} (above {cores}: other jobs "
-        "shared the cores, so the times are pessimistic, worst for runs with more threads)."
+        f"(`benchmarks.suite_training.launch`); {cores} cores shared by all ranks. Load "
+        f"average when the table started: {load:.1f} on {cores} cores"
+        + (
+            ": **a busy machine** (other jobs shared the cores): the times are pessimistic, and "
+            "every process ran one torch thread (with a thread per core, OpenMP threads spin "
+            "against the other jobs and runs slow down many times)."
+            if busy
+            else "."
+        )
     )
     return note + "\n\n" + H.table(head, rows)
 
