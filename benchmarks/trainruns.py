@@ -65,6 +65,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     torch.set_num_threads(1)
     covariables = "t850" in job.get("inputs", ())
     full_f, small_f, labels, test_f, static = sample(covariables)
+    test_f = test_f.isel(time=slice(None, None, job.get("every", EVERY) // EVERY))
     train_f = small_f if job["size"] == "180" else full_f
     if job.get("quick"):
         train_f, test_f = train_f.isel(time=slice(0, 24)), test_f.isel(time=slice(0, 2))
