@@ -127,13 +127,13 @@ def test_fast_path_reaches_lazy_blocks(monkeypatch, reference, coarse, tiny_mode
     from xdeepr import inference
 
     seen = []
-    real = inference.sample_block
+    real = inference.batching.sample_block
 
     def spy(ds, model, options, **kwargs):
         seen.append(options.fast_path)
         return real(ds, model, options, **kwargs)
 
-    monkeypatch.setattr(inference, "sample_block", spy)
+    monkeypatch.setattr(inference.batching, "sample_block", spy)
     fp = FastPath(channels_last=True, bf16=False)
     lazy = coarse.chunk(time=2).deepr.downscale(tiny_model, fast_path=fp, **OPTS)
     assert seen == []  # lazy: nothing sampled yet

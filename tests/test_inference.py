@@ -298,11 +298,11 @@ def test_members_are_chunked_to_bounded_size_and_give_the_same_ensemble(
     from xdeepr import inference, options
 
     per_member = 2 * 20 * 32 * 4  # one member of a 2-time chunk, bytes
-    monkeypatch.setattr(inference, "MAX_CHUNK_BYTES", per_member * 2)
+    monkeypatch.setattr(inference.api, "MAX_CHUNK_BYTES", per_member * 2)
     lazy = coarse.chunk(time=2).deepr.downscale(tiny_model, **OPTS)
     assert lazy.t2m.chunks[0] == (2, 1)
     xr.testing.assert_allclose(lazy.compute(), reference, rtol=1e-5, atol=1e-4)
-    monkeypatch.setattr(inference, "MAX_CHUNK_BYTES", options.MAX_CHUNK_BYTES)
+    monkeypatch.setattr(inference.api, "MAX_CHUNK_BYTES", options.MAX_CHUNK_BYTES)
     huge = coarse.chunk(time=10).deepr.downscale(tiny_model, members=200_000, progress=False)
     largest = max(huge.t2m.chunks[0]) * 10 * 20 * 32 * 4
     assert huge.sizes["member"] == 200_000

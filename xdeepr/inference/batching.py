@@ -1,18 +1,9 @@
-"""Downscaling: per-chunk sampling, batching and seeding; xr.map_blocks over dask chunks.
-
-One :class:`xdeepr.SamplingOptions` travels from the accessor through
-:func:`downscale` and the per-block function down to
-:meth:`xdeepr.DownscalingModel.sample`. The noise of each (time, member) sample is
-drawn from its own generator, seeded by ``seed``, the time stamp and the member
-index only; so an ensemble does not depend on chunking, batch size, scheduler or
-worker.
-"""
+"""Sampling one block: batches of (time, member) pairs, per-sample seeds, OOM halving, copies."""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime as _dt
 import hashlib
 import threading
 from collections.abc import Callable, Iterator
@@ -22,23 +13,16 @@ import numpy as np
 import torch
 import xarray as xr
 
-from . import __version__, grid, tiling
-from ._torch import choose_device
-from ._util import is_cftime
-from .diffusion import StackedRandomGenerator
-from .errors import ConfigError, InputError
-from .fastpath import FastPath, batch_from_memory, free_device_memory
-from .model import DownscalingModel, calendar_features
-from .options import MAX_CHUNK_BYTES, SamplingOptions
-from .units import check_range
+from .. import grid, tiling
+from .._util import is_cftime
+from ..diffusion import StackedRandomGenerator
+from ..errors import InputError
+from ..fastpath import FastPath, batch_from_memory, free_device_memory
+from ..model import DownscalingModel, calendar_features
+from ..options import SamplingOptions
+from ..units import check_range
 
 MEMBER = "member"
-_MODEL_DIM = "xdeepr_model_bytes"
-_IN_LAT, _IN_LON = "xdeepr_in_lat", "xdeepr_in_lon"
-#: Models decoded in this process, by (identity, device): each worker decodes a model once.
-_MODELS: dict[tuple[str, str], DownscalingModel] = {}
-#: Model bytes scattered to a distributed cluster, by (client id, model digest).
-_SCATTERED: dict[tuple[str, str], Any] = {}
 
 
 def sample_seed(seed: int, time: Any, member: int) -> int:
@@ -127,60 +111,6 @@ def _auto_batch(
     return batch_from_memory(free, _SAMPLE_BYTES[key])
 
 
-def _model_bytes(model: DownscalingModel) -> bytes:
-    """The model's file bytes (safetensors + JSON header, no pickle) for the task graph."""
-    from .model.fileformat import to_bytes
-
-    return to_bytes(model)
-
-
-def _model_from_bytes(data: np.ndarray, identity: str, device: torch.device) -> DownscalingModel:
-    """The model of `data` on `device`, decoded once per process and `identity`.
-
-    `identity` is the model's :attr:`~DownscalingModel.digest` (or its prefix,
-    :attr:`~DownscalingModel.identity`), which covers everything that changes a
-    result: two models that differ only in their scalers have different keys.
-    """
-    from .model.fileformat import from_bytes
-
-    key = (identity, str(device))
-    if key not in _MODELS:
-        model = from_bytes(data.tobytes(), source="the model bytes of the task graph")
-        if not model.digest.startswith(identity):
-            raise RuntimeError(
-                f"the model bytes in the task graph decode to model {model.identity}, "
-                f"not {identity[:12]}: the graph is inconsistent"
-            )
-        _MODELS[key] = model.to(device)
-    return _MODELS[key]
-
-
-def _model_array(model: DownscalingModel) -> Any:
-    """The model file's bytes as a one-chunk dask array: it enters the graph once.
-
-    With a ``dask.distributed`` client active, the bytes are scattered to the workers
-    once per client and the graph only refers to them, so computing many pieces of
-    the result (block by block, say) never re-sends the model.
-    """
-    import dask
-    import dask.array as dsa
-
-    raw = np.frombuffer(_model_bytes(model), dtype="uint8")
-    name = f"xdeepr-model-{model.digest}"
-    try:
-        from distributed import default_client
-
-        client = default_client()
-    except (ImportError, ValueError):
-        return dsa.from_array(raw, chunks=-1, name=name)
-    key = (str(client.id), model.digest)
-    future = _SCATTERED.get(key)
-    if future is None or future.status != "finished":
-        future = client.scatter(raw, broadcast=True)
-        _SCATTERED[key] = future
-    return dsa.from_delayed(dask.delayed(future), shape=raw.shape, dtype=raw.dtype, name=name)
-
-
 def _check_finite(ds: xr.Dataset) -> None:
     """Refuse NaN or Inf in a block's coarse input, naming the variable, the kind and times."""
     times = np.asarray(ds["time"].values)
@@ -236,7 +166,7 @@ def sample_block(
     check_range(ds, model.feature_stats(), what="input")  # e.g. °C given as K, raw counts
     cond_da = model.condition(ds, target, validated=True)  # (T, C, Hp, Wp)
     cond = np.asarray(cond_da.values, dtype="float32")
-    from .observations import block_inputs
+    from ..observations import block_inputs
 
     extra, observed = block_inputs(model, ds, observations, target, options.guidance)
     if extra is not None:  # a model trained with observations: its last condition channels
@@ -324,7 +254,7 @@ def sample_block(
     if model.learn_residuals or model.regression is not None:
         base = model.baseline(ds, target, validated=True)
         if model.regression is not None:  # CorrDiff: bicubic + regression + diffusion
-            from .model.mean import residual_mean
+            from ..model.mean import residual_mean
 
             reg = residual_mean(model, cond_da, None if cal is None else cal.numpy())
             base = xr.Dataset({v: base[v] + reg[v].transpose(*base[v].dims).values
@@ -369,223 +299,3 @@ class _Progress:
         if self.done:
             self.update(-self.done)
             self.done = 0
-
-
-def _block_fn(
-    ds: xr.Dataset,
-    model_bytes: xr.DataArray,
-    *,
-    identity: str,
-    lat: str,
-    lon: str,
-    target: xr.Dataset | None,
-    options: SamplingOptions,
-    members: range,
-) -> xr.Dataset:
-    device = choose_device(options.device)
-    model = _model_from_bytes(np.asarray(model_bytes.values), identity, device)
-    ds = ds.rename({_IN_LAT: lat, _IN_LON: lon})
-    from .observations import unpack
-
-    ds, obs = unpack(ds)  # this time block's observations travel with it
-    return sample_block(ds, model, options, device=device, target=target, members=members,
-                        observations=obs)  # fmt: skip
-
-
-def _fill(ds: xr.Dataset, fill: str | float | None) -> xr.Dataset:
-    """Fill NaN (and ±Inf, treated as missing) with each field's spatial mean or a number.
-
-    A field that is missing everywhere at a time step has no mean to fill with: that is
-    an error naming the variable and the time steps, whatever `fill` is.
-    """
-    if fill is None:
-        return ds
-    lat, lon = grid.find_latlon(ds)
-    ds = ds.where(~np.isinf(ds))  # ±Inf are missing values too, for filling
-    if fill == "mean":
-        return ds.fillna(ds.mean([lat, lon]))
-    return ds.fillna(float(fill))
-
-
-def _check_not_all_missing(ds: xr.Dataset, fill: str | float | None) -> None:
-    """With ``fill="mean"``, refuse time steps whose field is missing everywhere."""
-    if fill != "mean":
-        return
-    lat, lon = grid.find_latlon(ds)
-    empty = {
-        v: (~xr.apply_ufunc(np.isfinite, ds[v], dask="allowed")).all([lat, lon])
-        for v in ds.data_vars
-    }
-    import dask
-
-    (computed,) = dask.compute(empty)
-    for name, flags in computed.items():
-        bad = np.asarray(flags.values, dtype=bool)
-        if bad.any():
-            stamps = [str(t) for t in np.asarray(ds["time"].values)[bad][:10]]
-            raise InputError(
-                f"{name!r} is missing (NaN or Inf) everywhere at time(s) {stamps}: fill='mean' "
-                "has no spatial mean to fill with there; drop those times (e.g. "
-                "ds.dropna('time', how='all')) or fill them with a number (fill=<value>)"
-            )
-
-
-def _member_chunks(members: int, per_member_bytes: int) -> list[range]:
-    """Split `members` so that one chunk of the lazy ensemble stays under MAX_CHUNK_BYTES."""
-    per_chunk = max(1, MAX_CHUNK_BYTES // max(1, per_member_bytes))
-    return [range(m, min(m + per_chunk, members)) for m in range(0, members, per_chunk)]
-
-
-def downscale(
-    ds: xr.Dataset,
-    model: DownscalingModel,
-    options: SamplingOptions | None = None,
-    *,
-    target: xr.Dataset | None = None,
-    observations: xr.Dataset | None = None,
-) -> xr.Dataset:
-    """Downscale coarse `ds` with `model` into an ensemble; see ``Dataset.deepr.downscale``.
-
-    Parameters
-    ----------
-    ds : xarray.Dataset
-        Coarse input (numpy or dask).
-    model : DownscalingModel
-    options : xdeepr.SamplingOptions, optional
-        How to sample (default: 20 members with the model's default sampler).
-    target : xarray.Dataset, optional
-        Another hi-res domain with the model's static covariates.
-    observations : xarray.Dataset, optional
-        Station observations (CF timeSeries), data like `ds`: condition channels of a
-        model trained with them (any stations, or none), and the guidance's data
-        (``options.guidance``, by default 1 when observations are given; any model). See
-        :mod:`xdeepr.observations`.
-
-    Returns
-    -------
-    xarray.Dataset
-        (member, time, lat, lon) per label variable; lazy when `ds` is dask-backed,
-        with dask chunks of one input time chunk and at most
-        :data:`xdeepr.options.MAX_CHUNK_BYTES` bytes (members split as needed).
-    """
-    if not isinstance(model, DownscalingModel):
-        raise ConfigError(
-            f"model must be a DownscalingModel (xdeepr.train or xdeepr.load_model), got "
-            f"{type(model).__name__}"
-        )
-    opts = SamplingOptions.coerce(options).resolve(model)
-    dev = choose_device(opts.device)
-    ds, time_name = grid.standard_time(ds)
-    if target is not None:
-        # Validated and normalised once, here; blocks receive this small numpy Dataset.
-        target = model.static_channels(target).compute()
-    coarse = model.coarse_features(ds, target)  # validates before anything runs
-    _check_not_all_missing(coarse, opts.fill)
-    coarse = _fill(coarse, opts.fill)
-    obs = None
-    if observations is not None:  # checked and matched to the input's times, once
-        from .observations import for_downscaling, pack
-
-        obs, opts = for_downscaling(model, observations, coarse, target, opts)
-    out_grid = model.label_grid if target is None else grid.finest_grid(target)
-    olat, olon = grid.find_latlon(out_grid)
-    attrs = _provenance(model, opts, ds.attrs)
-    if obs is not None:
-        attrs["xdeepr_stations"] = int(obs.sizes["station"])
-    if coarse.chunks and any(v.chunks for v in coarse.data_vars.values()):
-        res = _lazy(coarse if obs is None else pack(coarse, obs), model, out_grid, target, opts)
-    else:
-        from tqdm.auto import tqdm
-
-        n_t = coarse.sizes["time"]
-        total = n_t * opts.members * int(opts.steps or 0)
-        model.to(dev)
-        with tqdm(total=total, disable=not opts.progress, desc="downscaling", unit="eval") as bar:
-            res = sample_block(coarse, model, opts, device=dev, target=target,
-                               progress=bar.update, observations=obs)  # fmt: skip
-    for v in model.labels:
-        res[v].attrs = _cf_attrs(model.label_attrs.get(v, {}))
-    res[MEMBER].attrs = {"long_name": "ensemble member", "standard_name": "realization"}
-    res["time"].attrs = dict(ds["time"].attrs)
-    res[olat].attrs = dict(out_grid[olat].attrs)
-    res[olon].attrs = dict(out_grid[olon].attrs)
-    res.attrs = attrs
-    return res if time_name == "time" else res.rename({"time": time_name})
-
-
-def _lazy(
-    coarse: xr.Dataset,
-    model: DownscalingModel,
-    out_grid: xr.Dataset,
-    target: xr.Dataset | None,
-    opts: SamplingOptions,
-) -> xr.Dataset:
-    """One ``xr.map_blocks`` per member chunk over the input's time chunks, concatenated."""
-    import dask.array as dsa
-
-    lat, lon = grid.find_latlon(coarse)
-    olat, olon = grid.find_latlon(out_grid)
-    coarse = coarse.chunk({lat: -1, lon: -1}).rename({lat: _IN_LAT, lon: _IN_LON})
-    tchunks = coarse.chunks["time"]
-    model_arr = xr.DataArray(_model_array(model), dims=_MODEL_DIM)
-    ny, nx = out_grid.sizes[olat], out_grid.sizes[olon]
-    per_member = max(tchunks) * ny * nx * 4 * len(model.labels)
-    parts = []
-    for members in _member_chunks(opts.members, per_member):
-        shape = (len(members), coarse.sizes["time"], ny, nx)
-        chunks = ((len(members),), tchunks, (ny,), (nx,))
-        template = xr.Dataset(
-            {
-                v: ((MEMBER, "time", olat, olon), dsa.zeros(shape, chunks=chunks, dtype="float32"))
-                for v in model.labels
-            },
-            coords={
-                MEMBER: np.asarray(members),
-                "time": coarse["time"],
-                olat: out_grid[olat].variable,
-                olon: out_grid[olon].variable,
-            },
-        )
-        parts.append(
-            xr.map_blocks(
-                _block_fn,
-                coarse,
-                args=[model_arr],
-                kwargs={
-                    "identity": model.identity,
-                    "lat": lat,
-                    "lon": lon,
-                    "target": target,
-                    "options": opts,
-                    "members": members,
-                },
-                template=template,
-            )
-        )
-    return parts[0] if len(parts) == 1 else xr.concat(parts, dim=MEMBER)
-
-
-def _cf_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
-    keep = ("standard_name", "units", "long_name", "cell_methods", "grid_mapping")
-    return {k: attrs[k] for k in keep if k in attrs}
-
-
-def _provenance(
-    model: DownscalingModel, opts: SamplingOptions, input_attrs: dict[str, Any]
-) -> dict[str, Any]:
-    """CF global attributes and the ``xdeepr_*`` record of how the ensemble was drawn."""
-    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    line = (
-        f"{now}: xdeepr {__version__} downscale(model={model.identity}, "
-        f"members={opts.members}, sampler={opts.sampler}, steps={opts.steps}, seed={opts.seed})"
-    )
-    previous = str(input_attrs.get("history", "")).strip()
-    return {
-        "title": "xdeepr downscaled ensemble",
-        "Conventions": "CF-1.8",
-        "source": f"xdeepr {__version__} conditional diffusion downscaling",
-        "xdeepr_version": __version__,
-        "xdeepr_model": model.identity,
-        **opts.provenance(),
-        "history": f"{line}\n{previous}" if previous else line,
-    }

@@ -1,0 +1,249 @@
+"""Downscaling: per-chunk sampling, batching and seeding; xr.map_blocks over dask chunks.
+
+One :class:`xdeepr.SamplingOptions` travels from the accessor through
+:func:`downscale` and the per-block function down to
+:meth:`xdeepr.DownscalingModel.sample`. The noise of each (time, member) sample is
+drawn from its own generator, seeded by ``seed``, the time stamp and the member
+index only; so an ensemble does not depend on chunking, batch size, scheduler or
+worker.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from .. import __version__, grid
+from .._torch import choose_device
+from ..errors import ConfigError, InputError
+from ..model import DownscalingModel
+from ..options import MAX_CHUNK_BYTES, SamplingOptions
+from . import batching
+from .batching import MEMBER
+from .transport import _model_array, _model_from_bytes
+
+_MODEL_DIM = "xdeepr_model_bytes"
+_IN_LAT, _IN_LON = "xdeepr_in_lat", "xdeepr_in_lon"
+
+
+def _block_fn(
+    ds: xr.Dataset,
+    model_bytes: xr.DataArray,
+    *,
+    identity: str,
+    lat: str,
+    lon: str,
+    target: xr.Dataset | None,
+    options: SamplingOptions,
+    members: range,
+) -> xr.Dataset:
+    device = choose_device(options.device)
+    model = _model_from_bytes(np.asarray(model_bytes.values), identity, device)
+    ds = ds.rename({_IN_LAT: lat, _IN_LON: lon})
+    from ..observations import unpack
+
+    ds, obs = unpack(ds)  # this time block's observations travel with it
+    return batching.sample_block(ds, model, options, device=device, target=target, members=members,
+                        observations=obs)  # fmt: skip
+
+
+def _fill(ds: xr.Dataset, fill: str | float | None) -> xr.Dataset:
+    """Fill NaN (and ±Inf, treated as missing) with each field's spatial mean or a number.
+
+    A field that is missing everywhere at a time step has no mean to fill with: that is
+    an error naming the variable and the time steps, whatever `fill` is.
+    """
+    if fill is None:
+        return ds
+    lat, lon = grid.find_latlon(ds)
+    ds = ds.where(~np.isinf(ds))  # ±Inf are missing values too, for filling
+    if fill == "mean":
+        return ds.fillna(ds.mean([lat, lon]))
+    return ds.fillna(float(fill))
+
+
+def _check_not_all_missing(ds: xr.Dataset, fill: str | float | None) -> None:
+    """With ``fill="mean"``, refuse time steps whose field is missing everywhere."""
+    if fill != "mean":
+        return
+    lat, lon = grid.find_latlon(ds)
+    empty = {
+        v: (~xr.apply_ufunc(np.isfinite, ds[v], dask="allowed")).all([lat, lon])
+        for v in ds.data_vars
+    }
+    import dask
+
+    (computed,) = dask.compute(empty)
+    for name, flags in computed.items():
+        bad = np.asarray(flags.values, dtype=bool)
+        if bad.any():
+            stamps = [str(t) for t in np.asarray(ds["time"].values)[bad][:10]]
+            raise InputError(
+                f"{name!r} is missing (NaN or Inf) everywhere at time(s) {stamps}: fill='mean' "
+                "has no spatial mean to fill with there; drop those times (e.g. "
+                "ds.dropna('time', how='all')) or fill them with a number (fill=<value>)"
+            )
+
+
+def _member_chunks(members: int, per_member_bytes: int) -> list[range]:
+    """Split `members` so that one chunk of the lazy ensemble stays under MAX_CHUNK_BYTES."""
+    per_chunk = max(1, MAX_CHUNK_BYTES // max(1, per_member_bytes))
+    return [range(m, min(m + per_chunk, members)) for m in range(0, members, per_chunk)]
+
+
+def downscale(
+    ds: xr.Dataset,
+    model: DownscalingModel,
+    options: SamplingOptions | None = None,
+    *,
+    target: xr.Dataset | None = None,
+    observations: xr.Dataset | None = None,
+) -> xr.Dataset:
+    """Downscale coarse `ds` with `model` into an ensemble; see ``Dataset.deepr.downscale``.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Coarse input (numpy or dask).
+    model : DownscalingModel
+    options : xdeepr.SamplingOptions, optional
+        How to sample (default: 20 members with the model's default sampler).
+    target : xarray.Dataset, optional
+        Another hi-res domain with the model's static covariates.
+    observations : xarray.Dataset, optional
+        Station observations (CF timeSeries), data like `ds`: condition channels of a
+        model trained with them (any stations, or none), and the guidance's data
+        (``options.guidance``, by default 1 when observations are given; any model). See
+        :mod:`xdeepr.observations`.
+
+    Returns
+    -------
+    xarray.Dataset
+        (member, time, lat, lon) per label variable; lazy when `ds` is dask-backed,
+        with dask chunks of one input time chunk and at most
+        :data:`xdeepr.options.MAX_CHUNK_BYTES` bytes (members split as needed).
+    """
+    if not isinstance(model, DownscalingModel):
+        raise ConfigError(
+            f"model must be a DownscalingModel (xdeepr.train or xdeepr.load_model), got "
+            f"{type(model).__name__}"
+        )
+    opts = SamplingOptions.coerce(options).resolve(model)
+    dev = choose_device(opts.device)
+    ds, time_name = grid.standard_time(ds)
+    if target is not None:
+        # Validated and normalised once, here; blocks receive this small numpy Dataset.
+        target = model.static_channels(target).compute()
+    coarse = model.coarse_features(ds, target)  # validates before anything runs
+    _check_not_all_missing(coarse, opts.fill)
+    coarse = _fill(coarse, opts.fill)
+    obs = None
+    if observations is not None:  # checked and matched to the input's times, once
+        from ..observations import for_downscaling, pack
+
+        obs, opts = for_downscaling(model, observations, coarse, target, opts)
+    out_grid = model.label_grid if target is None else grid.finest_grid(target)
+    olat, olon = grid.find_latlon(out_grid)
+    attrs = _provenance(model, opts, ds.attrs)
+    if obs is not None:
+        attrs["xdeepr_stations"] = int(obs.sizes["station"])
+    if coarse.chunks and any(v.chunks for v in coarse.data_vars.values()):
+        res = _lazy(coarse if obs is None else pack(coarse, obs), model, out_grid, target, opts)
+    else:
+        from tqdm.auto import tqdm
+
+        n_t = coarse.sizes["time"]
+        total = n_t * opts.members * int(opts.steps or 0)
+        model.to(dev)
+        with tqdm(total=total, disable=not opts.progress, desc="downscaling", unit="eval") as bar:
+            res = batching.sample_block(coarse, model, opts, device=dev, target=target,
+                               progress=bar.update, observations=obs)  # fmt: skip
+    for v in model.labels:
+        res[v].attrs = _cf_attrs(model.label_attrs.get(v, {}))
+    res[MEMBER].attrs = {"long_name": "ensemble member", "standard_name": "realization"}
+    res["time"].attrs = dict(ds["time"].attrs)
+    res[olat].attrs = dict(out_grid[olat].attrs)
+    res[olon].attrs = dict(out_grid[olon].attrs)
+    res.attrs = attrs
+    return res if time_name == "time" else res.rename({"time": time_name})
+
+
+def _lazy(
+    coarse: xr.Dataset,
+    model: DownscalingModel,
+    out_grid: xr.Dataset,
+    target: xr.Dataset | None,
+    opts: SamplingOptions,
+) -> xr.Dataset:
+    """One ``xr.map_blocks`` per member chunk over the input's time chunks, concatenated."""
+    import dask.array as dsa
+
+    lat, lon = grid.find_latlon(coarse)
+    olat, olon = grid.find_latlon(out_grid)
+    coarse = coarse.chunk({lat: -1, lon: -1}).rename({lat: _IN_LAT, lon: _IN_LON})
+    tchunks = coarse.chunks["time"]
+    model_arr = xr.DataArray(_model_array(model), dims=_MODEL_DIM)
+    ny, nx = out_grid.sizes[olat], out_grid.sizes[olon]
+    per_member = max(tchunks) * ny * nx * 4 * len(model.labels)
+    parts = []
+    for members in _member_chunks(opts.members, per_member):
+        shape = (len(members), coarse.sizes["time"], ny, nx)
+        chunks = ((len(members),), tchunks, (ny,), (nx,))
+        template = xr.Dataset(
+            {
+                v: ((MEMBER, "time", olat, olon), dsa.zeros(shape, chunks=chunks, dtype="float32"))
+                for v in model.labels
+            },
+            coords={
+                MEMBER: np.asarray(members),
+                "time": coarse["time"],
+                olat: out_grid[olat].variable,
+                olon: out_grid[olon].variable,
+            },
+        )
+        parts.append(
+            xr.map_blocks(
+                _block_fn,
+                coarse,
+                args=[model_arr],
+                kwargs={
+                    "identity": model.identity,
+                    "lat": lat,
+                    "lon": lon,
+                    "target": target,
+                    "options": opts,
+                    "members": members,
+                },
+                template=template,
+            )
+        )
+    return parts[0] if len(parts) == 1 else xr.concat(parts, dim=MEMBER)
+
+
+def _cf_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
+    keep = ("standard_name", "units", "long_name", "cell_methods", "grid_mapping")
+    return {k: attrs[k] for k in keep if k in attrs}
+
+
+def _provenance(
+    model: DownscalingModel, opts: SamplingOptions, input_attrs: dict[str, Any]
+) -> dict[str, Any]:
+    """CF global attributes and the ``xdeepr_*`` record of how the ensemble was drawn."""
+    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    line = (
+        f"{now}: xdeepr {__version__} downscale(model={model.identity}, "
+        f"members={opts.members}, sampler={opts.sampler}, steps={opts.steps}, seed={opts.seed})"
+    )
+    previous = str(input_attrs.get("history", "")).strip()
+    return {
+        "title": "xdeepr downscaled ensemble",
+        "Conventions": "CF-1.8",
+        "source": f"xdeepr {__version__} conditional diffusion downscaling",
+        "xdeepr_version": __version__,
+        "xdeepr_model": model.identity,
+        **opts.provenance(),
+        "history": f"{line}\n{previous}" if previous else line,
+    }
