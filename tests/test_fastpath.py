@@ -279,3 +279,14 @@ def test_fast_path_values_are_checked():
         FastPath.coerce({"bf16": "no"})
     with pytest.raises(ValueError, match="compile must be True, False or a torch.compile mode"):
         FastPath(compile="fastest")
+
+
+def test_a_network_with_compiled_versions_still_deep_copies(tiny_model):
+    import copy
+
+    net = copy.deepcopy(tiny_model.network)
+    net.__dict__[fastpath.COMPILED_ATTR] = {"None": torch.compile(net)}  # as FastPath leaves it
+    twin = copy.deepcopy(net)
+    assert fastpath.COMPILED_ATTR not in twin.__dict__
+    for a, b in zip(net.state_dict().values(), twin.state_dict().values()):
+        assert torch.equal(a, b)

@@ -11,6 +11,7 @@ is added to the timestep embedding.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -351,6 +352,21 @@ class UNet(nn.Module):
         if tuple(t.shape) != (b,):
             raise ValueError(f"t must be a scalar or have shape ({b},); got {tuple(t.shape)}")
         return t
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> UNet:
+        """A deep copy without the ``torch.compile`` wrappers cached on this network.
+
+        :class:`xdeepr.FastPath` keeps compiled versions of a network in its
+        ``__dict__``; they refer back to the network and cannot be copied, and a copy
+        compiles its own when it needs them.
+        """
+        cls = type(self)
+        new = cls.__new__(cls)
+        memo[id(self)] = new
+        for key, value in self.__dict__.items():
+            if key != "_xdeepr_compiled":
+                new.__dict__[key] = copy.deepcopy(value, memo)
+        return new
 
     def forward(
         self,
