@@ -31,6 +31,13 @@ Settings come from xdeepr.TrainConfig: its defaults, then the --config file
    "batch_size": 16, "learning_rate": 1e-3}
 
 then each --set KEY=VALUE (VALUE is a Python literal, else a string).
+
+--deepr-config FILE reads a DeepR configuration_diffusion.yml instead of
+--config: its variables, standardization methods, U-Net (eps_model.kwargs),
+scheduler, data split and training_parameters become the TrainConfig, FEATURES
+and LABELS are cropped to its two spatial_coverage boxes and their times to its
+temporal_coverage and split; keys it ignores are listed in docs/from-deepr.md.
+
 Checkpoints go to OUTPUT.checkpoints/ (unless checkpoint_dir is set); --resume
 continues an interrupted run from the last one, exactly where it stopped.
 """
@@ -41,6 +48,8 @@ examples:
   xdeepr train 'era5_*.nc' 'cerra_*.nc' --config train.yaml --set steps=50000 \\
       --set device=cuda --output t2m.xdeepr
   xdeepr train era5.zarr cerra.zarr --config train.json --output t2m.xdeepr --resume
+  xdeepr train era5.nc cerra.nc --static static.nc \\
+      --deepr-config configuration_diffusion.yml --set device=cuda --output t2m.xdeepr
 """
 
 
@@ -61,6 +70,11 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--config", metavar="FILE",
         help="TrainConfig fields in a .json, .toml or .yaml/.yml file",
+    )  # fmt: skip
+    p.add_argument(
+        "--deepr-config", metavar="FILE", dest="deepr_config",
+        help="a DeepR configuration_diffusion.yml: settings, variables, coverages (crops "
+        "FEATURES and LABELS), split; --set applies on top (docs/from-deepr.md)",
     )  # fmt: skip
     p.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
@@ -167,7 +181,18 @@ def run(args: argparse.Namespace) -> int:
 
     import xdeepr
 
-    settings = load_config(args.config) if args.config else {}
+    deepr = None
+    if args.deepr_config:
+        if args.config:
+            raise CLIError("give --config or --deepr-config, not both")
+        from xdeepr.training.deepr_config import read_deepr_config
+
+        deepr = read_deepr_config(args.deepr_config)
+        settings = deepr.train.to_dict()
+        if settings["checkpoint_dir"] is None:
+            del settings["checkpoint_dir"]  # the default below, beside --output
+    else:
+        settings = load_config(args.config) if args.config else {}
     settings.update(parse_overrides(args.overrides))
     output = Path(args.output)
     settings.setdefault("checkpoint_dir", str(output.parent / (output.name + ".checkpoints")))
@@ -177,6 +202,13 @@ def run(args: argparse.Namespace) -> int:
     chunks = {"time": config.block_size}
     features = open_input([args.features], "features", chunks)
     labels = open_input([args.labels], "labels", chunks)
+    if deepr is not None:  # coverages, times of the split, and the exact validation share
+        features, labels, fitted = deepr.prepare(features, labels)
+        if "validation_fraction" not in parse_overrides(args.overrides):
+            config = config.replace(validation_fraction=fitted.validation_fraction)
+        if deepr.static_auxiliary and not args.static:
+            info(args, f"the DeepR config asks for {list(deepr.static_auxiliary)}: pass them "
+                 "with --static")  # fmt: skip
     static = None
     if args.static:
         parts = [open_input([s], "static covariates") for s in args.static]

@@ -4,6 +4,8 @@
 - :mod:`.data`: variables, pairing by time, NaN/Inf and time-type checks, and the
   blocks of tensors (the tensor boundary);
 - :mod:`.loop`: the optimisation loop, EMA, validation and checkpoints;
+- :mod:`.deepr_config`: DeepR's YAML configuration read as a TrainConfig, coverages
+  and split (:func:`read_deepr_config`);
 - here: :func:`train`, which prepares normalisation, network and condition and runs
   the loop.
 """
@@ -35,14 +37,15 @@ from .data import (
     _stack,
     _variables,
 )
+from .deepr_config import DeepRConfig, read_deepr_config
 from .distributed import setup
 from .loop import CHECKPOINT_NAME, _optimise
 from .observations import observation_record, with_observations
 from .regression import fit_regression_mean
 from .validation import CalibrationWarning, select
 
-__all__ = ["CHECKPOINT_NAME", "CalibrationWarning", "TrainConfig", "TrainingError", "select",
-           "train"]  # fmt: skip
+__all__ = ["CHECKPOINT_NAME", "CalibrationWarning", "DeepRConfig", "TrainConfig", "TrainingError",
+           "read_deepr_config", "select", "train"]  # fmt: skip
 
 
 def _total_steps(cfg: TrainConfig, n_train: int) -> int:

@@ -495,6 +495,52 @@ class TrainConfig:
         return cls().replace(**d)
 
     @classmethod
+    def from_deepr_yaml(cls, path: str | os.PathLike[str]) -> TrainConfig:
+        """The TrainConfig of a DeepR ``configuration_diffusion.yml`` file.
+
+        Network (``eps_model.kwargs``), diffusion (``scheduler``), scaling
+        (``standardization.method``), variables, split and ``training_parameters``
+        are mapped; docs/from-deepr.md has the table. What a TrainConfig does not hold
+        (coverages, auxiliary statics, split periods, ignored keys) is in
+        :func:`xdeepr.training.read_deepr_config`, which this calls.
+
+        Parameters
+        ----------
+        path : str or path-like
+            A YAML file with the structure of DeepR's configuration_diffusion.yml.
+
+        Returns
+        -------
+        TrainConfig
+
+        Raises
+        ------
+        ConfigError
+            For a missing section or a value of the wrong type, naming the key path.
+
+        Warns
+        -----
+        DeepRConfigWarning
+            Listing unknown keys and settings xdeepr reads differently.
+
+        Examples
+        --------
+        A file without DeepR's sections is refused (a complete one is read in the
+        example of :func:`~xdeepr.training.read_deepr_config`):
+
+        >>> import pathlib, tempfile
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "configuration_diffusion.yml"
+        >>> _ = p.write_text("data_configuration: {}")
+        >>> TrainConfig.from_deepr_yaml(p)
+        Traceback (most recent call last):
+        ...
+        xdeepr.errors.ConfigError: DeepR configuration: the section data_configuration.features_configuration is missing
+        """  # noqa: E501
+        from .deepr_config import read_deepr_config
+
+        return read_deepr_config(path).train
+
+    @classmethod
     def parse_value(cls, name: str, text: str) -> Any:
         """Text (a command line's ``--set name=text``) as a value of field `name`'s type.
 
