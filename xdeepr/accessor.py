@@ -1,5 +1,8 @@
 """The ``.deepr`` accessor: a thin façade over :mod:`xdeepr`'s modules.
 
+Over 400 lines only through documentation: every method is a thin façade with a full
+numpydoc page (parameters, errors, examples), since this is what users read first.
+
 It validates and delegates; it holds no maths of its own. Every method returns a
 new object and leaves the original untouched. One base class holds the methods;
 ``Dataset.deepr`` and ``DataArray.deepr`` are thin subclasses, so both have real

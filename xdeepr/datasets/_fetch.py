@@ -1,5 +1,8 @@
 """Download registered data files with pooch: verified, cached, opened.
 
+Over 400 lines because download, verification before caching, healing of a damaged
+cached file and the error messages that say what to do are one flow.
+
 The registry is ``registry.txt`` next to this module, in pooch's format: one file
 a line, ``name hash url`` (``#`` starts a comment). A hash of ``none`` means "not
 pinned yet": the file is downloaded without a hash check and :func:`fetch` warns,

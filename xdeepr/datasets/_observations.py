@@ -1,5 +1,8 @@
 """Station observations in the CF discrete-sampling-geometry (DSG) timeSeries form.
 
+Over 400 lines because the table converter and the checks share the same station
+position, time-type and domain rules, each with an error message naming the stations.
+
 Station data usually arrive as a tidy table, one row per station and time. xdeepr
 works on them as an :class:`xarray.Dataset` with dims ``(time, station)``, the CF
 "orthogonal multidimensional array" representation of a timeSeries collection

@@ -1,5 +1,9 @@
 """The embedded synthetic sample: ERA5-like features, CERRA-like labels, static fields.
 
+Over 400 lines because one synthetic physical model (terrain, lakes, seasons, diurnal
+cycle, weather, noise) generates the features, labels, covariables and stations
+together, so they stay consistent with each other.
+
 Everything is generated on the fly from a fixed seed with numpy only, so the sample
 needs no download and is identical on every machine. How the fields are built is
 written up in ``docs/sample.md``; the short version, for one hi-res point ``p`` and

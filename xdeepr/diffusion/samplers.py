@@ -1,5 +1,9 @@
 """Samplers: one loop over a step grid; each sampler is only its update rule.
 
+Over 400 lines only through documentation: the loop and each update rule are a few
+dozen lines, the rest is each public sampler's numpydoc page with its equation and a
+runnable example.
+
 Every sampler walks a grid of training steps t_0 = T−1 > t_1 > ... > t_{n−1}
 (built by :mod:`xdeepr.diffusion.grids` and passed in), calls ``model_fn`` once per
 step and ends on the clean data (ᾱ = 1), so the grid's length is also the number

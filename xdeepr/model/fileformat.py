@@ -1,5 +1,10 @@
 """The model file format: safetensors for the tensors, a versioned JSON header for the rest.
 
+Over 400 lines because the layout is documented here beside the code that writes and
+reads it, part by part (networks, scalers, grids, statics, climatology, observations);
+the JSON-header mechanics and the 0.1.0 reader already live in ``header.py`` and
+``legacy.py``.
+
 Loading a model file never unpickles, so nothing in a file can run code, and any
 language with a safetensors reader and a JSON parser can read one.
 

@@ -1,5 +1,9 @@
 """Read a DeepR training configuration (``resources/configuration_diffusion.yml``).
 
+Over 400 lines because DeepR's file has had several layouts and every key is mapped,
+ignored with a stated reason, or refused with its key path; the tables and the checks
+that read them belong together.
+
 DeepR (ECMWFCode4Earth/DeepR) describes an experiment in one YAML file with three
 parts: ``data_configuration`` (features, label, split), ``training_configuration``
 (``model_configuration``: a diffusers ``UNet2DModel`` and a scheduler, and

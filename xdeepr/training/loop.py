@@ -142,17 +142,7 @@ def _optimise(
                     f"{_bad_tensor_report({'condition': cond, 'target': tgt})}. Check the "
                     "input data at those times, or lower learning_rate."
                 )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip:
-                torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
-            opt.step()
-            decay = min(cfg.ema_decay, (1 + step) / (10 + step))
-            with torch.no_grad():
-                for pe, p in zip(ema.parameters(), net.parameters()):
-                    pe.lerp_(p.detach(), 1 - decay)
-                for be, b in zip(ema.buffers(), net.buffers()):
-                    be.copy_(b)
+            _optimizer_step(loss, net, opt, ema, cfg, step)
             step += 1
             loss_value = float(loss.detach())
             bar.update(1)
@@ -291,3 +281,28 @@ def _load_checkpoint(
     if skill is not None:
         skill.load_state_dict(state.get("selection"))
     return int(state["step"]), list(state["history"])
+
+
+def _optimizer_step(
+    loss: torch.Tensor,
+    net: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    ema: torch.nn.Module,
+    cfg: TrainConfig,
+    step: int,
+) -> None:
+    """One update: backward, gradient clipping, optimiser step, then the EMA of the weights.
+
+    The EMA decay warms up as min(ema_decay, (1 + step) / (10 + step)); buffers are copied.
+    """
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if cfg.grad_clip:
+        torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+    opt.step()
+    decay = min(cfg.ema_decay, (1 + step) / (10 + step))
+    with torch.no_grad():
+        for pe, p in zip(ema.parameters(), net.parameters()):
+            pe.lerp_(p.detach(), 1 - decay)
+        for be, b in zip(ema.buffers(), net.buffers()):
+            be.copy_(b)

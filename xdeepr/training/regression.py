@@ -63,7 +63,7 @@ def fit_regression_mean(
     xarray.Dataset
         ``residual`` minus the regression network's prediction: the diffusion target.
     """
-    from .loop import _lr_factor
+    from .loop import _lr_factor, _optimizer_step
 
     labels = model.labels
     train_sl = slice(0, n_train)
@@ -107,15 +107,7 @@ def fit_regression_mean(
                     f"the regression mean's loss became {loss.item()} at step {step}; lower "
                     "learning_rate or check the input data"
                 )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip:
-                torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
-            opt.step()
-            decay = min(cfg.ema_decay, (1 + step) / (10 + step))
-            with torch.no_grad():
-                for pe, p in zip(ema.parameters(), net.parameters()):
-                    pe.lerp_(p.detach(), 1 - decay)
+            _optimizer_step(loss, net, opt, ema, cfg, step)
             step += 1
         epoch += 1
     model.regression = ema.cpu()
