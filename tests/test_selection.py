@@ -231,3 +231,29 @@ def test_evaluate_scores_the_climatology_baseline_with_the_model(tiny_model, sam
     ]  # fmt: skip
     assert main(["evaluate", *files, "--model", str(tmp_path / "m.xdeepr")]) == 2
     assert "needs --features" in capsys.readouterr().err
+
+
+def test_calibration_warning_points_at_the_callers_line():
+    import warnings as _w
+
+    from xdeepr.training import validation
+
+    def finish():
+        validation._warn_if_uncalibrated(
+            {"step": 3, "val_spread_skill": 0.2, "val_crps": 0.3}
+        )
+
+    def _optimise():
+        finish()
+
+    def train():
+        _optimise()
+
+    import inspect
+
+    with _w.catch_warnings(record=True) as caught:
+        _w.simplefilter("always")
+        line = inspect.currentframe().f_lineno + 1
+        train()  # the user's line
+    assert caught and caught[0].filename == __file__ and caught[0].lineno == line
+    assert "spread-skill" in str(caught[0].message)

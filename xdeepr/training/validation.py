@@ -332,5 +332,5 @@ def _warn_if_uncalibrated(rec: dict[str, float]) -> None:
         f"ratio of {ssr:.2f}, outside [{WARN_BAND[0]}, {WARN_BAND[1]}] (fair CRPS "
         f"{rec['val_crps']:.3g}): {what}. Try: {tips}.",
         CalibrationWarning,
-        stacklevel=4,
+        stacklevel=5,  # _warn_if_uncalibrated < finish < _optimise < train < the caller
     )
