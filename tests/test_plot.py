@@ -241,3 +241,13 @@ def test_error_boxplots_by_hour_month_season(station_case, tmp_path):
     assert len(fig.axes) == 1
     with pytest.raises(Exception, match="groupby"):
         plot.error_boxplots(obs, ens, groupby="weekday")
+
+
+def test_station_series_refuses_an_ensemble_as_baseline():
+    import xdeepr
+
+    _, labels, _ = xdeepr.datasets.load_sample(periods=8)
+    obs = xdeepr.datasets.load_sample_stations(periods=8)
+    ens = xr.concat([labels + 0.5 * k for k in range(-2, 3)], dim="member")
+    with pytest.raises(xdeepr.InputError, match=r"baseline 'other' has a 'member' dimension"):
+        xdeepr.plot.station_series(obs, ens, "S01", baselines={"other": ens})

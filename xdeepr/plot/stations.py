@@ -17,6 +17,7 @@ import xarray as xr
 from .. import metrics as _metrics
 from .._util import is_cftime
 from ..datasets import check_observations
+from ..errors import InputError
 from ..grid import find_latlon
 from ..metrics.score import SEASONS
 from ._figure import axis_label, default_variable, finish, new_figure, pick_variable
@@ -140,6 +141,11 @@ def station_series(
     ax.plot(times, mean, color="tab:blue", lw=2, label=f"{what} (CRPS {crps:.3g} {units})")
     for k, (name, base) in enumerate((baselines or {}).items()):
         line = _at(base, one, variable, time_tolerance).isel(station=0).compute()
+        if member_dim in line.dims:
+            raise InputError(
+                f"baseline {name!r} has a {member_dim!r} dimension; baselines are drawn as "
+                f"one line: pass a deterministic field (e.g. its .mean({member_dim!r}))"
+            )
         line = line.sel(time=fc["time"])
         mae = float(_metrics.mae(seen, line))
         ax.plot(times, line, ls="--", lw=1.5, color=_COLOURS[1 + k % (len(_COLOURS) - 1)],
