@@ -55,8 +55,9 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     """Train `job['config']` on `job['size']` times, score it; a row of results.
 
     `job` holds ``size`` ("180" or "full"), ``config`` (TrainConfig overrides),
-    ``drop`` (feature or static variables to leave out: "static", "t850", ...) and
-    ``quick``.
+    ``inputs`` (extra feature variables: ``("t850",)``), ``static`` (False: no static
+    covariates), ``observations`` (True: the sample's stations, in training and
+    sampling) and ``quick``.
     """
     import torch
 
@@ -74,14 +75,18 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     if not covariables and "t850" in train_f:
         train_f, test_f = train_f.drop_vars("t850"), test_f.drop_vars("t850")
     use_static = job.get("static", True)
+    # station observations: a condition of training and of sampling alike
+    obs = xdeepr.datasets.load_sample_stations() if job.get("observations") else None
+    with_obs = {} if obs is None else {"observations": obs}
     cfg = {**job["config"]}
     cfg["steps"] = H.train_steps(cfg["steps"])
     start = time.perf_counter()
-    model = xdeepr.train(train_f, train_l, static if use_static else None,
-                         config=xdeepr.TrainConfig.small(progress=False), **cfg)  # fmt: skip
+    config = xdeepr.TrainConfig.small(progress=False)
+    static = static if use_static else None
+    model = xdeepr.train(train_f, train_l, static, config=config, **with_obs, **cfg)
     wall = time.perf_counter() - start
     members = 2 if job.get("quick") else MEMBERS
-    ens = test_f.deepr.downscale(model, members=members, progress=False, seed=0)
+    ens = test_f.deepr.downscale(model, members=members, progress=False, seed=0, **with_obs)
     val = model.summary.get("validation", {})
     out: dict[str, Any] = {
         **{k: v for k, v in job.items() if k != "config"},
@@ -108,7 +113,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     if model.final_ema_state is not None:
         model.network.load_state_dict(model.final_ema_state)
         model.network = model.network  # a new identity: the weights changed
-        last = test_f.deepr.downscale(model, members=members, progress=False, seed=0)
+        last = test_f.deepr.downscale(model, members=members, progress=False, seed=0, **with_obs)
         out["last"] = scores(truth, last.t2m)
         if job.get("measure_posthoc"):  # spread scaled by 1 / the last validation's spread-skill
             rec = val["records"][-1]

@@ -208,6 +208,22 @@ def test_quick_run_on_gpu(tmp_path):
     assert "model FLOP utilisation" in (tmp_path / "B.md").read_text()
 
 
+def test_ablation_quick_scores_every_input(quick_run):
+    """`python -m benchmarks ablation`: one row per input variant, stations included."""
+    from benchmarks import suite_ablation
+
+    _, _, path = quick_run
+    text = path.read_text()
+    start, end = harness.markers("ablation")
+    section = text[text.index(start) : text.index(end)]
+    labels = [label for label, _ in suite_ablation.VARIANTS]
+    assert "with 40 stations" in labels and "without calendar" in labels
+    for label in labels:
+        row = next(ln for ln in section.splitlines() if ln.startswith(f"| 180 | {label} |"))
+        crps = float(row.split("|")[3].split("±")[0])
+        assert 0 < crps < 10, row  # a finite score in kelvin, not nan
+
+
 def test_gpu_suite_quick_runs_every_part_without_cuda(quick_run):
     """`python -m benchmarks gpu`: on CPU --quick exercises all it can without CUDA."""
     _, _, path = quick_run
