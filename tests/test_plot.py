@@ -243,6 +243,19 @@ def test_error_boxplots_by_hour_month_season(station_case, tmp_path):
         plot.error_boxplots(obs, ens, groupby="weekday")
 
 
+@pytest.mark.parametrize("groupby", ["season", "hour", ("hour", "month", "season")])
+def test_error_boxplots_title_fits_the_figure(station_case, groupby):
+    """One narrow panel still shows its whole title (it was clipped at 3.3 inches)."""
+    obs, ens, bicubic, _ = station_case
+    ens = ens.assign(t2m=ens.t2m.assign_attrs(long_name="2 metre temperature (station obs)"))
+    fig = plot.error_boxplots(obs, ens, {"bicubic": bicubic}, groupby=groupby)
+    fig.canvas.draw()
+    title = fig._suptitle
+    box = title.get_window_extent(fig.canvas.get_renderer())
+    assert "2 metre temperature" in title.get_text().replace("\n", " ")
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.x1, (box, fig.bbox)
+
+
 def test_station_series_refuses_an_ensemble_as_baseline():
     import xdeepr
 

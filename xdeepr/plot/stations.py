@@ -8,6 +8,7 @@ stations with :func:`xdeepr.metrics.at_stations` (bilinear, on the observation t
 from __future__ import annotations
 
 import os
+import textwrap
 from collections.abc import Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -365,7 +366,8 @@ def error_boxplots(
     }
     # Panels as wide as their groups, so that one month is not one very wide box.
     ratios = [max(len(keys[kind]), 2) for kind in kinds]
-    fig = new_figure((1.5 + 0.3 * (len(errors) + 1) * sum(ratios), 4.5))
+    width = max(4.5, 1.5 + 0.3 * (len(errors) + 1) * sum(ratios))
+    fig = new_figure((width, 4.5))
     axes = fig.subplots(1, len(kinds), sharey=True, squeeze=False, width_ratios=ratios)[0]
     for ax, kind in zip(axes, kinds):
         groups = []
@@ -383,5 +385,6 @@ def error_boxplots(
     axes[0].set_ylabel("forecast − observation" + (f" [{units}]" if units else ""))
     axes[0].legend(loc="best", fontsize="small")
     name = seen.attrs.get("long_name", variable)
-    fig.suptitle(f"errors of {name} at {first.sizes['station']} stations")
+    title = f"errors of {name} at {first.sizes['station']} stations"
+    fig.suptitle(textwrap.fill(title, width=int(width * 9)))  # ~9 characters an inch
     return finish(fig, path)
