@@ -205,6 +205,61 @@ def test_spread_skill_calibrated_and_underdispersive():
     assert float(metrics.spread_skill_ratio(truth, ens)) < 0.6
 
 
+def test_spread_skill_allows_for_the_observation_error():
+    """Noisy observations make a calibrated ensemble look overconfident, unless stated."""
+    ens, truth = calibrated(m=10, n=40000)
+    noisy = truth + np.random.default_rng(7).normal(0.0, 0.6, truth.size)
+    plain = float(metrics.spread_skill_ratio(noisy, ens))
+    aware = float(metrics.spread_skill_ratio(noisy, ens, observation_error=0.6))
+    assert plain == pytest.approx((1 / (1 + 0.36)) ** 0.5, abs=0.03)  # about 0.86
+    assert aware == pytest.approx(1.0, abs=0.03)
+    as_map = metrics.spread_skill_ratio(
+        noisy.to_dataset(name="t2m"), ens.to_dataset(name="t2m"), observation_error={"t2m": 0.6}
+    )
+    assert float(as_map.t2m) == pytest.approx(aware)
+    assert float(metrics.spread_skill_ratio(noisy, ens, observation_error=0)) == plain
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    sigmas=st.lists(st.floats(0, 5, allow_nan=False), min_size=2, max_size=2),
+    seed=st.integers(0, 2**16),
+)
+def test_spread_skill_grows_with_the_stated_observation_error(sigmas, seed):
+    rng = np.random.default_rng(seed)
+    ens = xr.DataArray(rng.normal(size=(30, 4)), dims=("case", "member"))
+    obs = xr.DataArray(rng.normal(size=30), dims="case")
+    low, high = sorted(sigmas)
+    r_low = float(metrics.spread_skill_ratio(obs, ens, observation_error=low))
+    r_high = float(metrics.spread_skill_ratio(obs, ens, observation_error=high))
+    assert r_low <= r_high + 1e-12
+    rmse = float(metrics.rmse(obs, ens.mean("member")))
+    assert r_high >= high / rmse - 1e-12  # the error alone is spread enough for this
+
+
+@pytest.mark.parametrize("bad", [-0.1, float("nan"), float("inf"), True, "0.3", None])
+def test_observation_error_refused_by_value(bad):
+    ens, truth = calibrated(m=3, n=50)
+    with pytest.raises(xdeepr.errors.ConfigError, match="observation_error"):
+        if bad is None:  # a mapping that misses the variable, named in the error
+            metrics.score(
+                truth.to_dataset(name="t2m"), ens.to_dataset(name="t2m"),
+                observation_error={"tp": 0.1},
+            )  # fmt: skip
+        else:
+            metrics.spread_skill_ratio(truth, ens, observation_error=bad)
+
+
+def test_score_passes_the_observation_error_to_spread_skill_only():
+    obs = field(shape=(4, 6, 5), seed=1)
+    ens = xr.concat([field(shape=(4, 6, 5), seed=s) for s in (2, 3, 4)], "member")
+    plain = metrics.score(obs, ens, groupby="month")
+    aware = metrics.score(obs, ens, groupby="month", observation_error=0.5)
+    others = [m for m in plain.metric.values if m != "spread_skill"]
+    xr.testing.assert_allclose(plain.t2m.sel(metric=others), aware.t2m.sel(metric=others))
+    assert (aware.t2m.sel(metric="spread_skill") > plain.t2m.sel(metric="spread_skill")).all()
+
+
 def test_rank_histogram_shapes():
     m = 10
     ens, truth = calibrated(m=m)

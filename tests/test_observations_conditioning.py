@@ -269,6 +269,20 @@ def test_cli_evaluate_scores_at_stations(data, tmp_path, capsys):
     assert rc == 0 and "at 40 stations:" in out
     station_part = out.split("at 40 stations:")[1]
     assert "crps" in station_part and "bicubic" in station_part
+    args = ["evaluate", str(tmp_path / "p.nc"), str(tmp_path / "l.nc"), "--stations",
+            str(tmp_path / "st.csv"), "--allow-incomplete", "--observation-error", "0.3"]
+    assert main(args) == 0
+    aware = capsys.readouterr().out.split("allowing for their 0.3 error):")[1]
+
+    def ssr(text):
+        return float(next(ln for ln in text.splitlines() if ln.startswith("spread_skill"))
+                     .split()[1].rstrip("*"))  # fmt: skip
+
+    assert ssr(aware) > ssr(station_part)
+    assert main([*args[:3], "--observation-error", "0.3"]) == 2  # no stations: refused
+    assert "--observation-error" in capsys.readouterr().err
+    assert main([*args[:-1], "-1"]) == 2  # a negative error: refused by name
+    assert "observation_error" in capsys.readouterr().err
 
 
 def test_time_tolerance_is_recorded_and_used_at_downscale(obs_model, data):

@@ -219,6 +219,12 @@ def test_score_at_equals_hand_computed_values(small_case):
     assert "spectral_ratio" not in s.metric.values
     assert s.t2m.attrs["units"] == "K"
 
+    sigma = 0.5  # stations of 0.5 K error: the spread-skill ratio allows for it
+    aware = metrics.score_at(obs, ens, {"zero": zero}, observation_error=sigma).t2m
+    ratio = np.sqrt(1.5 * np.mean(var) + sigma**2) / np.sqrt(np.mean(np.square(err)))
+    assert float(aware.sel(model="xdeepr", metric="spread_skill")) == pytest.approx(ratio)
+    xr.testing.assert_equal(aware.sel(metric="crps"), s.t2m.sel(metric="crps"))
+
     per = metrics.score_at(obs, ens, {"zero": zero}, dim="time").t2m.sel(model="xdeepr")
     assert per.dims == ("metric", "station")
     np.testing.assert_allclose(per.sel(metric="crps").values, [np.mean(crps[::2]), crps[1]])
@@ -264,6 +270,9 @@ def test_accessor_score_at_uses_the_bicubic_baseline():
     assert float(s.t2m.sel(metric="mean_error", model="bicubic")) == pytest.approx(float(expected))
     from_array = ens.t2m.deepr.score_at(obs, baseline=None)
     xr.testing.assert_allclose(from_array.t2m, s.t2m.sel(model=["xdeepr"]))
+    aware = ens.deepr.score_at(obs, features=features, observation_error=0.3)
+    ssr = aware.t2m.sel(metric="spread_skill", model="xdeepr")
+    assert float(ssr) > float(s.t2m.sel(metric="spread_skill", model="xdeepr"))
     with pytest.raises(ConfigError, match="features"):
         ens.deepr.score_at(obs)
 

@@ -387,6 +387,7 @@ class DeepRAccessor(Generic[T]):
         weights: Any = None,
         groupby: str | None = None,
         time_tolerance: Any = None,
+        observation_error: float | Mapping[Hashable, float] | None = None,
     ) -> xr.Dataset:
         """Score this (ensemble) prediction at weather stations, metric by metric.
 
@@ -413,6 +414,10 @@ class DeepRAccessor(Generic[T]):
             ``groupby="season"`` (or ``"hour"``, ``"month"``) each group of times.
         time_tolerance : str or timedelta, optional
             Match observation times to the nearest prediction time within it.
+        observation_error : float or mapping, optional
+            Standard deviation of the stations' own error (e.g. ``0.3`` K); the
+            spread-skill ratio then allows for it (see
+            :func:`xdeepr.metrics.score_at`).
 
         Returns
         -------
@@ -432,7 +437,7 @@ class DeepRAccessor(Generic[T]):
         return metrics.score_at(  # type: ignore[no-any-return]
             stations, hires, self._baselines(baseline, hires, features, model) or None,
             member_dim=member_dim, dim=dim, weights=weights, groupby=groupby,
-            time_tolerance=time_tolerance,
+            time_tolerance=time_tolerance, observation_error=observation_error,
         )  # fmt: skip
 
     def _baselines(

@@ -60,6 +60,11 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         "prediction and the baselines at the stations (bilinear, xdeepr.metrics.score_at)",
     )  # fmt: skip
     p.add_argument(
+        "--observation-error", metavar="SIGMA", type=float,
+        help="with --stations: the stations' own error (standard deviation, data units, "
+        "e.g. 0.3); their spread-skill ratio then allows for it",
+    )  # fmt: skip
+    p.add_argument(
         "--variable", metavar="NAME", help="variable to score (default: all the truth shares)"
     )
     p.add_argument(
@@ -83,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
     from xdeepr import metrics
     from xdeepr.writer import ensure_complete
 
+    if args.observation_error is not None and not args.stations:
+        raise CLIError("--observation-error is the error of --stations; give the stations too")
     prediction = open_input([args.prediction], "prediction")
     if not args.allow_incomplete:
         single = None if glob.has_magic(args.prediction) else args.prediction
@@ -125,8 +132,11 @@ def run(args: argparse.Namespace) -> int:
         from ._stations import open_observations
 
         stations = open_observations(args.stations, "stations")
-        at = metrics.score_at(stations, prediction, baselines=baselines or None, variables=names)
-        print(f"\nat {stations.sizes.get('station', 0)} stations:")
+        error = args.observation_error
+        at = metrics.score_at(stations, prediction, baselines=baselines or None,
+                              variables=names, observation_error=error)  # fmt: skip
+        allowing = f" (spread-skill allowing for their {error:g} error)" if error else ""
+        print(f"\nat {stations.sizes.get('station', 0)} stations{allowing}:")
         print(metrics.format_table(at.compute()))
     if args.figures:
         _figures(args, prediction, truth, coarse, baselines.get("bicubic"), names)

@@ -25,6 +25,7 @@ from ..datasets import check_observations
 from ..errors import ConfigError, GridError, InputError
 from ..grid import _lon_extent, find_latlon, find_time
 from ._core import Dims, Weights, XrObj
+from .probabilistic import ObservationError
 from .score import _describe, score
 
 __all__ = ["OUTSIDE", "at_stations", "score_at"]
@@ -273,6 +274,7 @@ def score_at(
     variables: str | Sequence[str] | Mapping[str, str] | None = None,
     time_tolerance: Any = None,
     outside: str = "drop",
+    observation_error: ObservationError | None = None,
 ) -> xr.Dataset:
     """Score a model and its baselines at stations: CRPS, RMSE, bias, spread-skill...
 
@@ -310,6 +312,13 @@ def score_at(
     outside : {"drop", "nan", "raise"}, default "drop"
         Stations outside the forecasts' grid: dropped with a warning counting
         them, kept as NaN (left out of the means), or an error.
+    observation_error : float or mapping of str to float, optional
+        Standard deviation of the stations' own error (instrument and
+        representativeness), in the data's units, one for all variables or one
+        per observed variable. Against noisy observations even a calibrated
+        ensemble has a spread-skill ratio below 1 (0.9 for a 0.5 K error next to
+        a 1 K spread); with it, ``spread_skill`` adds the error's variance to the
+        spread (:func:`xdeepr.metrics.spread_skill_ratio`). Default: none.
 
     Returns
     -------
@@ -375,6 +384,7 @@ def score_at(
         weights=weights,
         keep_attrs=keep_attrs,
         groupby=groupby,
+        observation_error=observation_error,
     )
     out = out.drop_sel(metric="spectral_ratio")
     out.attrs["title"] = "xdeepr skill scores at stations"

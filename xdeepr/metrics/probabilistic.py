@@ -8,13 +8,13 @@ kernel over the member axis, wrapped once with :func:`xarray.apply_ufunc`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from ..errors import InputError
+from ..errors import ConfigError, InputError
 from ._core import (
     Dims,
     Weights,
@@ -151,6 +151,49 @@ def crps_ensemble(
     return set_attrs(out, observations, "crps", keep_attrs)
 
 
+ObservationError = float | Mapping[Hashable, float]
+
+
+def observation_variance(error: ObservationError, like: XrObj) -> float | xr.Dataset:
+    """The variance of the observation error: one number, or one per variable of `like`.
+
+    `error` is a standard deviation in the data's units (one for all variables, or a
+    mapping from variable name to one); it must be finite and at least 0.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> observation_variance(0.3, xr.DataArray([1.0], name="t2m"))  # doctest: +ELLIPSIS
+    0.09...
+    >>> ds = xr.Dataset({"t2m": ("x", [1.0]), "msl": ("x", [1.0])})
+    >>> observation_variance({"t2m": 0.5, "msl": 0.0}, ds)["t2m"].item()
+    0.25
+    """
+
+    def sigma(value: Any, name: Hashable | None) -> float:
+        where = f" for {name!r}" if name is not None else ""
+        ok = isinstance(value, int | float | np.number) and not isinstance(value, bool)
+        if not ok or not np.isfinite(value) or value < 0:
+            raise ConfigError(
+                f"observation_error{where} must be a finite standard deviation >= 0 in the "
+                f"data's units (e.g. 0.3 for stations of 0.3 K error), got {value!r}"
+            )
+        return float(value)
+
+    if not isinstance(error, Mapping):
+        return sigma(error, None) ** 2
+    names = list(like.data_vars) if isinstance(like, xr.Dataset) else [like.name]
+    missing = [n for n in names if n not in error]
+    if missing:
+        raise ConfigError(
+            f"observation_error gives no value for the variable(s) {missing}; give one per "
+            f"variable ({names}) or one number for all"
+        )
+    if not isinstance(like, xr.Dataset):
+        return sigma(error[names[0]], names[0]) ** 2
+    return xr.Dataset({n: sigma(error[n], n) ** 2 for n in names})
+
+
 def spread_skill_ratio(
     observations: XrObj,
     forecasts: XrObj,
@@ -158,6 +201,8 @@ def spread_skill_ratio(
     dim: Dims = None,
     weights: Weights = None,
     keep_attrs: bool = False,
+    *,
+    observation_error: ObservationError | None = None,
 ) -> XrObj:
     """Spread-skill ratio: ensemble spread over the error of the ensemble mean.
 
@@ -169,6 +214,15 @@ def spread_skill_ratio(
     that, so a calibrated ensemble scores 1 whatever its size. Below 1:
     under-dispersive (overconfident); above 1: over-dispersive.
 
+    Observations with an error of their own (stations: instrument and
+    representativeness error) add its variance to the mean's squared error, so
+    even a perfect ensemble scores below 1 against them. With
+    ``observation_error=sigma`` the spread becomes
+    ``sqrt((m + 1) / m * mean(var) + sigma**2)``, and a calibrated ensemble
+    scores 1 again (the observation-error-aware ratio, as in Saetra et al. 2004,
+    "Effects of observation errors on the statistics for ensemble spread and
+    reliability", Mon. Wea. Rev. 132).
+
     Parameters
     ----------
     observations : xarray.DataArray or xarray.Dataset
@@ -177,6 +231,9 @@ def spread_skill_ratio(
         Ensemble forecast with dimension `member_dim` (at least 2 members).
     member_dim, dim, weights, keep_attrs
         As in :func:`crps_ensemble`.
+    observation_error : float or mapping of str to float, optional
+        Standard deviation of the observations' error, in the data's units (one
+        for all variables or one per variable); default none (a gridded truth).
 
     Returns
     -------
@@ -196,6 +253,11 @@ def spread_skill_ratio(
     >>> obs = xr.DataArray(rng.normal(size=20000), dims="x")
     >>> round(float(spread_skill_ratio(obs, ens)), 1)
     1.0
+    >>> noisy = obs + rng.normal(scale=0.5, size=20000)  # observations with 0.5 error
+    >>> round(float(spread_skill_ratio(noisy, ens)), 2)  # looks overconfident
+    0.9
+    >>> round(float(spread_skill_ratio(noisy, ens, observation_error=0.5)), 1)
+    1.0
     """
     observations, forecasts, dims, w = prepare(observations, forecasts, dim, weights, member_dim)
     m = require_member(forecasts, member_dim)
@@ -207,7 +269,10 @@ def spread_skill_ratio(
     var = forecasts.var([member_dim], ddof=1)
     obs_m, mean = mask_both(observations, mean)
     var = var.where(mean.notnull())
-    spread = ((m + 1) / m * weighted_mean(var, dims, w)) ** 0.5
+    spread2 = (m + 1) / m * weighted_mean(var, dims, w)
+    if observation_error is not None:
+        spread2 = spread2 + observation_variance(observation_error, observations)
+    spread = spread2**0.5
     skill = weighted_mean((mean - obs_m) ** 2, dims, w) ** 0.5
     out = spread / skill
     return set_attrs(out, observations, "spread_skill", keep_attrs)

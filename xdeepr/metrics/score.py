@@ -23,7 +23,12 @@ from ._core import (
     weights_label,
 )
 from .deterministic import mae, mean_error, r2, rmse
-from .probabilistic import crps_ensemble, spread_skill_ratio
+from .probabilistic import (
+    ObservationError,
+    crps_ensemble,
+    observation_variance,
+    spread_skill_ratio,
+)
 from .spectral import spectral_ratio
 
 __all__ = ["GROUPBY", "MODEL_NAME", "SCORE_METRICS", "group_labels", "score"]
@@ -122,12 +127,17 @@ def _score_one(
     weights: xr.DataArray | None,
     max_wavelength_km: float | None,
     groupby: str | None = None,
+    observation_error: ObservationError | None = None,
 ) -> xr.Dataset:
     """All metrics of one model, concatenated along ``metric`` (and `groupby`, if any)."""
     if groupby is not None:
         reduced = reduce_dims(observations, forecasts, dim, member_dim)
         one = partial(
-            _score_one, member_dim=member_dim, dim=dim, max_wavelength_km=max_wavelength_km
+            _score_one,
+            member_dim=member_dim,
+            dim=dim,
+            max_wavelength_km=max_wavelength_km,
+            observation_error=observation_error,
         )
         return _score_groups(groupby, observations, forecasts, weights, reduced, one)
     observations, forecasts = align(observations, forecasts, member_dim)
@@ -143,8 +153,9 @@ def _score_one(
     }
     if ensemble and forecasts.sizes[member_dim] > 1:
         results["spread_skill"] = spread_skill_ratio(
-            observations, forecasts, member_dim, dims, weights
-        )
+            observations, forecasts, member_dim, dims, weights,
+            observation_error=observation_error,
+        )  # fmt: skip
     else:
         results["spread_skill"] = xr.full_like(results["rmse"], np.nan)
     lat: Hashable | None
@@ -242,6 +253,7 @@ def score(
     keep_attrs: bool = False,
     max_wavelength_km: float | None = None,
     groupby: str | None = None,
+    observation_error: ObservationError | None = None,
 ) -> xr.Dataset:
     """Score a downscaling model and its baselines against observations, metric by metric.
 
@@ -272,6 +284,11 @@ def score(
         Score each hour of day, month or season (DJF, MAM, JJA, SON) apart:
         the result gains that dimension, its labels the groups present in
         order. Works for datetime64 and cftime times; `dim` must include time.
+    observation_error : float or mapping of str to float, optional
+        Standard deviation of the observations' own error (data units; one for all
+        variables or one per variable). ``spread_skill`` then adds its variance to
+        the spread (:func:`spread_skill_ratio`), so that a calibrated ensemble
+        scores 1 against noisy observations; the other metrics are unchanged.
 
     Returns
     -------
@@ -345,6 +362,8 @@ def score(
                 f"{list(model_ds.data_vars)}"
             )
         models[label] = model_ds[names]
+    if observation_error is not None:
+        observation_variance(observation_error, obs_ds)  # refused before any work
     obs_ds, models = _shared_times(obs_ds, models)
     w = resolve_weights(weights, obs_ds, member_dim)
     per_model = [
@@ -356,6 +375,7 @@ def score(
             weights=w,
             max_wavelength_km=max_wavelength_km,
             groupby=groupby,
+            observation_error=observation_error,
         )
         for model_ds in models.values()
     ]
