@@ -302,3 +302,34 @@ def test_time_tolerance_is_recorded_and_used_at_downscale(obs_model, data):
     exact_none = ft.deepr.downscale(obs_model, options=opts)
     exact_late = ft.deepr.downscale(obs_model, options=opts, observations=late)
     np.testing.assert_array_equal(exact_none.t2m.values, exact_late.t2m.values)
+
+
+# ------------------------------------------------------------------ on a GPU
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_guidance_with_compile_and_the_automatic_batch_on_cuda(obs_model, data):
+    """Guidance (a backward pass per step), torch.compile and the batch from free memory."""
+    f, l, _, obs = data
+    ft = f.isel(time=slice(N_TRAIN, N_TRAIN + 4))
+    fast = xdeepr.FastPath(channels_last=True, compile=True)
+    opts = xdeepr.SamplingOptions(members=4, steps=4, seed=0, progress=False, device="cuda",
+                                  fast_path=fast)  # fmt: skip
+    try:
+        guided = ft.deepr.downscale(obs_model, observations=obs, options=opts)
+        chunked = ft.chunk(time=1).deepr.downscale(obs_model, observations=obs, options=opts)
+        plain = ft.deepr.downscale(obs_model, observations=obs,
+                                   options=opts.replace(guidance=0.0))  # fmt: skip
+    finally:
+        obs_model.to("cpu").network.to(memory_format=torch.contiguous_format)
+    assert guided.t2m.dims == ("member", "time", "latitude", "longitude")
+    assert guided.t2m.shape == (4, 4, *l.t2m.shape[1:])
+    assert np.isfinite(guided.t2m.values).all()
+    np.testing.assert_array_equal(guided.time.values, ft.time.values)
+    # other batch sizes may round differently on a GPU, and no more than that
+    np.testing.assert_allclose(guided.t2m.values, chunked.t2m.compute().values, atol=0.1)
+
+    def misfit(ens):
+        at = ens.t2m.mean("member").sel(latitude=obs.latitude, longitude=obs.longitude)
+        return float(abs(at - obs.t2m.sel(time=ft.time)).mean())
+
+    assert misfit(guided) < misfit(plain)
