@@ -247,7 +247,8 @@ def test_error_boxplots_by_hour_month_season(station_case, tmp_path):
 def test_error_boxplots_title_fits_the_figure(station_case, groupby):
     """One narrow panel still shows its whole title (it was clipped at 3.3 inches)."""
     obs, ens, bicubic, _ = station_case
-    ens = ens.assign(t2m=ens.t2m.assign_attrs(long_name="2 metre temperature (station obs)"))
+    long_name = "2 metre temperature (station observation), a long title"
+    obs = obs.assign(t2m=obs.t2m.assign_attrs(long_name=long_name))  # the title's source
     fig = plot.error_boxplots(obs, ens, {"bicubic": bicubic}, groupby=groupby)
     fig.canvas.draw()
     title = fig._suptitle

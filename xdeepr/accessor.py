@@ -387,7 +387,7 @@ class DeepRAccessor(Generic[T]):
         weights: Any = None,
         groupby: str | None = None,
         time_tolerance: Any = None,
-        observation_error: float | Mapping[Hashable, float] | None = None,
+        observation_error: float | Mapping[Any, float] | None = None,
     ) -> xr.Dataset:
         """Score this (ensemble) prediction at weather stations, metric by metric.
 

@@ -315,7 +315,8 @@ def score_at(
     observation_error : float or mapping of str to float, optional
         Standard deviation of the stations' own error (instrument and
         representativeness), in the data's units, one for all variables or one
-        per observed variable. Against noisy observations even a calibrated
+        per variable, keyed by the forecast's (label) name when `variables` maps
+        label names to observation names. Against noisy observations even a calibrated
         ensemble has a spread-skill ratio below 1 (0.9 for a 0.5 K error next to
         a 1 K spread); with it, ``spread_skill`` adds the error's variance to the
         spread (:func:`xdeepr.metrics.spread_skill_ratio`). Default: none.
@@ -335,6 +336,8 @@ def score_at(
     InputError
         Bad observations (see :func:`~xdeepr.datasets.check_observations`), a
         forecast lacking an observed variable, no time shared.
+    ConfigError
+        A bad `outside` or `observation_error`.
 
     Examples
     --------

@@ -151,7 +151,7 @@ def crps_ensemble(
     return set_attrs(out, observations, "crps", keep_attrs)
 
 
-ObservationError = float | Mapping[Hashable, float]
+ObservationError = float | Mapping[Any, float]
 
 
 def observation_variance(error: ObservationError, like: XrObj) -> float | xr.Dataset:
@@ -185,9 +185,10 @@ def observation_variance(error: ObservationError, like: XrObj) -> float | xr.Dat
     names = list(like.data_vars) if isinstance(like, xr.Dataset) else [like.name]
     missing = [n for n in names if n not in error]
     if missing:
+        hint = " (name the DataArray, or give one number)" if names == [None] else ""
         raise ConfigError(
             f"observation_error gives no value for the variable(s) {missing}; give one per "
-            f"variable ({names}) or one number for all"
+            f"variable ({names}) or one number for all{hint}"
         )
     if not isinstance(like, xr.Dataset):
         return sigma(error[names[0]], names[0]) ** 2
@@ -244,6 +245,9 @@ def spread_skill_ratio(
     ------
     InputError
         When `member_dim` is missing or has fewer than two members.
+    ConfigError
+        When `observation_error` is negative, not finite, not a number, or a mapping
+        that lacks a variable.
 
     Examples
     --------

@@ -314,6 +314,8 @@ def score(
     InputError
         When no time is shared (naming each range), a baseline lacks a
         variable, or the grids differ.
+    ConfigError
+        When `observation_error` is not a finite number >= 0 or lacks a variable.
 
     Notes
     -----
