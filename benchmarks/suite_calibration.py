@@ -5,8 +5,10 @@ all of them, ``TrainConfig.small``, held-out times every 8th from 2021-07-01, 10
 members. Each training run is scored twice: with the weights validation by skill
 selected (the default) and with the last EMA weights (what ``train`` returned
 before), so the table separates what selection does from what each remedy does.
-Remedies: dropout, weight decay, EMA decay (at 1500 steps, where the last weights
-have collapsed), the regression mean, and post-hoc calibration (the members' spread
+Remedies: dropout, weight decay, EMA decay and augmentation by random crops (at 1500
+steps, where the last weights have collapsed; crops move the window over the domain
+and the static covariates move with it, so no mountain moves: flips and rotations are
+not offered), the regression mean, and post-hoc calibration (the members' spread
 about their mean scaled by 1 / the last validation's spread-skill ratio). Baselines:
 bicubic, bicubic + climatology, and the regression mean alone.
 """
@@ -27,6 +29,8 @@ RUNS: list[tuple[str, str, dict[str, Any], bool]] = [
     ("dropout 0.1", "180", {"steps": 1500, "dropout": 0.1}, False),
     ("weight decay 0.1", "180", {"steps": 1500, "weight_decay": 0.1}, False),
     ("EMA decay 0.999", "180", {"steps": 1500, "ema_decay": 0.999}, False),
+    # augmentation that keeps geography: random 16x16 crops, statics cropped alike
+    ("random 16x16 crops", "180", {"steps": 1500, "patch_size": 16}, False),
     ("mean='regression'", "180", {"steps": 400, **REGRESSION}, False),
     ("default", "full", {"steps": 600}, False),
     ("mean='regression'", "full", {"steps": 600, **REGRESSION}, False),
