@@ -96,6 +96,9 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
         "wall_s": wall,
         "val_share": val.get("share_of_time", float("nan")),
         "selected": scores(truth, ens.t2m),
+        # what the run really used: station channels in training, stations at sampling
+        "observation_channels": len((model.observations or {}).get("channels", [])),
+        "stations": int(ens.attrs.get("xdeepr_stations", 0)),
     }
     if job.get("baselines"):
         bic = test_f.deepr.interpolate(truth.to_dataset())

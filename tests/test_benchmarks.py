@@ -224,6 +224,20 @@ def test_ablation_quick_scores_every_input(quick_run):
         assert 0 < crps < 10, row  # a finite score in kelvin, not nan
 
 
+def test_ablation_stations_variant_trains_and_samples_with_them():
+    """The stations row really conditions training and sampling on the stations."""
+    from benchmarks import suite_ablation, trainruns
+
+    settings = dict(suite_ablation.VARIANTS)
+    extra = {k: v for k, v in harness.QUICK_TRAIN.items() if k not in ("steps", "progress")}
+    job = {"label": "stations", "size": "180", "quick": True, "every": 16,
+           "config": {"steps": 2, "seed": 0, **extra}}  # fmt: skip
+    with_obs = trainruns.run_one({**job, **settings["with 40 stations"]})
+    plain = trainruns.run_one(job)
+    assert with_obs["observation_channels"] == 2 and with_obs["stations"] == 40
+    assert plain["observation_channels"] == 0 and plain["stations"] == 0
+
+
 def test_gpu_suite_quick_runs_every_part_without_cuda(quick_run):
     """`python -m benchmarks gpu`: on CPU --quick exercises all it can without CUDA."""
     _, _, path = quick_run
