@@ -248,6 +248,26 @@ def test_cli_train_and_downscale_with_observations(data, tmp_path, capsys):
     assert rc == 0, capsys.readouterr().err
     with xr.open_dataset(out) as got:
         assert got.attrs["xdeepr_stations"] == 40 and got.t2m.sizes["member"] == 2
+        assert got.attrs["xdeepr_guidance"] == 1.0  # guided by default
+    base = ["downscale", str(tmp_path / "in.nc"), "-m", str(tmp_path / "m.xdeepr"),
+            "--members", "2", "--steps", "2", "--workers", "1", "--chunks", "time=2",
+            "--quiet", "--overwrite"]  # fmt: skip
+    stations = ["--observations", str(tmp_path / "stations.csv")]
+    rc = main([*base, *stations, "--guidance", "0.5", "--observation-error", "0.2", "-o",
+               str(out)])  # fmt: skip
+    assert rc == 0, capsys.readouterr().err
+    with xr.open_dataset(out) as got:
+        assert got.attrs["xdeepr_guidance"] == 0.5
+        assert got.attrs["xdeepr_observation_error"] == 0.2
+    rc = main([*base, *stations, "--guidance", "0", "-o", str(out)])  # conditioned only
+    assert rc == 0, capsys.readouterr().err
+    with xr.open_dataset(out) as got:
+        assert "xdeepr_guidance" not in got.attrs and got.attrs["xdeepr_stations"] == 40
+    assert main([*base, "--guidance", "1", "-o", str(tmp_path / "x.nc")]) == 2
+    assert "--observations" in capsys.readouterr().err
+    assert main([*base, *stations, "--guidance", "-1", "-o", str(tmp_path / "x.nc")]) == 2
+    assert "guidance" in capsys.readouterr().err
+    assert not (tmp_path / "x.nc").exists()
 
 
 def test_cli_evaluate_scores_at_stations(data, tmp_path, capsys):

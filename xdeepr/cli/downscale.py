@@ -106,6 +106,16 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         "with them: any stations, matched to the input's times",
     )  # fmt: skip
     p.add_argument(
+        "--guidance", type=float, metavar="G",
+        help="with --observations: strength of the guidance by the stations at sampling "
+        "time (default 1; 0 conditions only, for a model trained with stations)",
+    )  # fmt: skip
+    p.add_argument(
+        "--observation-error", type=float, metavar="SIGMA",
+        help="with --observations: the stations' error (standard deviation, data units; "
+        "default 0.3), the guidance's likelihood width",
+    )  # fmt: skip
+    p.add_argument(
         "--fill", metavar="mean|NUMBER",
         help="fill missing input values with the field's mean or a number (default: error)",
     )  # fmt: skip
@@ -161,6 +171,21 @@ def run(args: argparse.Namespace) -> int:
             f"--chunks must give the time steps per block, e.g. time=8, got {args.chunks}"
         )
     fill = _fill(args.fill)
+    stations_only = {"--guidance": args.guidance, "--observation-error": args.observation_error}
+    for flag, value in stations_only.items():
+        if value is not None and not args.observations:
+            raise CLIError(f"{flag} acts on --observations; give the stations too")
+    options = xdeepr.SamplingOptions(
+        members=args.members, steps=args.steps, sampler=args.sampler, seed=args.seed,
+        batch_size=args.batch_size, device=args.device, fill=fill, progress=False,
+        fast_path=xdeepr.FastPath(
+            bf16=args.bf16, channels_last=args.channels_last,
+            compile=args.compile_mode or args.compile,
+        ),
+        guidance=args.guidance,
+        **({} if args.observation_error is None else
+           {"observation_error": args.observation_error}),
+    )  # fmt: skip  (refuses a bad value by name before any data is read)
     model = load_model(args.model)
     ds = open_input(args.inputs, "input", args.chunks)
     from ._stations import open_observations
@@ -176,15 +201,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.resume:
         info(args, f"{out} does not exist yet: starting from the beginning")
 
-    ens = ds.deepr.downscale(
-        model, members=args.members, steps=args.steps, sampler=args.sampler, seed=args.seed,
-        batch_size=args.batch_size, device=args.device, fill=fill, progress=False,
-        fast_path=xdeepr.FastPath(
-            bf16=args.bf16, channels_last=args.channels_last,
-            compile=args.compile_mode or args.compile,
-        ),
-        observations=obs,
-    )  # fmt: skip
+    ens = ds.deepr.downscale(model, options=options, observations=obs)
     used = [name for name in getattr(model, "features", ()) if name in ds.data_vars]
     source = ds[used or list(ds.data_vars)]  # fingerprinted block by block for --resume
     plan = writer.EnsembleWriter(
