@@ -18,9 +18,9 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Lint and check formatting with ruff."""
+    """Lint with ruff (the package, tests, benchmarks and the docs build code)."""
     session.install("ruff")
-    session.run("ruff", "check", "xdeepr", "tests", "benchmarks")
+    session.run("ruff", "check", "xdeepr", "tests", "benchmarks", "docs")
 
 
 @nox.session

@@ -56,9 +56,10 @@ def run(ctx: H.Context) -> str:
         steps = 2 if ctx.quick else int(DEFAULT_STEPS[sampler] or 1000)
         opts = {"members": members, "sampler": sampler, "progress": False, "device": ctx.device}
         x.deepr.downscale(model, steps=1, **opts)  # warm-up
-        with _Timed(model.network, "forward", ctx.device) as net, _Timed(
-            model, "condition", ctx.device
-        ) as cond:
+        with (
+            _Timed(model.network, "forward", ctx.device) as net,
+            _Timed(model, "condition", ctx.device) as cond,
+        ):
             t0 = time.perf_counter()
             x.deepr.downscale(model, steps=steps, **opts)
             H.sync(ctx.device)

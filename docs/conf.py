@@ -12,7 +12,7 @@ from pathlib import Path
 
 import sphinx_autosummary_accessors
 
-import xdeepr  # noqa: F401  (registers the .deepr accessors documented as Dataset.deepr.*)
+import xdeepr  # (also registers the .deepr accessors documented as Dataset.deepr.*)
 
 sys.path.insert(0, str(Path(__file__).parent / "_ext"))
 # one torch thread per notebook kernel: on a shared or busy machine, OpenMP threads that

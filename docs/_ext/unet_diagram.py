@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from html import escape
-from typing import Any
+from typing import Any, ClassVar
 
 from docutils import nodes
 from docutils.parsers.rst import directives
@@ -127,7 +127,7 @@ def trace(params: dict[str, Any], cond: int, height: int, width: int) -> dict[st
             level -= 1
             continue
         b = box(name, m, level)
-        ins, o = records[name]
+        ins, _ = records[name]
         skip_ch = left[len(left) - 1 - len(right)].out_ch
         b.in_ch = f"{ins[0][1] - skip_ch}+{skip_ch}"
         right.append(b)
@@ -180,7 +180,8 @@ def svg(tr: dict[str, Any], cond: int) -> str:
     h0, w0 = left[0].hw
     out.append(f'<text x="{x_left}" y="22" font-size="13" font-weight="bold">input: x_t '
                f'(1 ch) ⊕ condition ({cond} ch), {h0}×{w0}</text>')  # fmt: skip
-    out.append(f'<text x="{x_left}" y="42" font-size="12">t → sinusoidal({tr["n_channels"]}) → Linear → SiLU → '
+    out.append(f'<text x="{x_left}" y="42" font-size="12">t → '
+               f'sinusoidal({tr["n_channels"]}) → Linear → SiLU → '
                f'Linear ({tr["time_channels"]}); + calendar (hour, day of year) → '
                f'Linear ({tr["time_channels"]}): added in every residual block</text>')  # fmt: skip
     # final block above the up path
@@ -193,7 +194,8 @@ def svg(tr: dict[str, Any], cond: int) -> str:
         rect(xl, y, b)
         if r + 1 < rows:  # down arrow
             nb = left[r + 1]
-            out.append(f'<line x1="{xl + 30}" y1="{y + box_h}" x2="{x_left + nb.level * indent + 30}"'
+            x2 = x_left + nb.level * indent + 30
+            out.append(f'<line x1="{xl + 30}" y1="{y + box_h}" x2="{x2}"'
                        f' y2="{y + row_h}" stroke="#555" marker-end="url(#arr)"/>')  # fmt: skip
         rb = right[rows - 1 - r]
         xr = x_right + (3 - min(rb.level, 3)) * indent
@@ -238,7 +240,7 @@ class UNetDiagram(SphinxDirective):
     """Inline SVG of the U-Net and a table of its blocks, traced from the code."""
 
     has_content = False
-    option_spec = {
+    option_spec: ClassVar[dict[str, Any]] = {
         "n-channels": directives.positive_int,
         "channel-multipliers": _ints,
         "is-attention": _bools,
