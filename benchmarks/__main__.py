@@ -14,8 +14,20 @@ import torch
 
 from . import harness as H
 
-SUITES = ("sampling", "skill", "training", "dask", "unet", "tiling", "profile", "imports",
-          "calibration", "ablation", "gpu", "observations")  # fmt: skip
+SUITES = (
+    "sampling",
+    "skill",
+    "training",
+    "dask",
+    "unet",
+    "tiling",
+    "profile",
+    "imports",
+    "calibration",
+    "ablation",
+    "gpu",
+    "observations",
+)
 #: Suites left out of a run that names none (they train many models: tens of minutes).
 LONG = ("calibration", "ablation", "observations")
 

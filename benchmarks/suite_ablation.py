@@ -47,8 +47,16 @@ def run(ctx: H.Context) -> str:
                 cfg = {"steps": steps, "seed": seed, **settings.get("config", {})}
                 if ctx.quick:
                     cfg.update(extra)
-                jobs.append({**settings, "label": label, "size": size, "config": cfg,
-                             "quick": ctx.quick, "every": EVERY})  # fmt: skip
+                jobs.append(
+                    {
+                        **settings,
+                        "label": label,
+                        "size": size,
+                        "config": cfg,
+                        "quick": ctx.quick,
+                        "every": EVERY,
+                    }
+                )
     results = R.run_all(jobs, ctx.jobs)
     rows: list[list[Any]] = []
     for size in sizes:
@@ -67,7 +75,12 @@ def run(ctx: H.Context) -> str:
         f"all of them ('full'); held-out times every {EVERY}th from {H.TEST_START}, "
         f"{R.MEMBERS} members, noise seed 0."
     )
-    head = ["training times", "inputs", "fair CRPS (K)", "ens.-mean RMSE (K)", "spread-skill",
-            "spectral ratio"]  # fmt: skip
-    return H.section(ctx, "ablation", "what each covariable is worth",
-                     [note, H.table(head, rows)])  # fmt: skip
+    head = [
+        "training times",
+        "inputs",
+        "fair CRPS (K)",
+        "ens.-mean RMSE (K)",
+        "spread-skill",
+        "spectral ratio",
+    ]
+    return H.section(ctx, "ablation", "what each covariable is worth", [note, H.table(head, rows)])

@@ -54,15 +54,28 @@ def run(ctx: H.Context) -> str:
     """Train every configuration of :data:`RUNS`, score, and return the markdown."""
     runs = QUICK_RUNS if ctx.quick else RUNS
     jobs = [
-        {"label": label, "size": size, "config": {k: v for k, v in cfg.items()
-                                                  if k != "progress"},
-         "measure_posthoc": post, "baselines": True, "quick": ctx.quick}
+        {
+            "label": label,
+            "size": size,
+            "config": {k: v for k, v in cfg.items() if k != "progress"},
+            "measure_posthoc": post,
+            "baselines": True,
+            "quick": ctx.quick,
+        }
         for label, size, cfg, post in runs
-    ]  # fmt: skip
+    ]
     results = R.run_all(jobs, ctx.jobs)
-    head = ["training times", "setting", "steps requested", "weights", "fair CRPS (K)",
-            "ens.-mean RMSE (K)", "spread-skill", "spectral ratio", "validation share of "
-            "training time"]  # fmt: skip
+    head = [
+        "training times",
+        "setting",
+        "steps requested",
+        "weights",
+        "fair CRPS (K)",
+        "ens.-mean RMSE (K)",
+        "spread-skill",
+        "spectral ratio",
+        "validation share of training time",
+    ]
     rows: list[list[Any]] = []
     for size in ("180", "full"):
         done = [r for r in results if r["size"] == size]
@@ -73,19 +86,50 @@ def run(ctx: H.Context) -> str:
             rows.append([size, name, "", "", *_cells(first[name]), ""])
         for r in done:
             if "regression" in r:
-                rows.append([size, "regression mean alone (deterministic)",
-                             r["config"]["steps"], "", *_cells(r["regression"]), ""])  # fmt: skip
+                rows.append(
+                    [
+                        size,
+                        "regression mean alone (deterministic)",
+                        r["config"]["steps"],
+                        "",
+                        *_cells(r["regression"]),
+                        "",
+                    ]
+                )
         for r in done:
             steps = r["config"]["steps"]
-            rows.append([size, r["label"], steps, f"selected: step {r['selected_step']}",
-                         *_cells(r["selected"]), f"{r['val_share']:.1%}"])  # fmt: skip
+            rows.append(
+                [
+                    size,
+                    r["label"],
+                    steps,
+                    f"selected: step {r['selected_step']}",
+                    *_cells(r["selected"]),
+                    f"{r['val_share']:.1%}",
+                ]
+            )
             if r["last"] is not r["selected"] and r["last"] != r["selected"]:
-                rows.append([size, r["label"], steps, f"last (step {r['steps_done']})",
-                             *_cells(r["last"]), ""])  # fmt: skip
+                rows.append(
+                    [
+                        size,
+                        r["label"],
+                        steps,
+                        f"last (step {r['steps_done']})",
+                        *_cells(r["last"]),
+                        "",
+                    ]
+                )
             if "posthoc" in r:
-                rows.append([size, r["label"] + f" + post-hoc spread x{r['posthoc_factor']:.2f}",
-                             steps, f"last (step {r['steps_done']})", *_cells(r["posthoc"]),
-                             ""])  # fmt: skip
+                rows.append(
+                    [
+                        size,
+                        r["label"] + f" + post-hoc spread x{r['posthoc_factor']:.2f}",
+                        steps,
+                        f"last (step {r['steps_done']})",
+                        *_cells(r["posthoc"]),
+                        "",
+                    ]
+                )
     n_test = "2 (quick)" if ctx.quick else f"every {R.EVERY}th from {H.TEST_START}"
     note = (
         f"`TrainConfig.small` (600-step demo network), training on {R.SMALL_TIMES} times "

@@ -45,8 +45,15 @@ def cuda_tests(ctx: H.Context) -> str:
     outcome = lines[-1].strip("= ") if lines else res.stderr.strip()[-300:]
     how = "run" if ctx.cuda else "collected only: no GPU"
     ok = res.returncode == 0 or (res.returncode == 5 and not ctx.cuda)  # 5: none selected
-    rows = [[f"`{' '.join(['python', *cmd[1:]])}`", how, outcome, time.perf_counter() - start,
-             "passed" if ok else f"**failed (exit {res.returncode})**"]]  # fmt: skip
+    rows = [
+        [
+            f"`{' '.join(['python', *cmd[1:]])}`",
+            how,
+            outcome,
+            time.perf_counter() - start,
+            "passed" if ok else f"**failed (exit {res.returncode})**",
+        ]
+    ]
     return "**CUDA tests.**\n\n" + H.table(["command", "how", "outcome", "s", "status"], rows)
 
 
@@ -109,8 +116,16 @@ def training_steps(ctx: H.Context) -> str:
         mfu = f"{3 * flop * b / per / peak_flops:.1%}" if peak_flops else "n/a (peak unknown)"
         how = f"measured: {steps} step(s) after a warm-up" if ctx.cuda else "code path (CPU)"
         rows.append([name, f"{hw[1]}x{hw[0]}", b, per, b / per, peak, mfu, how])
-    head = ["network", "W x H", "batch", "s / step", "samples / s", "peak device GiB",
-            "MFU (3x forward FLOP, bf16 peak)", "how"]  # fmt: skip
+    head = [
+        "network",
+        "W x H",
+        "batch",
+        "s / step",
+        "samples / s",
+        "peak device GiB",
+        "MFU (3x forward FLOP, bf16 peak)",
+        "how",
+    ]
     return (
         "**Training steps on the complete domain** (synthetic fields, diffusion loss with "
         "v-prediction, bf16 autocast, AdamW; the batch halves on out-of-memory).\n\n"
@@ -123,10 +138,14 @@ def run(ctx: H.Context) -> str:
     start = time.perf_counter()
     if not ctx.cuda and not ctx.quick:
         return H.section(
-            ctx, "gpu", "the GPU check",
-            ["Not measured: no GPU. On a CUDA machine `python -m benchmarks gpu --write "
-             "BENCHMARKS.md` fills this section within about 8 minutes."],
-        )  # fmt: skip
+            ctx,
+            "gpu",
+            "the GPU check",
+            [
+                "Not measured: no GPU. On a CUDA machine `python -m benchmarks gpu --write "
+                "BENCHMARKS.md` fills this section within about 8 minutes."
+            ],
+        )
     ctx = dataclasses.replace(ctx, bf16=None, channels_last=None, compile=ctx.cuda, _cache={})
     parts = [cuda_tests(ctx)]
     model = ctx.model()

@@ -37,8 +37,12 @@ def _time(code: str, path: str | None, repeats: int) -> tuple[float, bool]:
     for _ in range(repeats):
         out = subprocess.run(
             [sys.executable, "-c", _TIMER.format(code=code)],
-            env=env, capture_output=True, text=True, check=True, cwd=path or None,
-        )  # fmt: skip
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=path or None,
+        )
         seconds, torch_loaded = json.loads(out.stdout.strip().splitlines()[-1])
         times.append(seconds)
     return statistics.median(times), torch_loaded

@@ -122,26 +122,44 @@ def run(ctx: H.Context) -> str:
     results: dict[str, dict[str, list[float]]] = {label: {} for label, *_ in settings}
     cost: dict[str, list[float]] = {label: [] for label, *_ in settings}
     for seed in seeds:
-        models = {True: _train(f, l, s, ctx, given, seed).to(ctx.device),
-                  False: _train(f, l, s, ctx, None, seed).to(ctx.device)}  # fmt: skip
+        models = {
+            True: _train(f, l, s, ctx, given, seed).to(ctx.device),
+            False: _train(f, l, s, ctx, None, seed).to(ctx.device),
+        }
         for label, trained, use, g in settings:
-            opts = xdeepr.SamplingOptions(members=members, seed=seed, progress=False,
-                                          device=str(ctx.device), guidance=g)  # fmt: skip
+            opts = xdeepr.SamplingOptions(
+                members=members, seed=seed, progress=False, device=str(ctx.device), guidance=g
+            )
             t0 = time.perf_counter()
-            ens = ft.deepr.downscale(models[trained], options=opts,
-                                     observations=given if use else None)  # fmt: skip
+            ens = ft.deepr.downscale(
+                models[trained], options=opts, observations=given if use else None
+            )
             n = ft.sizes["time"] * members
             cost[label].append((time.perf_counter() - t0) / n * H.MEMBERS)
             for k, v in _scores(ens, truth, given, held).items():
                 results[label].setdefault(k, []).append(v)
     rows = []
     for label, per in results.items():
-        rows.append([label, _fmt(per["crps_withheld"]), _fmt(per["mean_err_given"]),
-                     _fmt(per["spread_given"]), _fmt(per["crps_grid"]),
-                     _fmt(per["ssr_grid"]), min(cost[label])])  # fmt: skip
-    header = ["setting", "CRPS withheld stations (K)", "\\|mean − obs\\| given (K)",
-              "spread given (K)", "CRPS grid (K)", "spread-skill grid",
-              "s / 20 members"]  # fmt: skip
+        rows.append(
+            [
+                label,
+                _fmt(per["crps_withheld"]),
+                _fmt(per["mean_err_given"]),
+                _fmt(per["spread_given"]),
+                _fmt(per["crps_grid"]),
+                _fmt(per["ssr_grid"]),
+                min(cost[label]),
+            ]
+        )
+    header = [
+        "setting",
+        "CRPS withheld stations (K)",
+        "\\|mean − obs\\| given (K)",
+        "spread given (K)",
+        "CRPS grid (K)",
+        "spread-skill grid",
+        "s / 20 members",
+    ]
     verdict = _verdict(results)
     body = [
         f"{len(given.station)} stations given, {len(held.station)} withheld (split seed "
@@ -163,8 +181,10 @@ def _verdict(results: dict[str, dict[str, list[float]]]) -> str:
     """
     mean = {k: {m: statistics.fmean(v) for m, v in r.items()} for k, r in results.items()}
     with_none, plain = "trained with stations, none given", "trained without stations"
-    guided = min((k for k in mean if k.startswith("trained without, guidance")),
-                 key=lambda k: mean[k]["crps_withheld"])  # fmt: skip
+    guided = min(
+        (k for k in mean if k.startswith("trained without, guidance")),
+        key=lambda k: mean[k]["crps_withheld"],
+    )
     ways = {  # way: (setting, the same model without stations)
         "conditioning": ("trained with stations, stations given", with_none),
         f"guidance ({guided.rsplit(' ', 1)[1]})": (guided, plain),
@@ -215,9 +235,13 @@ def _verdict(results: dict[str, dict[str, list[float]]]) -> str:
             for w, (a, b) in ways.items()
         },
     )
-    add(f"spread-skill over the grid in [{CALIBRATED[0]}, {CALIBRATED[1]}]",
-        {w: (CALIBRATED[0] <= mean[a]["ssr_grid"] <= CALIBRATED[1],
-             f"{mean[a]['ssr_grid']:.3f}") for w, (a, _) in ways.items()})  # fmt: skip
+    add(
+        f"spread-skill over the grid in [{CALIBRATED[0]}, {CALIBRATED[1]}]",
+        {
+            w: (CALIBRATED[0] <= mean[a]["ssr_grid"] <= CALIBRATED[1], f"{mean[a]['ssr_grid']:.3f}")
+            for w, (a, _) in ways.items()
+        },
+    )
     best = max(ways, key=lambda w: (passed[w], -mean[ways[w][0]]["crps_withheld"]))
     return (
         H.table(header, rows)

@@ -23,8 +23,11 @@ from . import harness as H
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Data loading settings compared: (label, prefetch, block_cache_mib).
-LOADING = (("before: no prefetch, no cache", False, 0.0), ("prefetch", True, 0.0),
-           ("prefetch + cache (default)", True, 2048.0))  # fmt: skip
+LOADING = (
+    ("before: no prefetch, no cache", False, 0.0),
+    ("prefetch", True, 0.0),
+    ("prefetch + cache (default)", True, 2048.0),
+)
 
 
 def _train(quick: bool, device: str, steps: tuple[int, int]) -> dict[str, Any]:
@@ -107,8 +110,9 @@ def synthetic(n_times: int, shape: tuple[int, int]) -> tuple[Any, Any, Any]:
 
     import numpy as np
 
-    stand_in = types.SimpleNamespace(features=["t2m"], feature_grid={"lat_step": 0.25},
-                                     static_names=["orog", "lsm"])  # fmt: skip
+    stand_in = types.SimpleNamespace(
+        features=["t2m"], feature_grid={"lat_step": 0.25}, static_names=["orog", "lsm"]
+    )
     coarse, target = H.large_domain(stand_in, shape, n_times)  # type: ignore[arg-type]
     static = target.drop_vars(["latitude_coarse", "longitude_coarse"])
     rng = np.random.default_rng(1)
@@ -134,18 +138,32 @@ def _ddp_worker(spec: dict[str, Any], out: str) -> None:
     sl = slice(0, spec["times"])
     f, l = f.isel(time=sl).chunk(time=spec["block"]), l.isel(time=sl).chunk(time=spec["block"])
     cfg = dict(H.QUICK_TRAIN if spec["quick"] or spec.get("tiny") else H.DEMO_TRAIN)
-    cfg.update(batch_size=spec["batch"], steps=spec["steps"], device=spec["device"],
-               block_size=spec["block"], validation_fraction=0.0, prefetch=spec["prefetch"],
-               block_cache_mib=spec["cache"], patch_size=spec.get("patch"))  # fmt: skip
+    cfg.update(
+        batch_size=spec["batch"],
+        steps=spec["steps"],
+        device=spec["device"],
+        block_size=spec["block"],
+        validation_fraction=0.0,
+        prefetch=spec["prefetch"],
+        block_cache_mib=spec["cache"],
+        patch_size=spec.get("patch"),
+    )
     cuda = spec["device"] == "cuda"
     model = xdeepr.train(f, l, s, **cfg)
     if distributed.is_main():
         sm = model.summary
-        Path(out).write_text(json.dumps({
-            "wall": sm["wall_seconds"], "steps": sm["steps"], "world": sm["world_size"],
-            "global_batch": sm["global_batch_size"], "rss": H.maxrss_mib(),
-            "cuda_peak": torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
-        }))  # fmt: skip
+        Path(out).write_text(
+            json.dumps(
+                {
+                    "wall": sm["wall_seconds"],
+                    "steps": sm["steps"],
+                    "world": sm["world_size"],
+                    "global_batch": sm["global_batch_size"],
+                    "rss": H.maxrss_mib(),
+                    "cuda_peak": torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
+                }
+            )
+        )
 
 
 def launch(spec: dict[str, Any], world: int, timeout: float = 900) -> dict[str, Any]:
@@ -162,11 +180,18 @@ def launch(spec: dict[str, Any], world: int, timeout: float = 900) -> dict[str, 
         if world == 1:
             cmd = [sys.executable, *code]
         else:
-            cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                   f"--nproc-per-node={world}", *code]  # fmt: skip
+            cmd = [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--standalone",
+                f"--nproc-per-node={world}",
+                *code,
+            ]
         env = {**os.environ, "OMP_NUM_THREADS": str(spec["threads"])}
-        res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
-                             timeout=timeout)  # fmt: skip
+        res = subprocess.run(
+            cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+        )
         if res.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd)} failed:\n{res.stderr[-3000:]}")
         return dict(json.loads(Path(out).read_text()))
@@ -210,19 +235,46 @@ def scaling(
             runs = runs[1:] if field else runs
     rows = []
     for world, threads, (label, prefetch, cache) in runs:
-        spec = {"quick": quick, "device": ctx.device.type, "times": times, "block": block,
-                "steps": steps, "batch": batch // world, "prefetch": prefetch,
-                "cache": cache, "threads": threads}  # fmt: skip
+        spec = {
+            "quick": quick,
+            "device": ctx.device.type,
+            "times": times,
+            "block": block,
+            "steps": steps,
+            "batch": batch // world,
+            "prefetch": prefetch,
+            "cache": cache,
+            "threads": threads,
+        }
         if field:
             spec.update(shape=shape, patch=patch, tiny=True)
         r = launch(spec, world)
         who = "1 process" if world == 1 else f"{world} ranks ({_backend(ctx)})"
         peak = f"{r['cuda_peak']:.0f}" if r["cuda_peak"] is not None else "n/a (CPU)"
-        rows.append([who, spec["threads"], label, f"{r['global_batch']} = {spec['batch']} x "
-                     f"{r['world']}", r["steps"], r["wall"], r["steps"] * r["global_batch"]
-                     / r["wall"], f"{r['rss']:.0f}", peak])  # fmt: skip
-    head = ["processes", "torch threads each", "data loading", "global batch", "steps",
-            "loop s", "samples / s", "rank 0 peak RSS (MiB)", "rank 0 peak CUDA (MiB)"]  # fmt: skip
+        rows.append(
+            [
+                who,
+                spec["threads"],
+                label,
+                f"{r['global_batch']} = {spec['batch']} x {r['world']}",
+                r["steps"],
+                r["wall"],
+                r["steps"] * r["global_batch"] / r["wall"],
+                f"{r['rss']:.0f}",
+                peak,
+            ]
+        )
+    head = [
+        "processes",
+        "torch threads each",
+        "data loading",
+        "global batch",
+        "steps",
+        "loop s",
+        "samples / s",
+        "rank 0 peak RSS (MiB)",
+        "rank 0 peak CUDA (MiB)",
+    ]
     data = (
         f"synthetic fields on a {shape[1]}x{shape[0]} domain (`benchmarks.suite_training."
         f"synthetic`), trained on random {patch}x{patch} patches,"

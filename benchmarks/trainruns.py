@@ -41,8 +41,12 @@ def scores(truth: Any, ens: Any) -> dict[str, float]:
 
     m = xdeepr.metrics
     if "member" not in ens.dims:
-        return {"crps": float(m.mae(truth, ens)), "rmse": float(m.rmse(truth, ens)),
-                "ssr": float("nan"), "spectral": float(m.spectral_ratio(truth, ens))}  # fmt: skip
+        return {
+            "crps": float(m.mae(truth, ens)),
+            "rmse": float(m.rmse(truth, ens)),
+            "ssr": float("nan"),
+            "spectral": float(m.spectral_ratio(truth, ens)),
+        }
     return {
         "crps": float(m.crps_ensemble(truth, ens, fair=True)),
         "rmse": float(m.rmse(truth, ens.mean("member"))),
@@ -103,8 +107,9 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     if job.get("baselines"):
         bic = test_f.deepr.interpolate(truth.to_dataset())
         out["bicubic"] = scores(truth, bic.t2m)
-        sc = ens.deepr.score(truth.to_dataset(), baseline="climatology", features=test_f,
-                             model=model)  # fmt: skip
+        sc = ens.deepr.score(
+            truth.to_dataset(), baseline="climatology", features=test_f, model=model
+        )
         out["climatology"] = {
             "crps": float(sc.t2m.sel(model="climatology", metric="crps")),
             "rmse": float(sc.t2m.sel(model="climatology", metric="rmse")),

@@ -13,8 +13,18 @@ import xarray as xr
 import xdeepr
 from xdeepr.accessor import DeepRAccessor, DeepRDataArrayAccessor, DeepRDatasetAccessor
 
-METHODS = ["crop", "pad", "unpad", "interpolate", "downscale", "score", "normalize",
-           "denormalize", "latlon", "spacing"]  # fmt: skip
+METHODS = [
+    "crop",
+    "pad",
+    "unpad",
+    "interpolate",
+    "downscale",
+    "score",
+    "normalize",
+    "denormalize",
+    "latlon",
+    "spacing",
+]
 
 
 def test_both_accessors_have_the_methods_for_tab_completion(sample_small):
@@ -69,6 +79,7 @@ def test_import_does_not_load_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
     code_model = "import sys, xdeepr; xdeepr.TrainConfig; print('torch' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code_model], capture_output=True, text=True,
-                         check=True)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", code_model], capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == "True"

@@ -230,8 +230,13 @@ def test_ablation_stations_variant_trains_and_samples_with_them():
 
     settings = dict(suite_ablation.VARIANTS)
     extra = {k: v for k, v in harness.QUICK_TRAIN.items() if k not in ("steps", "progress")}
-    job = {"label": "stations", "size": "180", "quick": True, "every": 16,
-           "config": {"steps": 2, "seed": 0, **extra}}  # fmt: skip
+    job = {
+        "label": "stations",
+        "size": "180",
+        "quick": True,
+        "every": 16,
+        "config": {"steps": 2, "seed": 0, **extra},
+    }
     with_obs = trainruns.run_one({**job, **settings["with 40 stations"]})
     plain = trainruns.run_one(job)
     assert with_obs["observation_channels"] == 2 and with_obs["stations"] == 40
@@ -244,10 +249,19 @@ def test_gpu_suite_quick_runs_every_part_without_cuda(quick_run):
     text = path.read_text()
     start, end = harness.markers("gpu")
     section = text[text.index(start) : text.index(end)]
-    for part in ("**CUDA tests.**", "pytest -m gpu", "**GPU fast path**", "channels_last",
-                 "bf16", "Complete domain end to end", "Training steps on the complete domain",
-                 "seed U-Net", "One process against `torchrun` ranks", "2 ranks (gloo)",
-                 "Whole check"):  # fmt: skip
+    for part in (
+        "**CUDA tests.**",
+        "pytest -m gpu",
+        "**GPU fast path**",
+        "channels_last",
+        "bf16",
+        "Complete domain end to end",
+        "Training steps on the complete domain",
+        "seed U-Net",
+        "One process against `torchrun` ranks",
+        "2 ranks (gloo)",
+        "Whole check",
+    ):
         assert part in section, part
     assert "**failed" not in section
 

@@ -19,11 +19,16 @@ def _ds(values, units, name="t2m", dtype="float32"):
 @pytest.mark.parametrize(
     ("units", "value", "kelvin"),
     [
-        ("degC", 0.0, 273.15), ("degrees_Celsius", 20.0, 293.15), ("°C", -10.0, 263.15),
-        ("degF", 32.0, 273.15), ("degree_Fahrenheit", 212.0, 373.15), ("K", 280.0, 280.0),
-        ("kelvin", 280.0, 280.0), ("degK", 280.0, 280.0),
+        ("degC", 0.0, 273.15),
+        ("degrees_Celsius", 20.0, 293.15),
+        ("°C", -10.0, 263.15),
+        ("degF", 32.0, 273.15),
+        ("degree_Fahrenheit", 212.0, 373.15),
+        ("K", 280.0, 280.0),
+        ("kelvin", 280.0, 280.0),
+        ("degK", 280.0, 280.0),
     ],
-)  # fmt: skip
+)
 def test_temperatures_convert_to_kelvin(units, value, kelvin):
     out = convert_units(_ds([value], units, dtype="float64"), {"t2m": "K"})
     assert out.t2m.values[0] == pytest.approx(kelvin, abs=1e-9)

@@ -28,8 +28,7 @@ def choose_device(device: str | torch.device | None) -> torch.device:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as err:
         raise ConfigError(
-            f"device {device!r} is not a device name torch knows; use 'cpu', 'cuda' or "
-            "'cuda:N'"
+            f"device {device!r} is not a device name torch knows; use 'cpu', 'cuda' or 'cuda:N'"
         ) from err
     if dev.type == "cuda":
         if not torch.cuda.is_available():

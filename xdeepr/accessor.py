@@ -260,10 +260,19 @@ class DeepRAccessor(Generic[T]):
         from .inference import downscale
 
         given = dict(
-            members=members, steps=steps, sampler=sampler, seed=seed, batch_size=batch_size,
-            device=device, fill=fill, progress=progress, tile=tile, overlap=overlap,
-            fast_path=fast_path, eta=eta,
-        )  # fmt: skip
+            members=members,
+            steps=steps,
+            sampler=sampler,
+            seed=seed,
+            batch_size=batch_size,
+            device=device,
+            fill=fill,
+            progress=progress,
+            tile=tile,
+            overlap=overlap,
+            fast_path=fast_path,
+            eta=eta,
+        )
         if options is None:
             options = SamplingOptions(**given)  # type: ignore[arg-type]
         else:
@@ -371,9 +380,13 @@ class DeepRAccessor(Generic[T]):
         truth_ds = _as_dataset(truth, self._name())
         baselines = self._baselines(baseline, truth_ds, features, model)
         return metrics.score(  # type: ignore[no-any-return]
-            truth_ds, self._dataset(), baselines=baselines or None, member_dim=member_dim,
-            dim=dim, weights=weights,
-        )  # fmt: skip
+            truth_ds,
+            self._dataset(),
+            baselines=baselines or None,
+            member_dim=member_dim,
+            dim=dim,
+            weights=weights,
+        )
 
     def score_at(
         self,
@@ -435,10 +448,16 @@ class DeepRAccessor(Generic[T]):
 
         hires = self._dataset()
         return metrics.score_at(  # type: ignore[no-any-return]
-            stations, hires, self._baselines(baseline, hires, features, model) or None,
-            member_dim=member_dim, dim=dim, weights=weights, groupby=groupby,
-            time_tolerance=time_tolerance, observation_error=observation_error,
-        )  # fmt: skip
+            stations,
+            hires,
+            self._baselines(baseline, hires, features, model) or None,
+            member_dim=member_dim,
+            dim=dim,
+            weights=weights,
+            groupby=groupby,
+            time_tolerance=time_tolerance,
+            observation_error=observation_error,
+        )
 
     def _baselines(
         self,

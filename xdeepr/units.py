@@ -37,19 +37,35 @@ __all__ = ["canonical_units", "check_packed", "check_range", "convert_units"]
 _SPELLINGS: dict[str, tuple[str, ...]] = {
     "K": ("k", "kelvin", "kelvins", "degk", "deg_k", "degreek", "degree_k", "degrees_k"),
     "degC": (
-        "degc", "deg_c", "°c", "c", "celsius", "degreec", "degree_c", "degrees_c",
-        "degree_celsius", "degrees_celsius",
+        "degc",
+        "deg_c",
+        "°c",
+        "c",
+        "celsius",
+        "degreec",
+        "degree_c",
+        "degrees_c",
+        "degree_celsius",
+        "degrees_celsius",
     ),
     "degF": (
-        "degf", "deg_f", "°f", "f", "fahrenheit", "degreef", "degree_f", "degrees_f",
-        "degree_fahrenheit", "degrees_fahrenheit",
+        "degf",
+        "deg_f",
+        "°f",
+        "f",
+        "fahrenheit",
+        "degreef",
+        "degree_f",
+        "degrees_f",
+        "degree_fahrenheit",
+        "degrees_fahrenheit",
     ),
     "Pa": ("pa", "pascal", "pascals"),
     "hPa": ("hpa", "hectopascal", "hectopascals", "mbar", "millibar", "mb"),
     "kPa": ("kpa", "kilopascal", "kilopascals"),
     "m": ("m", "meter", "meters", "metre", "metres"),
     "1": ("1", "", "dimensionless", "fraction", "0-1", "(0-1)"),
-}  # fmt: skip
+}
 _CANONICAL = {s: name for name, spellings in _SPELLINGS.items() for s in spellings}
 #: value_in_base = scale * value + offset, per canonical unit, with the quantity's base.
 _AFFINE: dict[str, tuple[str, float, float]] = {

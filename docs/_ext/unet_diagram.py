@@ -74,14 +74,20 @@ def trace(params: dict[str, Any], cond: int, height: int, width: int) -> dict[st
     watched.update({f"down.{i}": m for i, m in enumerate(net.down)})
     watched.update({f"up.{i}": m for i, m in enumerate(net.up)})
     for name, mod in watched.items():
+
         def hook(m: Any, args: tuple[Any, ...], out: Any, name: str = name) -> None:
             shapes = [tuple(a.shape) for a in args if isinstance(a, torch.Tensor)]
             records[name] = (shapes, tuple(out.shape))
+
         hooks.append(mod.register_forward_hook(hook))
     x = torch.zeros(1, params["image_channels"], height, width)
     with torch.no_grad():
-        out = net(x, torch.tensor([500.0]), torch.zeros(1, cond, height, width),
-                  torch.tensor([[0.25, 0.5]]) if net.calendar_emb is not None else None)
+        out = net(
+            x,
+            torch.tensor([500.0]),
+            torch.zeros(1, cond, height, width),
+            torch.tensor([[0.25, 0.5]]) if net.calendar_emb is not None else None,
+        )
     for h in hooks:
         h.remove()
 
@@ -132,17 +138,32 @@ def trace(params: dict[str, Any], cond: int, height: int, width: int) -> dict[st
         b.in_ch = f"{ins[0][1] - skip_ch}+{skip_ch}"
         right.append(b)
     middle = box("middle", net.middle, levels - 1)
-    final = Box("norm + final", "GroupNorm, SiLU, 3×3 conv → ε̂ or v̂", str(right[-1].out_ch),
-                records["final"][1][1], records["final"][1][2:], count(net.norm) + count(net.final),
-                False, 0)  # fmt: skip
+    final = Box(
+        "norm + final",
+        "GroupNorm, SiLU, 3×3 conv → ε̂ or v̂",
+        str(right[-1].out_ch),
+        records["final"][1][1],
+        records["final"][1][2:],
+        count(net.norm) + count(net.final),
+        False,
+        0,
+    )
     time_ch = net.time_emb.lin2.out_features
     return {
-        "net": net, "left": left, "right": right, "ups": ups, "middle": middle,
-        "final": final, "time_channels": time_ch, "params": count(net),
+        "net": net,
+        "left": left,
+        "right": right,
+        "ups": ups,
+        "middle": middle,
+        "final": final,
+        "time_channels": time_ch,
+        "params": count(net),
         "emb_params": count(net.time_emb) + (count(net.calendar_emb) if net.calendar_emb else 0),
-        "out_shape": tuple(out.shape), "n_blocks": n_blocks, "levels": levels,
+        "out_shape": tuple(out.shape),
+        "n_blocks": n_blocks,
+        "levels": levels,
         "n_channels": params["n_channels"],
-    }  # fmt: skip
+    }
 
 
 def svg(tr: dict[str, Any], cond: int) -> str:
@@ -169,21 +190,31 @@ def svg(tr: dict[str, Any], cond: int) -> str:
         fill = level_fill[min(b.level, len(level_fill) - 1)]
         stroke = "#c0392b" if b.attention else "#34495e"
         sw = 2.2 if b.attention else 1
-        out.append(f'<rect x="{x}" y="{y}" width="{w}" height="{box_h}" rx="5" fill="{fill}" '
-                   f'stroke="{stroke}" stroke-width="{sw}"/>')  # fmt: skip
-        out.append(f'<text x="{x + 6}" y="{y + 14}" font-size="11.5" font-weight="bold">'
-                   f'{escape(b.path)} · {escape(b.kind)}</text>')  # fmt: skip
-        out.append(f'<text x="{x + 6}" y="{y + 29}" font-size="11">{escape(b.in_ch)} → {b.out_ch}'
-                   f' ch · {b.hw[0]}×{b.hw[1]} · {b.params:,} par.</text>')  # fmt: skip
+        out.append(
+            f'<rect x="{x}" y="{y}" width="{w}" height="{box_h}" rx="5" fill="{fill}" '
+            f'stroke="{stroke}" stroke-width="{sw}"/>'
+        )
+        out.append(
+            f'<text x="{x + 6}" y="{y + 14}" font-size="11.5" font-weight="bold">'
+            f"{escape(b.path)} · {escape(b.kind)}</text>"
+        )
+        out.append(
+            f'<text x="{x + 6}" y="{y + 29}" font-size="11">{escape(b.in_ch)} → {b.out_ch}'
+            f" ch · {b.hw[0]}×{b.hw[1]} · {b.params:,} par.</text>"
+        )
 
     # header: input and embeddings
     h0, w0 = left[0].hw
-    out.append(f'<text x="{x_left}" y="22" font-size="13" font-weight="bold">input: x_t '
-               f'(1 ch) ⊕ condition ({cond} ch), {h0}×{w0}</text>')  # fmt: skip
-    out.append(f'<text x="{x_left}" y="42" font-size="12">t → '
-               f'sinusoidal({tr["n_channels"]}) → Linear → SiLU → '
-               f'Linear ({tr["time_channels"]}); + calendar (hour, day of year) → '
-               f'Linear ({tr["time_channels"]}): added in every residual block</text>')  # fmt: skip
+    out.append(
+        f'<text x="{x_left}" y="22" font-size="13" font-weight="bold">input: x_t '
+        f"(1 ch) ⊕ condition ({cond} ch), {h0}×{w0}</text>"
+    )
+    out.append(
+        f'<text x="{x_left}" y="42" font-size="12">t → '
+        f"sinusoidal({tr['n_channels']}) → Linear → SiLU → "
+        f"Linear ({tr['time_channels']}); + calendar (hour, day of year) → "
+        f"Linear ({tr['time_channels']}): added in every residual block</text>"
+    )
     # final block above the up path
     fb = tr["final"]
     fy = top - 24
@@ -195,28 +226,38 @@ def svg(tr: dict[str, Any], cond: int) -> str:
         if r + 1 < rows:  # down arrow
             nb = left[r + 1]
             x2 = x_left + nb.level * indent + 30
-            out.append(f'<line x1="{xl + 30}" y1="{y + box_h}" x2="{x2}"'
-                       f' y2="{y + row_h}" stroke="#555" marker-end="url(#arr)"/>')  # fmt: skip
+            out.append(
+                f'<line x1="{xl + 30}" y1="{y + box_h}" x2="{x2}"'
+                f' y2="{y + row_h}" stroke="#555" marker-end="url(#arr)"/>'
+            )
         rb = right[rows - 1 - r]
         xr = x_right + (3 - min(rb.level, 3)) * indent
         rect(xr, y, rb)
         # skip connection: concatenated on the channels of the paired up block
-        out.append(f'<line x1="{xl + box_w}" y1="{y + box_h / 2}" x2="{xr}" y2="{y + box_h / 2}" '
-                   'stroke="#888" stroke-dasharray="5,3" marker-end="url(#arr)"/>')  # fmt: skip
+        out.append(
+            f'<line x1="{xl + box_w}" y1="{y + box_h / 2}" x2="{xr}" y2="{y + box_h / 2}" '
+            'stroke="#888" stroke-dasharray="5,3" marker-end="url(#arr)"/>'
+        )
         if r > 0:  # up arrow (towards the output)
             pb = right[rows - r]
             xp = x_right + (3 - min(pb.level, 3)) * indent
-            out.append(f'<line x1="{xr + box_w - 30}" y1="{y}" x2="{xp + box_w - 30}" '
-                       f'y2="{y - row_h + box_h}" stroke="#555" marker-end="url(#arr)"/>')
+            out.append(
+                f'<line x1="{xr + box_w - 30}" y1="{y}" x2="{xp + box_w - 30}" '
+                f'y2="{y - row_h + box_h}" stroke="#555" marker-end="url(#arr)"/>'
+            )
             if rb.level != pb.level:  # an Upsample between the two levels
                 u = next(u for u in ups if u.level == rb.level)
-                out.append(f'<text x="{xr + box_w - 44}" y="{y - 4}" font-size="10.5" '
-                           f'text-anchor="end" fill="#1a5276">{escape(u.path)} · Upsample '
-                           f'(4×4 transposed conv, stride 2) → {u.hw[0]}×{u.hw[1]}, '
-                           f'{u.params:,} par.</text>')  # fmt: skip
+                out.append(
+                    f'<text x="{xr + box_w - 44}" y="{y - 4}" font-size="10.5" '
+                    f'text-anchor="end" fill="#1a5276">{escape(u.path)} · Upsample '
+                    f"(4×4 transposed conv, stride 2) → {u.hw[0]}×{u.hw[1]}, "
+                    f"{u.params:,} par.</text>"
+                )
     # arrow from the top up block to the final block
-    out.append(f'<line x1="{x_right + 40}" y1="{top + 20}" x2="{x_right + 40}" y2="{fy + 14}" '
-               'stroke="#555" marker-end="url(#arr)"/>')
+    out.append(
+        f'<line x1="{x_right + 40}" y1="{top + 20}" x2="{x_right + 40}" y2="{fy + 14}" '
+        'stroke="#555" marker-end="url(#arr)"/>'
+    )
     # middle block at the bottom
     mb = tr["middle"]
     my = top + rows * row_h + 26
@@ -224,14 +265,20 @@ def svg(tr: dict[str, Any], cond: int) -> str:
     rect(mx, my, mb)
     ly = top + (rows - 1) * row_h + 20 + box_h
     lx = x_left + left[-1].level * indent + 30
-    out.append(f'<line x1="{lx}" y1="{ly}" x2="{mx}" y2="{my + box_h / 2}" stroke="#555" '
-               'marker-end="url(#arr)"/>')
+    out.append(
+        f'<line x1="{lx}" y1="{ly}" x2="{mx}" y2="{my + box_h / 2}" stroke="#555" '
+        'marker-end="url(#arr)"/>'
+    )
     rx = x_right + (3 - min(right[0].level, 3)) * indent + box_w - 30
-    out.append(f'<line x1="{mx + box_w}" y1="{my + box_h / 2}" x2="{rx}" y2="{ly}" '
-               'stroke="#555" marker-end="url(#arr)"/>')
-    out.append(f'<text x="{x_left}" y="{height - 12}" font-size="11" fill="#555">red outline: '
-               'self-attention · dashed: skip connection (concatenated on channels) · shade: '
-               'level (resolution halves per level)</text>')
+    out.append(
+        f'<line x1="{mx + box_w}" y1="{my + box_h / 2}" x2="{rx}" y2="{ly}" '
+        'stroke="#555" marker-end="url(#arr)"/>'
+    )
+    out.append(
+        f'<text x="{x_left}" y="{height - 12}" font-size="11" fill="#555">red outline: '
+        "self-attention · dashed: skip connection (concatenated on channels) · shade: "
+        "level (resolution halves per level)</text>"
+    )
     out.append("</svg>")
     return "\n".join(out)
 
@@ -265,17 +312,21 @@ class UNetDiagram(SphinxDirective):
         self.env.note_dependency(xdeepr.nn.__file__)
         figure = nodes.container(classes=["unet-diagram"])
         figure += nodes.raw("", svg(tr, cond), format="html")
-        call = (f"UNet(image_channels=1, n_channels={params['n_channels']}, channel_multipliers="
-                f"{tuple(params['channel_multipliers'])}, is_attention="
-                f"{tuple(params['is_attention'])}, n_blocks={params['n_blocks']}, "
-                f"conditioned_on_input={cond})")  # fmt: skip
+        call = (
+            f"UNet(image_channels=1, n_channels={params['n_channels']}, channel_multipliers="
+            f"{tuple(params['channel_multipliers'])}, is_attention="
+            f"{tuple(params['is_attention'])}, n_blocks={params['n_blocks']}, "
+            f"conditioned_on_input={cond})"
+        )
         cap = nodes.paragraph()
-        cap += nodes.emphasis(text=(
-            f"Generated at build time from xdeepr.nn: {call}, one forward pass on a "
-            f"{tr['left'][0].hw[0]}×{tr['left'][0].hw[1]} field with shape hooks on every "
-            f"block. {tr['params']:,} parameters, of which {tr['emb_params']:,} in the "
-            "timestep and calendar embeddings."
-        ))
+        cap += nodes.emphasis(
+            text=(
+                f"Generated at build time from xdeepr.nn: {call}, one forward pass on a "
+                f"{tr['left'][0].hw[0]}×{tr['left'][0].hw[1]} field with shape hooks on every "
+                f"block. {tr['params']:,} parameters, of which {tr['emb_params']:,} in the "
+                "timestep and calendar embeddings."
+            )
+        )
         figure += cap
         return [figure, self._table(tr)]
 
@@ -304,8 +355,16 @@ class UNetDiagram(SphinxDirective):
 
         row(header, head)
         for b in rows:
-            row([b.path, b.kind, f"{b.in_ch} → {b.out_ch}", f"{b.hw[0]}×{b.hw[1]}",
-                 f"{b.params:,}"], body)  # fmt: skip
+            row(
+                [
+                    b.path,
+                    b.kind,
+                    f"{b.in_ch} → {b.out_ch}",
+                    f"{b.hw[0]}×{b.hw[1]}",
+                    f"{b.params:,}",
+                ],
+                body,
+            )
         return table
 
 

@@ -57,10 +57,14 @@ def add_command(sub: Any, common: argparse.ArgumentParser, module: Any) -> argpa
     """
     name = module.__name__.rsplit(".", 1)[-1]
     p: argparse.ArgumentParser = sub.add_parser(
-        name, prog=f"{PROG} {name}", help=module.SUMMARY,
-        description=module.DESCRIPTION, epilog=module.EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter, parents=[common],
-    )  # fmt: skip
+        name,
+        prog=f"{PROG} {name}",
+        help=module.SUMMARY,
+        description=module.DESCRIPTION,
+        epilog=module.EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
+    )
     p.set_defaults(func=module.run)
     return p
 
@@ -201,9 +205,14 @@ def load_model(path: str) -> DownscalingModel:
 
 #: Exceptions that mean the input (a file, an option, the data) is wrong: exit status 2.
 BAD_INPUT: tuple[type[BaseException], ...] = (
-    ValueError, TypeError, FileNotFoundError, NotADirectoryError, IsADirectoryError,
-    PermissionError, FileExistsError,
-)  # fmt: skip
+    ValueError,
+    TypeError,
+    FileNotFoundError,
+    NotADirectoryError,
+    IsADirectoryError,
+    PermissionError,
+    FileExistsError,
+)
 
 
 def exit_status(err: BaseException) -> int:

@@ -45,21 +45,28 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     """Add the ``demo`` subcommand to the subparsers `sub`."""
     p = add_command(sub, common, sys.modules[__name__])
     p.add_argument(
-        "--out", default="xdeepr-demo", metavar="DIR",
+        "--out",
+        default="xdeepr-demo",
+        metavar="DIR",
         help="directory for the model, the ensemble and the figures (default: %(default)s)",
-    )  # fmt: skip
+    )
     budget = p.add_mutually_exclusive_group()
     budget.add_argument(
         "--steps", type=positive_int, metavar="N", help="training steps (default: 600)"
     )
     budget.add_argument(
-        "--minutes", type=positive_float, metavar="M",
+        "--minutes",
+        type=positive_float,
+        metavar="M",
         help="train for M minutes of wall time instead of a number of steps",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--members", type=positive_int, default=10, metavar="N",
+        "--members",
+        type=positive_int,
+        default=10,
+        metavar="N",
         help="ensemble members (default: %(default)s)",
-    )  # fmt: skip
+    )
     p.add_argument(
         "--device", metavar="DEVICE", help="cpu, cuda, cuda:1... (default: CUDA when available)"
     )
@@ -96,9 +103,14 @@ def run(args: argparse.Namespace) -> int:
         + (f"for {args.minutes:g} min" if args.minutes else f"for {budget['steps']} steps"),
     )
     model = xdeepr.train(
-        f_train, l_train, static, config=xdeepr.TrainConfig.small(),
-        device=args.device, progress=not args.quiet, **budget,
-    )  # fmt: skip
+        f_train,
+        l_train,
+        static,
+        config=xdeepr.TrainConfig.small(),
+        device=args.device,
+        progress=not args.quiet,
+        **budget,
+    )
     t_trained = time.monotonic()
     model.save(out / "model.xdeepr")
     info(args, f"downscaling {len(test_idx)} held-out times x {args.members} members")

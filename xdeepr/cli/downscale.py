@@ -76,76 +76,103 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="coarse fields: files, stores, globs")
     p.add_argument("--model", "-m", required=True, metavar="MODEL", help="model file to use")
     p.add_argument(
-        "--output", "-o", required=True, metavar="OUTPUT",
+        "--output",
+        "-o",
+        required=True,
+        metavar="OUTPUT",
         help="OUTPUT.zarr (written block by block, resumable) or OUTPUT.nc",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--members", type=positive_int, default=20, metavar="N",
+        "--members",
+        type=positive_int,
+        default=20,
+        metavar="N",
         help="ensemble members (default: %(default)s)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--steps", type=positive_int, metavar="N",
+        "--steps",
+        type=positive_int,
+        metavar="N",
         help="sampling steps (default: the sampler's; 10 for dpm++2m-sde)",
-    )  # fmt: skip
+    )
     p.add_argument("--sampler", choices=sorted(SAMPLERS), help="sampler (default: the model's)")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default: %(default)s)")
     p.add_argument(
-        "--chunks", type=_chunks, default={"time": 8}, metavar="time=N",
+        "--chunks",
+        type=_chunks,
+        default={"time": 8},
+        metavar="time=N",
         help="time steps per block (default: time=8)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--batch-size", type=positive_int, metavar="N",
+        "--batch-size",
+        type=positive_int,
+        metavar="N",
         help="samples per network call (default: sized to the device)",
-    )  # fmt: skip
+    )
     p.add_argument(
         "--device", metavar="DEVICE", help="cpu, cuda... on the workers (default: CUDA if any)"
     )
     p.add_argument(
-        "--observations", metavar="FILE",
+        "--observations",
+        metavar="FILE",
         help="station observations (CSV table or CF timeSeries netCDF) for a model trained "
         "with them: any stations, matched to the input's times",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--guidance", type=float, metavar="G",
+        "--guidance",
+        type=float,
+        metavar="G",
         help="with --observations: strength of the guidance by the stations at sampling "
         "time (default 1; 0 conditions only, for a model trained with stations)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--observation-error", type=float, metavar="SIGMA",
+        "--observation-error",
+        type=float,
+        metavar="SIGMA",
         help="with --observations: the stations' error (standard deviation, data units; "
         "default 0.3), the guidance's likelihood width",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--fill", metavar="mean|NUMBER",
+        "--fill",
+        metavar="mean|NUMBER",
         help="fill missing input values with the field's mean or a number (default: error)",
-    )  # fmt: skip
+    )
     fast = p.add_argument_group("GPU fast path (see BENCHMARKS.md)")
     fast.add_argument(
-        "--bf16", action=argparse.BooleanOptionalAction, default=None,
+        "--bf16",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="bfloat16 autocast of the network (default: on for CUDA)",
-    )  # fmt: skip
+    )
     fast.add_argument(
         "--channels-last", action="store_true", help="NHWC memory layout for the network"
     )
     fast.add_argument("--compile", action="store_true", help="torch.compile the network")
     fast.add_argument(
-        "--compile-mode", choices=COMPILE_MODES, metavar="MODE",
+        "--compile-mode",
+        choices=COMPILE_MODES,
+        metavar="MODE",
         help=f"torch.compile mode, one of {', '.join(COMPILE_MODES)} (implies --compile)",
-    )  # fmt: skip
+    )
     where = p.add_mutually_exclusive_group()
     where.add_argument(
-        "--workers", type=positive_int, metavar="N",
+        "--workers",
+        type=positive_int,
+        metavar="N",
         help="local worker processes, one core each (default: one per GPU, else 1)",
-    )  # fmt: skip
+    )
     where.add_argument(
-        "--scheduler", metavar="ADDRESS",
+        "--scheduler",
+        metavar="ADDRESS",
         help="use the dask scheduler at ADDRESS (e.g. tcp://head:8786) instead",
-    )  # fmt: skip
+    )
     again = p.add_mutually_exclusive_group()
     again.add_argument(
-        "--resume", action="store_true",
+        "--resume",
+        action="store_true",
         help="continue an interrupted zarr output, skipping its finished blocks",
-    )  # fmt: skip
+    )
     again.add_argument("--overwrite", action="store_true", help="replace an existing OUTPUT")
 
 
@@ -176,16 +203,22 @@ def run(args: argparse.Namespace) -> int:
         if value is not None and not args.observations:
             raise CLIError(f"{flag} acts on --observations; give the stations too")
     options = xdeepr.SamplingOptions(
-        members=args.members, steps=args.steps, sampler=args.sampler, seed=args.seed,
-        batch_size=args.batch_size, device=args.device, fill=fill, progress=False,
+        members=args.members,
+        steps=args.steps,
+        sampler=args.sampler,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        device=args.device,
+        fill=fill,
+        progress=False,
         fast_path=xdeepr.FastPath(
-            bf16=args.bf16, channels_last=args.channels_last,
+            bf16=args.bf16,
+            channels_last=args.channels_last,
             compile=args.compile_mode or args.compile,
         ),
         guidance=args.guidance,
-        **({} if args.observation_error is None else
-           {"observation_error": args.observation_error}),
-    )  # fmt: skip  (refuses a bad value by name before any data is read)
+        **({} if args.observation_error is None else {"observation_error": args.observation_error}),
+    )  # refuses a bad value by name before any data is read
     model = load_model(args.model)
     ds = open_input(args.inputs, "input", args.chunks)
     from ._stations import open_observations
@@ -213,14 +246,20 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if plan.done:
         steps_done = sum(plan.blocks[i][1] - plan.blocks[i][0] for i in plan.done)
-        info(args, f"resuming {out}: skipping {len(plan.done)} completed blocks "
-                   f"({steps_done} time steps), {len(plan.todo)} to go")  # fmt: skip
+        info(
+            args,
+            f"resuming {out}: skipping {len(plan.done)} completed blocks "
+            f"({steps_done} time steps), {len(plan.todo)} to go",
+        )
     n_blocks = len(plan.todo)
     t0 = time.monotonic()
     with dask_client(args.scheduler, args.workers, args.quiet) as client:
         plan.write(client=client, progress=not args.quiet)
-    info(args, f"wrote {out}: {ens.sizes['time']} times x {args.members} members, "
-               f"{n_blocks} blocks in {time.monotonic() - t0:.0f} s")  # fmt: skip
+    info(
+        args,
+        f"wrote {out}: {ens.sizes['time']} times x {args.members} members, "
+        f"{n_blocks} blocks in {time.monotonic() - t0:.0f} s",
+    )
     return 0
 
 
@@ -268,11 +307,14 @@ def dask_client(
     n = workers or (gpus if gpus > 0 else 1)
     with (
         LocalCluster(
-            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
             silence_logs=logging.ERROR if quiet else logging.WARNING,
         ) as cluster,
         Client(cluster) as client,
-    ):  # fmt: skip
+    ):
         if gpus > 0:
             client.register_plugin(_gpu_plugin(gpus), name="xdeepr-gpu")
         yield client

@@ -45,39 +45,46 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("prediction", metavar="PREDICTION", help="ensemble: file, store or glob")
     p.add_argument("truth", metavar="TRUTH", help="hi-res truth: file, store or glob")
     p.add_argument(
-        "--features", metavar="COARSE",
+        "--features",
+        metavar="COARSE",
         help="coarse input: adds its bicubic interpolation as a baseline",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--model", metavar="MODEL",
+        "--model",
+        metavar="MODEL",
         help="the model file that made PREDICTION: with --features, adds the climatology "
         "baseline (bicubic + the training period's mean residual by month and hour)",
-    )  # fmt: skip
+    )
     p.add_argument("--figures", metavar="DIR", help="write PNG figures into DIR")
     p.add_argument(
-        "--stations", metavar="FILE",
+        "--stations",
+        metavar="FILE",
         help="station observations (CSV table or CF timeSeries netCDF): also score the "
         "prediction and the baselines at the stations (bilinear, xdeepr.metrics.score_at)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--observation-error", metavar="SIGMA", type=float,
+        "--observation-error",
+        metavar="SIGMA",
+        type=float,
         help="with --stations: the stations' own error (standard deviation, data units, "
         "e.g. 0.3); their spread-skill ratio then allows for it",
-    )  # fmt: skip
+    )
     p.add_argument(
         "--variable", metavar="NAME", help="variable to score (default: all the truth shares)"
     )
     p.add_argument(
-        "--allow-incomplete", action="store_true",
+        "--allow-incomplete",
+        action="store_true",
         help="score a PREDICTION whose writing was interrupted (its missing times are NaN)",
-    )  # fmt: skip
+    )
 
 
 def _select(what: str, ds: xr.Dataset, names: Sequence[str]) -> xr.Dataset:
     missing = [n for n in names if n not in ds.data_vars]
     if missing:
-        raise CLIError(f"the {what} has no variable {missing[0]!r} "
-                       f"(it has {list(map(str, ds.data_vars))})")  # fmt: skip
+        raise CLIError(
+            f"the {what} has no variable {missing[0]!r} (it has {list(map(str, ds.data_vars))})"
+        )
     return ds[list(names)]
 
 
@@ -133,8 +140,13 @@ def run(args: argparse.Namespace) -> int:
 
         stations = open_observations(args.stations, "stations")
         error = args.observation_error
-        at = metrics.score_at(stations, prediction, baselines=baselines or None,
-                              variables=names, observation_error=error)  # fmt: skip
+        at = metrics.score_at(
+            stations,
+            prediction,
+            baselines=baselines or None,
+            variables=names,
+            observation_error=error,
+        )
         allowing = f" (spread-skill allowing for their {error:g} error)" if error else ""
         print(f"\nat {stations.sizes.get('station', 0)} stations{allowing}:")
         print(metrics.format_table(at.compute()))
@@ -162,8 +174,15 @@ def _figures(
         prefix = "" if len(names) == 1 else f"{name}_"
         if coarse is not None and bicubic is not None and ensemble:
             path = folder / f"{prefix}comparison.png"
-            plot.comparison(coarse, bicubic, truth, prediction, variable=name,
-                            members=(0, min(1, n_members - 1)), path=path)  # fmt: skip
+            plot.comparison(
+                coarse,
+                bicubic,
+                truth,
+                prediction,
+                variable=name,
+                members=(0, min(1, n_members - 1)),
+                path=path,
+            )
             written.append(path.name)
         if bicubic is not None and ensemble:
             path = folder / f"{prefix}spectra.png"

@@ -55,9 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     ('evaluate', 'truth.nc')
     """
     parser = argparse.ArgumentParser(
-        prog=PROG, usage=f"{PROG} [-h] [--version] COMMAND [options]", description=DESCRIPTION,
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
-    )  # fmt: skip
+        prog=PROG,
+        usage=f"{PROG} [-h] [--version] COMMAND [options]",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(

@@ -59,32 +59,44 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("features", metavar="FEATURES", help="coarse fields: file, store or glob")
     p.add_argument("labels", metavar="LABELS", help="hi-res fields: file, store or glob")
     p.add_argument(
-        "--static", nargs="+", default=[], metavar="FILE",
+        "--static",
+        nargs="+",
+        default=[],
+        metavar="FILE",
         help="static covariates (orography, land-sea mask): files, stores or globs",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--observations", metavar="FILE",
+        "--observations",
+        metavar="FILE",
         help="station observations of the labels (CSV table or CF timeSeries netCDF): the "
         "model takes them as condition channels",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--config", metavar="FILE",
+        "--config",
+        metavar="FILE",
         help="TrainConfig fields in a .json, .toml or .yaml/.yml file",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--deepr-config", metavar="FILE", dest="deepr_config",
+        "--deepr-config",
+        metavar="FILE",
+        dest="deepr_config",
         help="a DeepR configuration_diffusion.yml: settings, variables, coverages (crops "
         "FEATURES and LABELS), split; --set applies on top (docs/from-deepr.md)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        dest="overrides",
         help="override one TrainConfig field, e.g. --set steps=5000 (repeatable)",
-    )  # fmt: skip
+    )
     p.add_argument("--output", "-o", required=True, metavar="MODEL", help="model file to write")
     p.add_argument(
-        "--resume", action="store_true",
+        "--resume",
+        action="store_true",
         help="continue from the last checkpoint (OUTPUT.checkpoints/ or checkpoint_dir)",
-    )  # fmt: skip
+    )
 
 
 def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -207,8 +219,11 @@ def run(args: argparse.Namespace) -> int:
         if "validation_fraction" not in parse_overrides(args.overrides):
             config = config.replace(validation_fraction=fitted.validation_fraction)
         if deepr.static_auxiliary and not args.static:
-            info(args, f"the DeepR config asks for {list(deepr.static_auxiliary)}: pass them "
-                 "with --static")  # fmt: skip
+            info(
+                args,
+                f"the DeepR config asks for {list(deepr.static_auxiliary)}: pass them "
+                "with --static",
+            )
     static = None
     if args.static:
         parts = [open_input([s], "static covariates") for s in args.static]

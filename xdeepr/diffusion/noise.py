@@ -74,7 +74,5 @@ def check_noise(noise: NoiseSource | None, step: int, like: torch.Tensor) -> tor
         return torch.randn_like(like)
     z = noise(step, like)
     if tuple(z.shape) != tuple(like.shape):
-        raise ValueError(
-            f"noise({step}) has shape {tuple(z.shape)}, expected {tuple(like.shape)}"
-        )
+        raise ValueError(f"noise({step}) has shape {tuple(z.shape)}, expected {tuple(like.shape)}")
     return z.to(device=like.device, dtype=like.dtype)

@@ -71,8 +71,9 @@ class Step:
         return self.ab_next >= 1.0
 
 
-Update = Callable[[Step, torch.Tensor, torch.Tensor, torch.Tensor, Callable[[], torch.Tensor]],
-                  torch.Tensor]  # fmt: skip
+Update = Callable[
+    [Step, torch.Tensor, torch.Tensor, torch.Tensor, Callable[[], torch.Tensor]], torch.Tensor
+]
 
 
 def _log(v: float) -> float:
@@ -237,8 +238,16 @@ def ddpm(
     >>> x.shape
     torch.Size([1, 1, 8, 8])
     """
-    return run_sampler(_ddpm_update, model_fn, x_T, schedule, grid, prediction=prediction,
-                       noise=noise, progress=progress)  # fmt: skip
+    return run_sampler(
+        _ddpm_update,
+        model_fn,
+        x_T,
+        schedule,
+        grid,
+        prediction=prediction,
+        noise=noise,
+        progress=progress,
+    )
 
 
 def ddim(
@@ -277,8 +286,9 @@ def ddim(
     if eta < 0:
         raise ValueError(f"eta must be >= 0, got {eta}")
     update = functools.partial(_ddim_update, eta=float(eta))
-    return run_sampler(update, model_fn, x_T, schedule, grid, prediction=prediction,
-                       noise=noise, progress=progress)  # fmt: skip
+    return run_sampler(
+        update, model_fn, x_T, schedule, grid, prediction=prediction, noise=noise, progress=progress
+    )
 
 
 def dpm_solver_pp_2m(
@@ -304,8 +314,16 @@ def dpm_solver_pp_2m(
     >>> dpm_solver_pp_2m(f, torch.randn(1, 1, 8, 8), s, timesteps(1000, 20)).shape
     torch.Size([1, 1, 8, 8])
     """
-    return run_sampler(_dpm_ode_update, model_fn, x_T, schedule, grid, prediction=prediction,
-                       noise=noise, progress=progress)  # fmt: skip
+    return run_sampler(
+        _dpm_ode_update,
+        model_fn,
+        x_T,
+        schedule,
+        grid,
+        prediction=prediction,
+        noise=noise,
+        progress=progress,
+    )
 
 
 def dpm_solver_pp_2m_sde(
@@ -335,8 +353,16 @@ def dpm_solver_pp_2m_sde(
     >>> dpm_solver_pp_2m_sde(f, torch.randn(1, 1, 8, 8), s, timesteps(1000, 10)).shape
     torch.Size([1, 1, 8, 8])
     """
-    return run_sampler(_dpm_sde_update, model_fn, x_T, schedule, grid, prediction=prediction,
-                       noise=noise, progress=progress)  # fmt: skip
+    return run_sampler(
+        _dpm_sde_update,
+        model_fn,
+        x_T,
+        schedule,
+        grid,
+        prediction=prediction,
+        noise=noise,
+        progress=progress,
+    )
 
 
 SAMPLERS: dict[str, Callable[..., torch.Tensor]] = {
@@ -428,5 +454,6 @@ def sample(
         raise ValueError(f"eta applies only to the 'ddim' sampler, not {sampler!r}")
     ts = make_grid(schedule.num_steps, steps, grid)
     extra = {"eta": eta} if sampler == "ddim" else {}
-    return SAMPLERS[sampler](model_fn, x_T, schedule, ts, prediction=prediction, noise=noise,
-                             progress=progress, **extra)  # fmt: skip
+    return SAMPLERS[sampler](
+        model_fn, x_T, schedule, ts, prediction=prediction, noise=noise, progress=progress, **extra
+    )

@@ -204,6 +204,7 @@ def _lon_extent(obj: xr.Dataset | xr.DataArray, name: str) -> tuple[float, float
     span = float(_lon_offsets(v, west).max())
     return west, span
 
+
 def template_grid(obj: xr.Dataset | xr.DataArray) -> xr.Dataset:
     """Return an empty Dataset holding only the lat/lon coordinates of `obj`.
 
@@ -241,9 +242,7 @@ def finest_grid(obj: xr.Dataset | xr.DataArray) -> xr.Dataset:
             raise
     chosen = []
     for key, fallback in (("latitude", LAT_NAMES), ("longitude", LON_NAMES)):
-        names = _cf_coord(obj, key) or [
-            n for n in fallback if n in obj.coords and obj[n].ndim == 1
-        ]
+        names = _cf_coord(obj, key) or [n for n in fallback if n in obj.coords and obj[n].ndim == 1]
         names = [n for n in names if obj[n].size > 1]
         if not names:
             raise GridError(f"no {key} coordinate with two or more points in the object")

@@ -20,5 +20,13 @@ from .transport import _MODELS, _SCATTERED, _model_array, _model_bytes, _model_f
 
 __all__ = ["MAX_CHUNK_BYTES", "MEMBER", "downscale", "sample_block", "sample_seed"]
 #: Internals tests and benchmarks reach through this package.
-_PRIVATE = (_MODELS, _SAMPLE_BYTES, _SCATTERED, _auto_batch, _model_array, _model_bytes,
-            _model_from_bytes, _out_of_memory)  # fmt: skip
+_PRIVATE = (
+    _MODELS,
+    _SAMPLE_BYTES,
+    _SCATTERED,
+    _auto_batch,
+    _model_array,
+    _model_bytes,
+    _model_from_bytes,
+    _out_of_memory,
+)

@@ -46,8 +46,9 @@ def _block_fn(
     from ..observations import unpack
 
     ds, obs = unpack(ds)  # this time block's observations travel with it
-    return batching.sample_block(ds, model, options, device=device, target=target, members=members,
-                        observations=obs)  # fmt: skip
+    return batching.sample_block(
+        ds, model, options, device=device, target=target, members=members, observations=obs
+    )
 
 
 def _fill(ds: xr.Dataset, fill: str | float | None) -> xr.Dataset:
@@ -159,8 +160,15 @@ def downscale(
         total = n_t * opts.members * int(opts.steps or 0)
         model.to(dev)
         with tqdm(total=total, disable=not opts.progress, desc="downscaling", unit="eval") as bar:
-            res = batching.sample_block(coarse, model, opts, device=dev, target=target,
-                               progress=bar.update, observations=obs)  # fmt: skip
+            res = batching.sample_block(
+                coarse,
+                model,
+                opts,
+                device=dev,
+                target=target,
+                progress=bar.update,
+                observations=obs,
+            )
     for v in model.labels:
         res[v].attrs = _cf_attrs(model.label_attrs.get(v, {}))
     res[MEMBER].attrs = {"long_name": "ensemble member", "standard_name": "realization"}

@@ -208,15 +208,18 @@ def sample_block(
             k_dev = None if cal is None else fast.to_device(cal[t0:t1], device)[rows]
             o_dev = None if obs_t is None else fast.to_device(obs_t[t0:t1], device)[rows]
             noise = StackedRandomGenerator.from_seeds(
-                [sample_seed(options.seed, times[k // n_m], member_ids[k % n_m])
-                 for k in range(start, stop)],
+                [
+                    sample_seed(options.seed, times[k // n_m], member_ids[k % n_m])
+                    for k in range(start, stop)
+                ],
                 device=device,
-            )  # fmt: skip
+            )
             step_done = None if progress is None else _Progress(progress, stop - start)
             oom = False
             try:
-                x = model.sample(c_dev, k_dev, options, noise=noise, progress=step_done,
-                                 observed=o_dev)  # fmt: skip
+                x = model.sample(
+                    c_dev, k_dev, options, noise=noise, progress=step_done, observed=o_dev
+                )
             except Exception as err:  # re-raised below unless it is (or wraps) an OOM
                 if bs == 1 or not _out_of_memory(err):
                     raise
@@ -257,8 +260,9 @@ def sample_block(
             from ..model.mean import residual_mean
 
             reg = residual_mean(model, cond_da, None if cal is None else cal.numpy())
-            base = xr.Dataset({v: base[v] + reg[v].transpose(*base[v].dims).values
-                               for v in model.labels})  # fmt: skip
+            base = xr.Dataset(
+                {v: base[v] + reg[v].transpose(*base[v].dims).values for v in model.labels}
+            )
         res = xr.Dataset({v: res[v] + base[v] for v in model.labels})
     tgt = model.label_grid if target is None else grid.finest_grid(target)
     res = res.assign_coords({lat: tgt[lat].variable, lon: tgt[lon].variable})

@@ -153,9 +153,13 @@ def _score_one(
     }
     if ensemble and forecasts.sizes[member_dim] > 1:
         results["spread_skill"] = spread_skill_ratio(
-            observations, forecasts, member_dim, dims, weights,
+            observations,
+            forecasts,
+            member_dim,
+            dims,
+            weights,
             observation_error=observation_error,
-        )  # fmt: skip
+        )
     else:
         results["spread_skill"] = xr.full_like(results["rmse"], np.nan)
     lat: Hashable | None

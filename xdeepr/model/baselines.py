@@ -75,8 +75,9 @@ def named_baseline(
             if need == "climatology"
             else "(train with TrainConfig(mean='regression'))"
         )
-        raise ConfigError(f"baseline={name!r} needs model=<the DownscalingModel> holding a {need} "
-                          + how)  # fmt: skip
+        raise ConfigError(
+            f"baseline={name!r} needs model=<the DownscalingModel> holding a {need} " + how
+        )
     if name == "regression":
         from .mean import regression_mean
 

@@ -125,8 +125,9 @@ def climatology_at(climatology: xr.Dataset, times: Any) -> xr.Dataset:
     time = time.rename("time") if time.name != "time" else time
     hour_axis = climatology["hour"].values.tolist()
     hours = _hours(time)
-    hi = np.array([hour_axis.index(h) if h in hour_axis[:-1] else len(hour_axis) - 1
-                   for h in hours.tolist()])  # fmt: skip
+    hi = np.array(
+        [hour_axis.index(h) if h in hour_axis[:-1] else len(hour_axis) - 1 for h in hours.tolist()]
+    )
     mi = _months(time) - 1
     out = climatology.isel(
         month=xr.DataArray(mi, dims="time"), hour=xr.DataArray(hi, dims="time")
@@ -159,8 +160,11 @@ def add_climatology(climatology: xr.Dataset, bicubic: xr.Dataset) -> xr.Dataset:
     clim = climatology_at(climatology, bicubic["time"])
     try:
         clim = clim.rename({clat: blat, clon: blon}) if (clat, clon) != (blat, blon) else clim
-        clim = clim.reindex({blat: bicubic[blat].values, blon: bicubic[blon].values},
-                            method="nearest", tolerance=1e-6)  # fmt: skip
+        clim = clim.reindex(
+            {blat: bicubic[blat].values, blon: bicubic[blon].values},
+            method="nearest",
+            tolerance=1e-6,
+        )
         if any(bool(clim[v].isnull().any()) for v in clim.data_vars):
             raise ValueError("its grid points are not all on the label grid")
     except (KeyError, ValueError) as err:

@@ -75,8 +75,10 @@ class ConditioningMixin:
         lo = np.asarray(tgt[lon].values, dtype="float64")
         cap_lat = 2 * abs(self.feature_grid["lat_step"])
         cap_lon = 2 * abs(self.feature_grid["lon_step"])
-        h = {k: min(v, cap_lon if k in ("west", "east") else cap_lat)
-             for k, v in self.feature_grid["halo"].items()}  # fmt: skip
+        h = {
+            k: min(v, cap_lon if k in ("west", "east") else cap_lat)
+            for k, v in self.feature_grid["halo"].items()
+        }
         return {
             "longitude": [float(lo.min() - h["west"]), float(lo.max() + h["east"])],
             "latitude": [float(la.max() + h["north"]), float(la.min() - h["south"])],

@@ -76,12 +76,25 @@ class DownscalingModel(ConditioningMixin):
     #: Attributes whose value changes a result: assigning one resets the identity.
     RESULT_ATTRIBUTES = frozenset(
         {
-            "network", "schedule", "prediction", "feature_scaler", "label_scaler",
-            "features", "labels", "label_grid", "feature_grid", "static",
-            "static_stats", "label_attrs", "learn_residuals", "config",
-            "regression", "mean_scaler", "observations",
+            "network",
+            "schedule",
+            "prediction",
+            "feature_scaler",
+            "label_scaler",
+            "features",
+            "labels",
+            "label_grid",
+            "feature_grid",
+            "static",
+            "static_stats",
+            "label_attrs",
+            "learn_residuals",
+            "config",
+            "regression",
+            "mean_scaler",
+            "observations",
         }
-    )  # fmt: skip
+    )
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name in self.RESULT_ATTRIBUTES:

@@ -257,12 +257,17 @@ def _build(d: Mapping[str, Any]) -> DownscalingModel:
     climatology = None
     if d.get("climatology") is not None:
         climatology = xr.Dataset(
-            {str(n): (("month", "hour", lat, lon), _numpy(_get(d, f"climatology/values/{n}")))
-             for n in _get(d, "climatology/names")},
-            coords={"month": np.arange(1, 13), "hour": np.asarray(_get(d, "climatology/hour")),
-                    **label_grid.coords},
+            {
+                str(n): (("month", "hour", lat, lon), _numpy(_get(d, f"climatology/values/{n}")))
+                for n in _get(d, "climatology/names")
+            },
+            coords={
+                "month": np.arange(1, 13),
+                "hour": np.asarray(_get(d, "climatology/hour")),
+                **label_grid.coords,
+            },
             attrs={"by_hour": int(bool(_get(d, "climatology/by_hour")))},
-        )  # fmt: skip
+        )
         for name, attrs in dict(d["climatology"].get("attrs") or {}).items():
             climatology[name].attrs = dict(attrs)
     return DownscalingModel(

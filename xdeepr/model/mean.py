@@ -88,9 +88,13 @@ def residual_mean(
     arr = xr.DataArray(
         y.numpy(),
         dims=(time, "variable", lat, lon),
-        coords={time: condition[time], "variable": model.labels, lat: condition[lat],
-                lon: condition[lon]},
-    )  # fmt: skip
+        coords={
+            time: condition[time],
+            "variable": model.labels,
+            lat: condition[lat],
+            lon: condition[lon],
+        },
+    )
     return scaler.denormalize(grid.unpad(arr).to_dataset("variable"))  # type: ignore[no-any-return]
 
 
@@ -126,8 +130,10 @@ def regression_mean(
     for v in model.labels:
         da = mean[v].transpose("time", lat, lon) + base[v].transpose("time", lat, lon)
         da = da.assign_coords({lat: tgt[lat].variable, lon: tgt[lon].variable})
-        da.attrs = {k: model.label_attrs.get(v, {})[k]
-                    for k in ("standard_name", "units", "long_name")
-                    if k in model.label_attrs.get(v, {})}  # fmt: skip
+        da.attrs = {
+            k: model.label_attrs.get(v, {})[k]
+            for k in ("standard_name", "units", "long_name")
+            if k in model.label_attrs.get(v, {})
+        }
         out[v] = da.astype("float32")
     return xr.Dataset(out, attrs={"xdeepr_model": model.identity, "title": "regression mean"})

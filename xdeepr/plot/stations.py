@@ -129,10 +129,24 @@ def station_series(
     if member_dim in fc.dims:
         q = fc.quantile(list(quantiles), dim=[member_dim]).values
         n = fc.sizes[member_dim]
-        ax.fill_between(times, fc.min([member_dim]), fc.max([member_dim]), color="tab:blue",
-                        alpha=0.18, lw=0, label=f"ensemble min–max ({n} members)")  # fmt: skip
-        ax.fill_between(times, q[0], q[1], color="tab:blue", alpha=0.38, lw=0,
-                        label=f"ensemble {quantiles[0]:.0%}–{quantiles[1]:.0%}")  # fmt: skip
+        ax.fill_between(
+            times,
+            fc.min([member_dim]),
+            fc.max([member_dim]),
+            color="tab:blue",
+            alpha=0.18,
+            lw=0,
+            label=f"ensemble min–max ({n} members)",
+        )
+        ax.fill_between(
+            times,
+            q[0],
+            q[1],
+            color="tab:blue",
+            alpha=0.38,
+            lw=0,
+            label=f"ensemble {quantiles[0]:.0%}–{quantiles[1]:.0%}",
+        )
         mean = fc.mean([member_dim])
     else:
         mean = fc
@@ -149,8 +163,14 @@ def station_series(
             )
         line = line.sel(time=fc["time"])
         mae = float(_metrics.mae(seen, line))
-        ax.plot(times, line, ls="--", lw=1.5, color=_COLOURS[1 + k % (len(_COLOURS) - 1)],
-                label=f"{name} (MAE {mae:.3g} {units})")  # fmt: skip
+        ax.plot(
+            times,
+            line,
+            ls="--",
+            lw=1.5,
+            color=_COLOURS[1 + k % (len(_COLOURS) - 1)],
+            label=f"{name} (MAE {mae:.3g} {units})",
+        )
     ax.plot(times, seen, "o", color="black", ms=4, label="observations", zorder=5)
     where = f"{float(one.latitude[0]):.2f}°N, {float(one.longitude[0]):.2f}°E"
     if "altitude" in one.coords:
@@ -244,21 +264,49 @@ def station_map(
         hx = (bx[-1] - bx[0]) / max(bx.size - 1, 1) / 2
         hy = (by[-1] - by[0]) / max(by.size - 1, 1) / 2
         edges = (bx[0] - hx, bx[-1] + hx, by[0] - hy, by[-1] + hy)
-        image = ax.imshow(np.asarray(bg.transpose(blat, blon).values, dtype="float64"),
-                          origin="lower", extent=edges, cmap="Greys", alpha=0.6,
-                          interpolation="nearest")  # fmt: skip
+        image = ax.imshow(
+            np.asarray(bg.transpose(blat, blon).values, dtype="float64"),
+            origin="lower",
+            extent=edges,
+            cmap="Greys",
+            alpha=0.6,
+            interpolation="nearest",
+        )
         from matplotlib.patches import Rectangle
 
-        ax.add_patch(Rectangle((edges[0], edges[2]), edges[1] - edges[0], edges[3] - edges[2],
-                               fill=False, ec="black", lw=1.2))  # fmt: skip
+        ax.add_patch(
+            Rectangle(
+                (edges[0], edges[2]),
+                edges[1] - edges[0],
+                edges[3] - edges[2],
+                fill=False,
+                ec="black",
+                lw=1.2,
+            )
+        )
         mx, my = 0.03 * (edges[1] - edges[0]), 0.03 * (edges[3] - edges[2])
         ax.set_xlim(edges[0] - mx, edges[1] + mx)
         ax.set_ylim(edges[2] - my, edges[3] + my)
-        grey = fig.colorbar(image, ax=ax, orientation="horizontal", shrink=0.5, pad=0.02,
-                            aspect=30, location="bottom")  # fmt: skip
+        grey = fig.colorbar(
+            image,
+            ax=ax,
+            orientation="horizontal",
+            shrink=0.5,
+            pad=0.02,
+            aspect=30,
+            location="bottom",
+        )
         grey.set_label(axis_label(bg))
-    dots = ax.scatter(x, y, c=np.asarray(da.values, dtype="float64"), cmap=cmap, s=70,
-                      edgecolors="black", linewidths=0.6, zorder=3)  # fmt: skip
+    dots = ax.scatter(
+        x,
+        y,
+        c=np.asarray(da.values, dtype="float64"),
+        cmap=cmap,
+        s=70,
+        edgecolors="black",
+        linewidths=0.6,
+        zorder=3,
+    )
     units = da.attrs.get("units")
     name = str(da.name) if da.name is not None else "value"
     bar = fig.colorbar(dots, ax=ax, shrink=0.85)
@@ -278,9 +326,16 @@ def _boxes(ax: Axes, groups: list[list[np.ndarray]], keys: Sequence[Any], names:
     for m, (name, per_key) in enumerate(zip(names, groups)):
         where = np.arange(len(keys)) + (m - (len(names) - 1) / 2) * width
         colour = _COLOURS[m % len(_COLOURS)]
-        parts = ax.boxplot(per_key, positions=where, widths=width * 0.9, patch_artist=True,
-                           showfliers=True, flierprops={"markersize": 2, "alpha": 0.4},
-                           medianprops={"color": "black"}, manage_ticks=False)  # fmt: skip
+        parts = ax.boxplot(
+            per_key,
+            positions=where,
+            widths=width * 0.9,
+            patch_artist=True,
+            showfliers=True,
+            flierprops={"markersize": 2, "alpha": 0.4},
+            medianprops={"color": "black"},
+            manage_ticks=False,
+        )
         for box in parts["boxes"]:
             box.set_facecolor(colour)
             box.set_alpha(0.75)

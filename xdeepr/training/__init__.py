@@ -44,8 +44,16 @@ from .observations import observation_record, with_observations
 from .regression import fit_regression_mean
 from .validation import CalibrationWarning, select
 
-__all__ = ["CHECKPOINT_NAME", "CalibrationWarning", "DeepRConfig", "TrainConfig", "TrainingError",
-           "read_deepr_config", "select", "train"]  # fmt: skip
+__all__ = [
+    "CHECKPOINT_NAME",
+    "CalibrationWarning",
+    "DeepRConfig",
+    "TrainConfig",
+    "TrainingError",
+    "read_deepr_config",
+    "select",
+    "train",
+]
 
 
 def _total_steps(cfg: TrainConfig, n_train: int) -> int:
@@ -188,7 +196,8 @@ def train(
         channel_multipliers=cfg.channel_multipliers,
         is_attention=cfg.is_attention,
         n_blocks=cfg.n_blocks,
-        conditioned_on_input=len(fvars) + len(static_ch.data_vars)
+        conditioned_on_input=len(fvars)
+        + len(static_ch.data_vars)
         + (len(obs_record["channels"]) if obs_record else 0),
         dropout=cfg.dropout,
         calendar=cfg.calendar,
@@ -198,11 +207,21 @@ def train(
     )
     label_attrs = {v: dict(labels[v].attrs) for v in lvars}
     spec = DownscalingModel(
-        net, schedule, prediction=cfg.prediction, feature_scaler=feature_scaler,
-        label_scaler=feature_scaler, features=fvars, labels=lvars, label_grid=label_grid,
-        feature_grid=fgrid, static=static_ch, static_stats=static_stats,
-        label_attrs=label_attrs, learn_residuals=cfg.learn_residuals, config=cfg.to_dict(),
-    )  # fmt: skip
+        net,
+        schedule,
+        prediction=cfg.prediction,
+        feature_scaler=feature_scaler,
+        label_scaler=feature_scaler,
+        features=fvars,
+        labels=lvars,
+        label_grid=label_grid,
+        feature_grid=fgrid,
+        static=static_ch,
+        static_stats=static_stats,
+        label_attrs=label_attrs,
+        learn_residuals=cfg.learn_residuals,
+        config=cfg.to_dict(),
+    )
     spec.observations = obs_record
     target_phys = labels
     condition = spec.condition(features)
@@ -217,21 +236,28 @@ def train(
             target_phys = residual
         elif cfg.mean == "regression":
             total = _total_steps(cfg, n_train)
-            target_phys = fit_regression_mean(spec, condition, calendar, residual, static, cfg,
-                                              n_train, total, device)  # fmt: skip
+            target_phys = fit_regression_mean(
+                spec, condition, calendar, residual, static, cfg, n_train, total, device
+            )
     spec.label_scaler = Scaler.fit(
-        target_phys.isel(time=train_sl), method=cfg.label_scaling,
-        by_month=cfg.scale_by_month, landmask=_landmask(static, labels), variables=lvars,
-    )  # fmt: skip
+        target_phys.isel(time=train_sl),
+        method=cfg.label_scaling,
+        by_month=cfg.scale_by_month,
+        landmask=_landmask(static, labels),
+        variables=lvars,
+    )
     if obs is not None:
         condition = with_observations(spec, features, condition, obs)
     data = _Data(
         condition=condition,
-        target=grid.pad(_stack(spec.label_scaler.normalize(target_phys), lvars),
-                        levels=spec.levels, mode="reflect"),
+        target=grid.pad(
+            _stack(spec.label_scaler.normalize(target_phys), lvars),
+            levels=spec.levels,
+            mode="reflect",
+        ),
         calendar=calendar,
         times=np.asarray(features["time"].values),
-    )  # fmt: skip
+    )
     try:
         return _optimise(spec, data, cfg, n_train, device, resume, ranks)
     finally:

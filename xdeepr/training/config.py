@@ -59,14 +59,34 @@ class _Rule:
 
 def _int(lo: int, hi: int | None = None, none: str = "") -> _Rule:
     allowed = f"an integer >= {lo}" + (f" and < {hi}" if hi is not None else "")
-    return _Rule("int", allowed + (f", or None ({none})" if none else ""), lo=lo, hi=hi,
-                 hi_open=True, optional=bool(none))  # fmt: skip
+    return _Rule(
+        "int",
+        allowed + (f", or None ({none})" if none else ""),
+        lo=lo,
+        hi=hi,
+        hi_open=True,
+        optional=bool(none),
+    )
 
 
-def _float(allowed: str, lo: float, hi: float | None = None, *, lo_open: bool = False,
-           hi_open: bool = False, none: str = "") -> _Rule:  # fmt: skip
-    return _Rule("float", allowed + (f", or None ({none})" if none else ""), lo=lo, hi=hi,
-                 lo_open=lo_open, hi_open=hi_open, optional=bool(none))  # fmt: skip
+def _float(
+    allowed: str,
+    lo: float,
+    hi: float | None = None,
+    *,
+    lo_open: bool = False,
+    hi_open: bool = False,
+    none: str = "",
+) -> _Rule:
+    return _Rule(
+        "float",
+        allowed + (f", or None ({none})" if none else ""),
+        lo=lo,
+        hi=hi,
+        lo_open=lo_open,
+        hi_open=hi_open,
+        optional=bool(none),
+    )
 
 
 def _choice(names: Sequence[str]) -> _Rule:
@@ -75,9 +95,10 @@ def _choice(names: Sequence[str]) -> _Rule:
 
 _BOOL = _Rule("bool", "True or False")
 _NAMES = _Rule(
-    "names", "a variable name or a list of names, or None (every variable with dims "
-    "(time, lat, lon))", optional=True,
-)  # fmt: skip
+    "names",
+    "a variable name or a list of names, or None (every variable with dims (time, lat, lon))",
+    optional=True,
+)
 _SCALING = _choice(SCALING_METHODS)
 
 #: What each field allows; validation (``__post_init__``) and CLI parsing
@@ -147,8 +168,7 @@ _RULES: dict[str, _Rule] = {
 
 def _refuse(name: str, value: Any, allowed: str, why: str = "") -> ConfigError:
     shown = f"{value!r}" + (f" ({type(value).__name__})" if isinstance(value, str) else "")
-    return ConfigError(f"TrainConfig.{name}={shown} is not allowed{why}: {name} must be "
-                       f"{allowed}")  # fmt: skip
+    return ConfigError(f"TrainConfig.{name}={shown} is not allowed{why}: {name} must be {allowed}")
 
 
 def _in_range(rule: _Rule, v: float) -> bool:
@@ -231,8 +251,12 @@ def _check_field(name: str, value: Any) -> Any:
 
 def _unknown_fields(names: Sequence[str]) -> ConfigError:
     valid = list(_RULES)
-    hints = [f"{n!r} (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(n, valid, 1))
-             else repr(n) for n in names]  # fmt: skip
+    hints = [
+        f"{n!r} (did you mean {m[0]!r}?)"
+        if (m := difflib.get_close_matches(n, valid, 1))
+        else repr(n)
+        for n in names
+    ]
     return ConfigError(
         f"unknown TrainConfig field(s) {sorted(names)}: {', '.join(hints)}; valid fields are "
         f"{sorted(valid)}"

@@ -124,11 +124,15 @@ _SCHED = "training_configuration.model_configuration.scheduler.kwargs"
 _SOURCES = {
     "epochs": f"{_TP}.num_epochs",
     "batch_size": f"{_TP}.batch_size (x gradient_accumulation_steps)",
-    "learning_rate": f"{_TP}.learning_rate", "warmup_steps": f"{_TP}.lr_warmup_steps",
-    "seed": f"{_TP}.seed", "n_blocks": f"{_EPS}.layers_per_block",
-    "n_channels": f"{_EPS}.block_out_channels", "channel_multipliers": f"{_EPS}.block_out_channels",
-    "is_attention": f"{_EPS}.down_block_types", "diffusion_steps": f"{_SCHED}.num_train_timesteps",
-}  # fmt: skip
+    "learning_rate": f"{_TP}.learning_rate",
+    "warmup_steps": f"{_TP}.lr_warmup_steps",
+    "seed": f"{_TP}.seed",
+    "n_blocks": f"{_EPS}.layers_per_block",
+    "n_channels": f"{_EPS}.block_out_channels",
+    "channel_multipliers": f"{_EPS}.block_out_channels",
+    "is_attention": f"{_EPS}.down_block_types",
+    "diffusion_steps": f"{_SCHED}.num_train_timesteps",
+}
 
 
 class DeepRConfigWarning(UserWarning):
@@ -290,8 +294,9 @@ class _Reader:
         shown = "" if value is ... else f", got {value!r} ({type(value).__name__})"
         return ConfigError(f"DeepR configuration: {path} must be {what}{shown}")
 
-    def section(self, parent: Mapping[str, Any], key: str, path: str, *, required: bool = True
-                ) -> dict[str, Any]:  # fmt: skip
+    def section(
+        self, parent: Mapping[str, Any], key: str, path: str, *, required: bool = True
+    ) -> dict[str, Any]:
         full = f"{path}.{key}" if path else key
         if key not in parent or parent[key] is None:
             if required:
@@ -302,8 +307,9 @@ class _Reader:
             raise self.fail(full, "a mapping (a section of keys)", value)
         return dict(value)
 
-    def known(self, sec: Mapping[str, Any], path: str, used: set[str], ignored: Mapping[str, str]
-              ) -> None:  # fmt: skip
+    def known(
+        self, sec: Mapping[str, Any], path: str, used: set[str], ignored: Mapping[str, str]
+    ) -> None:
         """Note the ignored keys of `sec` and collect the unknown ones."""
         for key in sec:
             if key in used:
@@ -318,8 +324,7 @@ class _Reader:
                 self.unknown.append(full)
                 self.ignored[full] = "unknown to xdeepr's DeepR reader"
 
-    def number(self, sec: Mapping[str, Any], key: str, path: str, kind: type, default: Any
-               ) -> Any:  # fmt: skip
+    def number(self, sec: Mapping[str, Any], key: str, path: str, kind: type, default: Any) -> Any:
         value = sec.get(key, default)
         full = f"{path}.{key}"
         if kind is int:
@@ -362,7 +367,7 @@ class _Reader:
                 or len(pair) != 2
                 or any(isinstance(v, bool) or not isinstance(v, numbers.Real) for v in pair)
             ):
-                raise self.fail(full, "a list of two numbers", pair)  # fmt: skip
+                raise self.fail(full, "a list of two numbers", pair)
             out[axis] = (float(pair[0]), float(pair[1]))
         self.known(cov, f"{path}.spatial_coverage", {"longitude", "latitude"}, {})
         return out
@@ -415,8 +420,12 @@ class _Reader:
 
     def period(self, sec: Mapping[str, Any], path: str) -> tuple[str, str]:
         out = (self.date(sec, "start", path), self.date(sec, "end", path))
-        self.known(sec, path, {"start", "end"}, IGNORED | {"frequency": IGNORED[
-            "temporal_coverage.frequency"]})  # fmt: skip
+        self.known(
+            sec,
+            path,
+            {"start", "end"},
+            IGNORED | {"frequency": IGNORED["temporal_coverage.frequency"]},
+        )
         return out
 
 
@@ -427,8 +436,10 @@ def _lossy(reader: _Reader, path: str, why: str) -> None:
 
 def _data(r: _Reader, doc: Mapping[str, Any]) -> dict[str, Any]:
     data = r.section(doc, "data_configuration", "")
-    fpath, lpath = "data_configuration.features_configuration", \
-        "data_configuration.label_configuration"  # fmt: skip
+    fpath, lpath = (
+        "data_configuration.features_configuration",
+        "data_configuration.label_configuration",
+    )
     fsec = r.section(data, "features_configuration", "data_configuration")
     lsec = r.section(data, "label_configuration", "data_configuration")
     out: dict[str, Any] = {
@@ -441,8 +452,9 @@ def _data(r: _Reader, doc: Mapping[str, Any]) -> dict[str, Any]:
     lscale, lused = r.scaling(lsec, lpath)
     out["fscale"] = fscale or "domain-wise"
     if fscale is None:
-        _lossy(r, f"{fpath}.standardization", "off in DeepR; xdeepr always standardises "
-               "(domain-wise)")  # fmt: skip
+        _lossy(
+            r, f"{fpath}.standardization", "off in DeepR; xdeepr always standardises (domain-wise)"
+        )
     # DeepR scales the labels with the features' scaler when theirs is off
     out["lscale"] = lscale or out["fscale"]
     aux: list[str] = []
@@ -463,16 +475,26 @@ def _data(r: _Reader, doc: Mapping[str, Any]) -> dict[str, Any]:
     elif aux_value is not None:
         raise r.fail(apath, "a mapping of flags or true/false", aux_value)
     out["aux"] = tuple(aux)
-    r.known(fsec, fpath, {"variables", "variable", "spatial_coverage", "add_auxiliary"} | fused,
-            IGNORED)  # fmt: skip
-    r.known(lsec, lpath, {"variables", "variable", "spatial_coverage", "add_auxiliary"} | lused,
-            IGNORED)  # fmt: skip
+    r.known(
+        fsec, fpath, {"variables", "variable", "spatial_coverage", "add_auxiliary"} | fused, IGNORED
+    )
+    r.known(
+        lsec, lpath, {"variables", "variable", "spatial_coverage", "add_auxiliary"} | lused, IGNORED
+    )
     if "add_auxiliary" in lsec:
         r.ignored[f"{lpath}.add_auxiliary"] = "DeepR reads the auxiliary flags of the features"
     out["split"] = _split(r, data)
-    r.known(data, "data_configuration",
-            {"features_configuration", "label_configuration", "common_configuration",
-             "split_coverages"}, IGNORED)  # fmt: skip
+    r.known(
+        data,
+        "data_configuration",
+        {
+            "features_configuration",
+            "label_configuration",
+            "common_configuration",
+            "split_coverages",
+        },
+        IGNORED,
+    )
     return out
 
 
@@ -489,8 +511,12 @@ def _split(r: _Reader, data: Mapping[str, Any]) -> DeepRSplit:
     if "data_split" in common:
         blocks.append((r.section(common, "data_split", cpath), f"{cpath}.data_split"))
     if "split_coverages" in data:  # DeepR's later files
-        blocks.append((r.section(data, "split_coverages", "data_configuration"),
-                       "data_configuration.split_coverages"))  # fmt: skip
+        blocks.append(
+            (
+                r.section(data, "split_coverages", "data_configuration"),
+                "data_configuration.split_coverages",
+            )
+        )
     for block, path in blocks:
         for key, value in block.items():
             full = f"{path}.{key}"
@@ -505,19 +531,22 @@ def _split(r: _Reader, data: Mapping[str, Any]) -> DeepRSplit:
                     raise r.fail(full, "a fraction in [0, 1)", value)
                 fractions[key] = v
     if periods and fractions:
-        raise ConfigError(f"DeepR configuration: {cpath}.data_split mixes fractions and "
-                          "periods; give one or the other")  # fmt: skip
+        raise ConfigError(
+            f"DeepR configuration: {cpath}.data_split mixes fractions and "
+            "periods; give one or the other"
+        )
     r.known(common, cpath, {"temporal_coverage", "data_split"}, IGNORED)
     test, val = fractions.get("test", 0.0), fractions.get("validation", 0.0)
     if fractions and test + val >= 1.0:
-        raise r.fail(f"{cpath}.data_split", "fractions that leave times to train on",
-                     fractions)  # fmt: skip
+        raise r.fail(f"{cpath}.data_split", "fractions that leave times to train on", fractions)
     if "train" in fractions:
         r.ignored[f"{cpath}.data_split.train"] = "the rest of the times train"
     return DeepRSplit(
-        validation=val if fractions else None, test=test if fractions else None,
-        periods=periods, time_range=time_range,
-    )  # fmt: skip
+        validation=val if fractions else None,
+        test=test if fractions else None,
+        periods=periods,
+        time_range=time_range,
+    )
 
 
 def _validation_fraction(split: DeepRSplit) -> float:
@@ -525,8 +554,10 @@ def _validation_fraction(split: DeepRSplit) -> float:
     if split.validation is not None:
         return split.validation / (1.0 - (split.test or 0.0))
     if "validation" in split.periods and "train" in split.periods:
-        days = {k: (_end_of(b) - _as_time(a)) / np.timedelta64(1, "D")
-                for k, (a, b) in split.periods.items()}  # fmt: skip
+        days = {
+            k: (_end_of(b) - _as_time(a)) / np.timedelta64(1, "D")
+            for k, (a, b) in split.periods.items()
+        }
         return days["validation"] / (days["train"] + days["validation"])
     return 0.0
 
@@ -547,8 +578,14 @@ def _model(r: _Reader, training: Mapping[str, Any]) -> dict[str, Any]:
     kpath = f"{epath}.kwargs"
     r.known(eps, epath, {"class_name", "kwargs"}, IGNORED)
     out: dict[str, Any] = {}
-    used = {"block_out_channels", "layers_per_block", "down_block_types", "is_attention",
-            "up_block_types", "time_embedding_type"}  # fmt: skip
+    used = {
+        "block_out_channels",
+        "layers_per_block",
+        "down_block_types",
+        "is_attention",
+        "up_block_types",
+        "time_embedding_type",
+    }
     widths = kw.get("block_out_channels")
     if widths is not None:
         if (
@@ -585,12 +622,18 @@ def _model(r: _Reader, training: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(ups, list) and [u.startswith("Attn") for u in ups][::-1] != list(
             out["is_attention"]
         ):
-            _lossy(r, f"{kpath}.up_block_types", "does not mirror down_block_types; xdeepr's "
-                   "up path mirrors the down path")  # fmt: skip
+            _lossy(
+                r,
+                f"{kpath}.up_block_types",
+                "does not mirror down_block_types; xdeepr's up path mirrors the down path",
+            )
     emb = kw.get("time_embedding_type", "positional")
     if emb != "positional":
-        _lossy(r, f"{kpath}.time_embedding_type", f"{emb!r}: xdeepr's timestep embedding is "
-               "sinusoidal ('positional')")  # fmt: skip
+        _lossy(
+            r,
+            f"{kpath}.time_embedding_type",
+            f"{emb!r}: xdeepr's timestep embedding is sinusoidal ('positional')",
+        )
     r.known(kw, kpath, used, IGNORED)
     sched = r.section(model, "scheduler", mpath)
     spath = f"{mpath}.scheduler"
@@ -598,8 +641,12 @@ def _model(r: _Reader, training: Mapping[str, Any]) -> dict[str, Any]:
     if name in _SAMPLERS:
         out["sampler"] = _SAMPLERS[name]
     else:
-        _lossy(r, f"{spath}.class_name", f"{name!r} has no xdeepr sampler; the model keeps "
-               "xdeepr's default sampler (dpm++2m-sde)")  # fmt: skip
+        _lossy(
+            r,
+            f"{spath}.class_name",
+            f"{name!r} has no xdeepr sampler; the model keeps "
+            "xdeepr's default sampler (dpm++2m-sde)",
+        )
     skw = r.section(sched, "kwargs", spath, required=False)
     kp = f"{spath}.kwargs"
     if "num_train_timesteps" in skw:
@@ -628,8 +675,19 @@ def _model(r: _Reader, training: Mapping[str, Any]) -> dict[str, Any]:
         zero = False
     out["zero_terminal_snr"] = zero
     r.known(sched, spath, {"class_name", "kwargs"}, IGNORED)
-    r.known(skw, kp, {"num_train_timesteps", "beta_schedule", "beta_start", "beta_end",
-                      "prediction_type", "rescale_betas_zero_snr"}, IGNORED)  # fmt: skip
+    r.known(
+        skw,
+        kp,
+        {
+            "num_train_timesteps",
+            "beta_schedule",
+            "beta_start",
+            "beta_end",
+            "prediction_type",
+            "rescale_betas_zero_snr",
+        },
+        IGNORED,
+    )
     r.known(model, mpath, {"eps_model", "scheduler"}, IGNORED)
     return out
 
@@ -638,8 +696,9 @@ def _parameters(r: _Reader, training: Mapping[str, Any]) -> dict[str, Any]:
     path = "training_configuration.training_parameters"
     tp = r.section(training, "training_parameters", "training_configuration")
     d = DEEPR_DEFAULTS
-    accumulate = r.number(tp, "gradient_accumulation_steps", path, int,
-                          d["gradient_accumulation_steps"])  # fmt: skip
+    accumulate = r.number(
+        tp, "gradient_accumulation_steps", path, int, d["gradient_accumulation_steps"]
+    )
     if accumulate < 1:
         raise r.fail(f"{path}.gradient_accumulation_steps", "an integer >= 1", accumulate)
     out: dict[str, Any] = {
@@ -654,16 +713,28 @@ def _parameters(r: _Reader, training: Mapping[str, Any]) -> dict[str, Any]:
     if hour not in _HOUR_EMBEDS:
         raise r.fail(f"{path}.hour_embed_type", f"one of {list(_HOUR_EMBEDS)}", hour)
     out["calendar"] = hour != "none"
-    out["mean"] = "bicubic" if r.flag(tp, "learn_residuals", path,
-                                      d["learn_residuals"]) else None  # fmt: skip
+    out["mean"] = "bicubic" if r.flag(tp, "learn_residuals", path, d["learn_residuals"]) else None
     if "device" in tp:
         device = r.text(tp, "device", path)
         out["device"] = "cpu" if device == "cpu" else None
         if device != "cpu":
             r.ignored[f"{path}.device"] = f"{device!r} read as None (CUDA when available)"
-    r.known(tp, path, {"num_epochs", "batch_size", "gradient_accumulation_steps",
-                       "learning_rate", "lr_warmup_steps", "seed", "hour_embed_type",
-                       "learn_residuals", "device"}, IGNORED)  # fmt: skip
+    r.known(
+        tp,
+        path,
+        {
+            "num_epochs",
+            "batch_size",
+            "gradient_accumulation_steps",
+            "learning_rate",
+            "lr_warmup_steps",
+            "seed",
+            "hour_embed_type",
+            "learn_residuals",
+            "device",
+        },
+        IGNORED,
+    )
     return out
 
 
@@ -737,20 +808,29 @@ def read_deepr_config(path: str | os.PathLike[str]) -> DeepRConfig:
         except yaml.YAMLError as err:
             raise ConfigError(f"DeepR configuration {p!r} is not valid YAML: {err}") from None
     if not isinstance(doc, Mapping):
-        raise ConfigError(f"DeepR configuration {p!r} must hold a mapping with "
-                          "data_configuration and training_configuration")  # fmt: skip
+        raise ConfigError(
+            f"DeepR configuration {p!r} must hold a mapping with "
+            "data_configuration and training_configuration"
+        )
     r = _Reader()
     data = _data(r, doc)
     training = r.section(doc, "training_configuration", "")
     fields: dict[str, Any] = {**_model(r, training), **_parameters(r, training)}
-    r.known(training, "training_configuration",
-            {"type", "model_configuration", "training_parameters"}, IGNORED)  # fmt: skip
+    r.known(
+        training,
+        "training_configuration",
+        {"type", "model_configuration", "training_parameters"},
+        IGNORED,
+    )
     r.known(doc, "", {"data_configuration", "training_configuration"}, IGNORED)
     split: DeepRSplit = data["split"]
     fields.update(
-        features=data["fvars"], labels=data["lvars"], feature_scaling=data["fscale"],
-        label_scaling=data["lscale"], validation_fraction=_validation_fraction(split),
-    )  # fmt: skip
+        features=data["fvars"],
+        labels=data["lvars"],
+        feature_scaling=data["fscale"],
+        label_scaling=data["lscale"],
+        validation_fraction=_validation_fraction(split),
+    )
     for name, value in fields.items():  # each value checked as TrainConfig would
         try:
             _check_field(name, value)
@@ -766,15 +846,25 @@ def read_deepr_config(path: str | os.PathLike[str]) -> DeepRConfig:
     if notes:
         warnings.warn(
             f"DeepR configuration {p!r}: "
-            + (f"unknown keys {sorted(u.lstrip('.') for u in r.unknown)} ignored; "
-               if r.unknown else "")
+            + (
+                f"unknown keys {sorted(u.lstrip('.') for u in r.unknown)} ignored; "
+                if r.unknown
+                else ""
+            )
             + "; ".join(r.lossy),
             DeepRConfigWarning,
             stacklevel=2,
-        )  # fmt: skip
+        )
     return DeepRConfig(
-        train=train, features_coverage=data["fcov"], labels_coverage=data["lcov"],
-        feature_variables=data["fvars"], label_variables=data["lvars"], auxiliary=data["aux"],
-        feature_scaling=data["fscale"], label_scaling=data["lscale"], split=split,
-        ignored=ignored, source=p,
-    )  # fmt: skip
+        train=train,
+        features_coverage=data["fcov"],
+        labels_coverage=data["lcov"],
+        feature_variables=data["fvars"],
+        label_variables=data["lvars"],
+        auxiliary=data["aux"],
+        feature_scaling=data["fscale"],
+        label_scaling=data["lscale"],
+        split=split,
+        ignored=ignored,
+        source=p,
+    )

@@ -91,16 +91,26 @@ def _optimise(
         step, history = _load_checkpoint(path, net, ema, opt, device, skill)
     # prefetch.py: the next block is prepared in a thread; prepared blocks kept in a budget
     cache = BlockCache(cfg.block_cache_mib)
-    order = upcoming_blocks(lambda e: train_blocks.batches(e, cfg.seed, cfg.batch_size),
-                            step, per_epoch, total) if cfg.prefetch else None  # fmt: skip
+    order = (
+        upcoming_blocks(
+            lambda e: train_blocks.batches(e, cfg.seed, cfg.batch_size), step, per_epoch, total
+        )
+        if cfg.prefetch
+        else None
+    )
     feed = BlockFeeder(train_blocks, order, cache)
     val_feed = BlockFeeder(val_blocks, None, cache, role="validation")
     fwd = ranks.wrap(net, device)  # DistributedDataParallel under torchrun
     multiple = 2 ** (model.levels - 1)
     use_bf16 = device.type == "cuda"
     start_time = _time.monotonic()
-    bar = tqdm(total=total, initial=step, disable=not (cfg.progress and ranks.is_main),
-               desc="training", unit="step")  # fmt: skip
+    bar = tqdm(
+        total=total,
+        initial=step,
+        disable=not (cfg.progress and ranks.is_main),
+        desc="training",
+        unit="step",
+    )
     loss_value = float("nan")
     stopped_early = False
     epoch = step // per_epoch
@@ -130,9 +140,14 @@ def _optimise(
                 return out.float()
 
             items = train_blocks.blocks[block][np.sort(positions)]  # time indices
-            loss, _ = diffusion_loss(fn, tgt, model.schedule, prediction=model.prediction,
-                                     generator=gen, **ranks.noise(cfg.seed, step, items, tgt,
-                                     model.schedule.num_steps))  # fmt: skip
+            loss, _ = diffusion_loss(
+                fn,
+                tgt,
+                model.schedule,
+                prediction=model.prediction,
+                generator=gen,
+                **ranks.noise(cfg.seed, step, items, tgt, model.schedule.num_steps),
+            )
             if not torch.isfinite(loss):
                 idx = train_blocks.blocks[block][np.sort(positions)]
                 stamps = [str(t) for t in data.times[idx]]
@@ -150,15 +165,22 @@ def _optimise(
             if step % per_epoch == 0 or step >= total:  # end of an epoch: validate first,
                 val = _validation_loss(ema, model, val_feed, cfg, device, ranks)  # then checkpoint
                 loss_value = ranks.mean(loss_value, 1, device)  # mean over ranks
-                history.append({"epoch": float(epoch), "step": float(step),
-                                "train_loss": loss_value, "validation_loss": val})  # fmt: skip
+                history.append(
+                    {
+                        "epoch": float(epoch),
+                        "step": float(step),
+                        "train_loss": loss_value,
+                        "validation_loss": val,
+                    }
+                )
                 bar.set_postfix(loss=f"{loss_value:.4f}", val=f"{val:.4f}")
             if skill.due(step):  # validation by skill: sample, score, keep the best
                 history.append(skill.validate(ema, step))
                 bar.set_postfix(loss=f"{loss_value:.4f}", **skill.postfix(history[-1]))
             if ckpt_dir is not None and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
-                _save_checkpoint(ckpt_dir / CHECKPOINT_NAME, model, net, ema, opt, step, history,
-                                 skill)  # fmt: skip
+                _save_checkpoint(
+                    ckpt_dir / CHECKPOINT_NAME, model, net, ema, opt, step, history, skill
+                )
             if skill.stop:  # `patience` validations without a better pick
                 stopped_early = True
                 break
@@ -176,8 +198,9 @@ def _optimise(
         _save_checkpoint(ckpt_dir / CHECKPOINT_NAME, model, net, ema, opt, step, history, skill)
     model.training_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
     model.network = ema.cpu()
-    val = next((h["validation_loss"] for h in reversed(history) if "validation_loss" in h),
-               float("nan"))  # fmt: skip
+    val = next(
+        (h["validation_loss"] for h in reversed(history) if "validation_loss" in h), float("nan")
+    )
     t = data.times
     model.summary = {
         "steps": step,
@@ -222,9 +245,14 @@ def _validation_loss(
                     return ema(x, t, cond, cal if cfg.calendar else None).float()  # noqa: B023
 
                 items = blocks.blocks[b][i : i + cfg.batch_size]
-                loss, _ = diffusion_loss(fn, tgt, model.schedule, prediction=model.prediction,
-                                         generator=gen, **ranks.noise(cfg.seed + 7, -1, items,
-                                         tgt, model.schedule.num_steps))  # fmt: skip
+                loss, _ = diffusion_loss(
+                    fn,
+                    tgt,
+                    model.schedule,
+                    prediction=model.prediction,
+                    generator=gen,
+                    **ranks.noise(cfg.seed + 7, -1, items, tgt, model.schedule.num_steps),
+                )
                 total += float(loss) * cond.shape[0]
                 count += cond.shape[0]
     return ranks.mean(total, count, device)

@@ -65,9 +65,12 @@ def with_observations(
     names = list(model.observations["variables"])
     matched = match_times(obs, features["time"], model.observations.get("tolerance"))
     chans = observation_channels(
-        model, features, matched, variables=[v for v in model.labels if v in names],
+        model,
+        features,
+        matched,
+        variables=[v for v in model.labels if v in names],
         validated=False,
-    )  # fmt: skip
+    )
     chans = chans.sel(channel=model.observations["channels"])
     chans = chans.assign_coords({d: condition[d] for d in chans.dims if d != "channel"})
     return xr.concat([condition, chans], dim="channel", coords="minimal", compat="override")

@@ -68,20 +68,32 @@ def fit_regression_mean(
     labels = model.labels
     train_sl = slice(0, n_train)
     scaler = Scaler.fit(
-        residual.isel(time=train_sl), method=cfg.label_scaling, by_month=cfg.scale_by_month,
-        landmask=_landmask(static, residual), variables=labels,
-    )  # fmt: skip
-    target = grid.pad(_stack(scaler.normalize(residual), labels), levels=model.levels,
-                      mode="reflect")  # fmt: skip
-    data = _Data(condition=condition, target=target, calendar=calendar,
-                 times=np.asarray(residual["time"].values))  # fmt: skip
+        residual.isel(time=train_sl),
+        method=cfg.label_scaling,
+        by_month=cfg.scale_by_month,
+        landmask=_landmask(static, residual),
+        variables=labels,
+    )
+    target = grid.pad(
+        _stack(scaler.normalize(residual), labels), levels=model.levels, mode="reflect"
+    )
+    data = _Data(
+        condition=condition,
+        target=target,
+        calendar=calendar,
+        times=np.asarray(residual["time"].values),
+    )
     torch.manual_seed(cfg.seed + 1)
     net = UNet(
-        image_channels=len(labels), n_channels=cfg.n_channels,
-        channel_multipliers=cfg.channel_multipliers, is_attention=cfg.is_attention,
-        n_blocks=cfg.n_blocks, conditioned_on_input=condition.sizes["channel"],
-        dropout=cfg.dropout, calendar=cfg.calendar,
-    ).to(device)  # fmt: skip
+        image_channels=len(labels),
+        n_channels=cfg.n_channels,
+        channel_multipliers=cfg.channel_multipliers,
+        is_attention=cfg.is_attention,
+        n_blocks=cfg.n_blocks,
+        conditioned_on_input=condition.sizes["channel"],
+        dropout=cfg.dropout,
+        calendar=cfg.calendar,
+    ).to(device)
     ema = copy.deepcopy(net).eval()
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     blocks = _Blocks(data, np.arange(n_train), cfg.block_size)
@@ -122,8 +134,9 @@ def fit_regression_mean(
         cond_da = cond_da.copy(data=cond_b.numpy())
         parts.append(residual_mean(model, cond_da, calendar[idx]))
     mean = xr.concat(parts, dim="time") if len(parts) > 1 else parts[0]
-    left = xr.Dataset({v: residual[v] - mean[v].transpose(*residual[v].dims).values
-                       for v in labels})  # fmt: skip
+    left = xr.Dataset(
+        {v: residual[v] - mean[v].transpose(*residual[v].dims).values for v in labels}
+    )
     for v in labels:
         left[v].attrs = dict(residual[v].attrs)
     return left

@@ -50,8 +50,13 @@ def progress_bar(
     """A tqdm bar of blocks written to `path`; yields its ``update``."""
     from tqdm.auto import tqdm
 
-    with tqdm(total=total, initial=initial, desc=f"writing {path.name}", unit="block",
-              disable=not progress) as bar:  # fmt: skip
+    with tqdm(
+        total=total,
+        initial=initial,
+        desc=f"writing {path.name}",
+        unit="block",
+        disable=not progress,
+    ) as bar:
         yield bar.update
 
 

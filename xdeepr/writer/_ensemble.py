@@ -205,9 +205,15 @@ class EnsembleWriter:
         if len(results) == 1:
             full = results[0]
         else:
-            full = xr.concat([results[i] for i in range(len(self.blocks))], dim="time",
-                             data_vars="minimal", coords="minimal", compat="override",
-                             join="override", combine_attrs="override")  # fmt: skip
+            full = xr.concat(
+                [results[i] for i in range(len(self.blocks))],
+                dim="time",
+                data_vars="minimal",
+                coords="minimal",
+                compat="override",
+                join="override",
+                combine_attrs="override",
+            )
         for name in self.ds.variables:
             full[name].attrs = dict(self.ds[name].attrs)
         full.attrs = {**self.ds.attrs, COMPLETE_ATTR: 1}
@@ -253,11 +259,15 @@ class EnsembleWriter:
         with atomic_path(self.path) as tmp, quiet_zarr():  # metadata and coordinates only
             template.to_zarr(tmp, mode="w", compute=False)
         self._record = {
-            "xdeepr_progress": 2, **{k: self.ds.attrs.get(k) for k in RESUME_KEYS},
-            "n_time": self.ds.sizes["time"], "blocks": [list(b) for b in self.blocks],
+            "xdeepr_progress": 2,
+            **{k: self.ds.attrs.get(k) for k in RESUME_KEYS},
+            "n_time": self.ds.sizes["time"],
+            "blocks": [list(b) for b in self.blocks],
             "fingerprint": FINGERPRINT if self.fingerprints is not None else None,
-            "fingerprints": self.fingerprints, "done": [], "complete": False,
-        }  # fmt: skip
+            "fingerprints": self.fingerprints,
+            "done": [],
+            "complete": False,
+        }
         write_json(record_path, self._record)
         self.done = []
 

@@ -27,7 +27,7 @@ from xdeepr.training import distributed
 from xdeepr.training.distributed import Ranks, ShardedBlocks, sample_noise
 from xdeepr.training.prefetch import BlockCache, BlockFeeder, upcoming_blocks
 
-from .conftest import TINY
+from ..conftest import TINY
 
 STEPS, KILL_AT = 16, 12
 
@@ -40,8 +40,15 @@ def _free_port() -> int:
 
 def _config(batch: int) -> dict[str, Any]:
     """Tiny network; blocks of 4 times shared by the ranks; 40 training, 10 validation times."""
-    kw: dict[str, Any] = {**TINY, "batch_size": batch, "block_size": 4, "steps": STEPS,
-                          "seed": 3, "validation_fraction": 0.2, "checkpoint_every": 4}  # fmt: skip
+    kw: dict[str, Any] = {
+        **TINY,
+        "batch_size": batch,
+        "block_size": 4,
+        "steps": STEPS,
+        "seed": 3,
+        "validation_fraction": 0.2,
+        "checkpoint_every": 4,
+    }
     fields = {f.name for f in dataclasses.fields(xdeepr.TrainConfig)}
     if "validate_every" in fields:  # validation by skill: kept small and cheap here
         kw.update(validate_every=8, validation_times=2, validation_members=2)
@@ -66,13 +73,20 @@ def _worker(rank: int, world: int, port: int, out: str, batch: int, env_init: bo
     import torch.distributed as dist
 
     torch.set_num_threads(1)
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-                      WORLD_SIZE=str(world), LOCAL_RANK=str(rank))  # fmt: skip
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        WORLD_SIZE=str(world),
+        LOCAL_RANK=str(rank),
+    )
     if not env_init:  # as a user's script would; else train() joins from the environment
-        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
-                                world_size=world)  # fmt: skip
-    results: dict[str, Any] = {"gathered": distributed.gather_shares(
-        5, lambda i: torch.as_tensor(i) * (rank + 1)).tolist()}  # fmt: skip
+        dist.init_process_group(
+            "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world
+        )
+    results: dict[str, Any] = {
+        "gathered": distributed.gather_shares(5, lambda i: torch.as_tensor(i) * (rank + 1)).tolist()
+    }
     f, l, s = xdeepr.datasets.load_sample(periods=50)
     f, l = f.chunk(time=8), l.chunk(time=8)  # streamed from dask, as from zarr
     kw = _config(batch)
@@ -198,8 +212,9 @@ def test_prefetch_and_cache_change_no_value_and_prepare_each_block_once(sample_s
     f, l = f.isel(time=slice(0, 40)).chunk(time=8), l.isel(time=slice(0, 40)).chunk(time=8)
     loads: list[int] = []
     original = training.data._Blocks.load
-    monkeypatch.setattr(training.data._Blocks, "load",
-                        lambda self, b: loads.append(b) or original(self, b))  # fmt: skip
+    monkeypatch.setattr(
+        training.data._Blocks, "load", lambda self, b: loads.append(b) or original(self, b)
+    )
     kw = {**TINY, "steps": 12, "block_size": 8, "seed": 1, "validation_fraction": 0.0}
     before = xdeepr.train(f, l, s, prefetch=False, block_cache_mib=0, **kw)
     n_before, loads[:] = len(loads), []
@@ -238,8 +253,17 @@ def test_training_under_torchrun_on_cuda():
     from benchmarks import suite_training
 
     world = min(2, torch.cuda.device_count())
-    spec = {"quick": True, "device": "cuda", "times": 32, "block": 8, "steps": 4,
-            "batch": 2, "prefetch": True, "cache": 64.0, "threads": 1}  # fmt: skip
+    spec = {
+        "quick": True,
+        "device": "cuda",
+        "times": 32,
+        "block": 8,
+        "steps": 4,
+        "batch": 2,
+        "prefetch": True,
+        "cache": 64.0,
+        "threads": 1,
+    }
     r = suite_training.launch(spec, world)
     assert r["world"] == world and r["global_batch"] == 2 * world and r["cuda_peak"] > 0
 
@@ -253,12 +277,33 @@ def test_cli_train_under_torchrun_writes_one_model(tmp_path):
     f, l, s = xdeepr.datasets.load_sample(periods=40)
     for name, ds in (("f", f), ("l", l), ("s", s)):
         ds.to_netcdf(tmp_path / f"{name}.nc")
-    sets = ["steps=4", "n_channels=8", "channel_multipliers=[1,2]", "batch_size=2",
-            "is_attention=[False,True]", "block_size=8", "validation_times=1",
-            "validation_members=2"]  # fmt: skip
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
-           "-m", "xdeepr", "train", "f.nc", "l.nc", "--static", "s.nc", "--output", "m.xdeepr",
-           *[a for kv in sets for a in ("--set", kv)]]  # fmt: skip
+    sets = [
+        "steps=4",
+        "n_channels=8",
+        "channel_multipliers=[1,2]",
+        "batch_size=2",
+        "is_attention=[False,True]",
+        "block_size=8",
+        "validation_times=1",
+        "validation_members=2",
+    ]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node=2",
+        "-m",
+        "xdeepr",
+        "train",
+        "f.nc",
+        "l.nc",
+        "--static",
+        "s.nc",
+        "--output",
+        "m.xdeepr",
+        *[a for kv in sets for a in ("--set", kv)],
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     res = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]

@@ -367,9 +367,14 @@ def test_same_noise_gives_same_output(sampler, eta):
     def run(seed):
         x_T = torch.randn(shape, generator=torch.Generator().manual_seed(seed))
         return sample(
-            model_fn, x_T, LINEAR, sampler=sampler, steps=steps, eta=eta,
+            model_fn,
+            x_T,
+            LINEAR,
+            sampler=sampler,
+            steps=steps,
+            eta=eta,
             noise=seeded_noise(shape, seed + 100),
-        )  # fmt: skip
+        )
 
     torch.testing.assert_close(run(0), run(0), rtol=0, atol=0)
     assert not torch.allclose(run(0), run(1))
@@ -384,12 +389,22 @@ def test_model_sees_float_timesteps_and_progress_counts_steps():
 
     calls: list[int] = []
     for sampler, steps in [
-        ("ddpm", None), ("ddim", 7), ("dpm++2m", 20), ("ddpm", 10), ("dpm++2m-sde", 9)
-    ]:  # fmt: skip
+        ("ddpm", None),
+        ("ddim", 7),
+        ("dpm++2m", 20),
+        ("ddpm", 10),
+        ("dpm++2m-sde", 9),
+    ]:
         seen.clear()
         calls.clear()
-        sample(model_fn, torch.zeros(2, 1, 4, 4), LINEAR, sampler=sampler, steps=steps,
-               progress=calls.append)  # fmt: skip
+        sample(
+            model_fn,
+            torch.zeros(2, 1, 4, 4),
+            LINEAR,
+            sampler=sampler,
+            steps=steps,
+            progress=calls.append,
+        )
         expected = num_model_evals(sampler, steps, LINEAR)
         assert len(seen) == expected == sum(calls)
         assert all(t.shape == (2,) and t.dtype == torch.float32 for t in seen)
@@ -414,8 +429,11 @@ def test_samplers_run_without_grad_and_keep_dtype():
 
     x_T = torch.randn(2, 1, 4, 4)
     for fn, kwargs in [
-        (ddpm, 5), (ddim, 5), (dpm_solver_pp_2m, 20), (dpm_solver_pp_2m_sde, 4),
-    ]:  # fmt: skip
+        (ddpm, 5),
+        (ddim, 5),
+        (dpm_solver_pp_2m, 20),
+        (dpm_solver_pp_2m_sde, 4),
+    ]:
         out = fn(model_fn, x_T, LINEAR, timesteps(1000, kwargs))
         assert out.dtype == torch.float32 and not out.requires_grad
         assert out.shape == x_T.shape
@@ -431,5 +449,11 @@ def test_registry_and_dispatch_errors():
     with pytest.raises(ValueError, match="eta applies only"):
         sample(lambda x, t: x, x_T, LINEAR, sampler="dpm++2m", eta=0.5)
     with pytest.raises(ValueError, match=r"noise\(0\) has shape"):
-        sample(lambda x, t: x, x_T, LINEAR, sampler="ddpm", steps=3,
-               noise=lambda i, like: torch.zeros(2, 1, 4, 4))  # fmt: skip
+        sample(
+            lambda x, t: x,
+            x_T,
+            LINEAR,
+            sampler="ddpm",
+            steps=3,
+            noise=lambda i, like: torch.zeros(2, 1, 4, 4),
+        )

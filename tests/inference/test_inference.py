@@ -75,8 +75,9 @@ def test_scheduler_invariance(reference, coarse, tiny_model, scheduler):
 @pytest.mark.slow
 def test_distributed_invariance(reference, coarse, tiny_model):
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster:  # fmt: skip
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
         with distributed.Client(cluster) as client:
             lazy = coarse.chunk(time=2).deepr.downscale(tiny_model, **OPTS)
             # With a client, the model is scattered once: no task carries its bytes.
@@ -184,8 +185,12 @@ def test_target_domain(sample_small, tiny_model, coarse):
     _, labels, static = sample_small
     # Another hi-res domain 0.5° further west, inside the feature coverage.
     lon = labels.longitude.values - 0.5
-    target = xr.Dataset(coords={"latitude": labels.latitude, "longitude": ("longitude", lon,
-                                                                           labels.longitude.attrs)})
+    target = xr.Dataset(
+        coords={
+            "latitude": labels.latitude,
+            "longitude": ("longitude", lon, labels.longitude.attrs),
+        }
+    )
     target["orog"] = (("latitude", "longitude"), static.orog.values[:, ::-1])
     target["lsm"] = (("latitude", "longitude"), static.lsm.values)
     target["orog_coarse"] = static.orog_coarse
@@ -258,10 +263,16 @@ def test_dask_target_and_validation_up_front(sample_small, tiny_model, coarse):
 
 def test_target_needs_domain_wise_label_scaling(sample_small, coarse):
     f, l, s = sample_small
-    from .conftest import TINY
+    from ..conftest import TINY
 
-    m = xdeepr.train(f.isel(time=slice(0, 40)), l.isel(time=slice(0, 40)), s, steps=1,
-                     label_scaling="pixel-wise", **TINY)  # fmt: skip
+    m = xdeepr.train(
+        f.isel(time=slice(0, 40)),
+        l.isel(time=slice(0, 40)),
+        s,
+        steps=1,
+        label_scaling="pixel-wise",
+        **TINY,
+    )
     with pytest.raises(ValueError, match="label_scaling='domain-wise'"):
         coarse.deepr.downscale(m, target=s, **OPTS)
 

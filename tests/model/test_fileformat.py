@@ -28,7 +28,7 @@ from xdeepr.model import fileformat
 from xdeepr.model.header import dumps
 from xdeepr.scaling import Scaler
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 LEGACY = DATA / "model-0.1.0.xdeepr"
 OPTS = {"members": 1, "steps": 2, "sampler": "ddim", "seed": 5, "progress": False}
 
@@ -256,8 +256,9 @@ def test_lazy_path_keeps_models_apart_on_a_cluster(tiny_model, sample_small):
     twin = _twin(tiny_model)
     a = coarse.deepr.downscale(tiny_model, **OPTS)
     lazy = coarse.chunk(time=2)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster:  # fmt: skip
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
         with distributed.Client(cluster) as client:
             first = client.compute(lazy.deepr.downscale(tiny_model, **OPTS)).result()
             second = client.compute(lazy.deepr.downscale(twin, **OPTS)).result()

@@ -243,9 +243,10 @@ def test_observation_error_refused_by_value(bad):
     with pytest.raises(xdeepr.errors.ConfigError, match="observation_error"):
         if bad is None:  # a mapping that misses the variable, named in the error
             metrics.score(
-                truth.to_dataset(name="t2m"), ens.to_dataset(name="t2m"),
+                truth.to_dataset(name="t2m"),
+                ens.to_dataset(name="t2m"),
                 observation_error={"tp": 0.1},
-            )  # fmt: skip
+            )
         else:
             metrics.spread_skill_ratio(truth, ens, observation_error=bad)
 
@@ -477,15 +478,29 @@ def test_argument_names_and_order_follow_xskillscore():
 
     for fn in PAIRWISE:
         assert positional(fn) == [
-            "observations", "forecasts", "dim", "weights", "skipna", "keep_attrs"
-        ], fn.__name__  # fmt: skip
+            "observations",
+            "forecasts",
+            "dim",
+            "weights",
+            "skipna",
+            "keep_attrs",
+        ], fn.__name__
     for fn in ENSEMBLE:
         assert positional(fn) == [
-            "observations", "forecasts", "member_dim", "dim", "weights", "keep_attrs"
-        ], fn.__name__  # fmt: skip
+            "observations",
+            "forecasts",
+            "member_dim",
+            "dim",
+            "weights",
+            "keep_attrs",
+        ], fn.__name__
     assert positional(metrics.spectral_ratio) == [
-        "observations", "forecasts", "member_dim", "dim", "keep_attrs"
-    ]  # fmt: skip
+        "observations",
+        "forecasts",
+        "member_dim",
+        "dim",
+        "keep_attrs",
+    ]
     assert positional(metrics.score) == ["observations", "forecasts", "baselines"]
     keywords = inspect.signature(metrics.score).parameters
     for name in ("member_dim", "dim", "weights", "keep_attrs"):
@@ -580,8 +595,11 @@ def test_uniform_weights_equal_unweighted(ny, nx, level, seed):
 
 
 @settings(max_examples=25, deadline=None)
-@given(shape=st.tuples(st.integers(1, 4), st.integers(1, 5), st.integers(1, 5)),
-       seed=st.integers(0, 2**16), area=st.booleans())  # fmt: skip
+@given(
+    shape=st.tuples(st.integers(1, 4), st.integers(1, 5), st.integers(1, 5)),
+    seed=st.integers(0, 2**16),
+    area=st.booleans(),
+)
 def test_one_member_crps_is_mae(shape, seed, area):
     truth, pred = field(shape=shape, seed=seed), field(shape=shape, seed=seed + 1)
     weights = "area" if area else None

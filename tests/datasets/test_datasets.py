@@ -612,6 +612,7 @@ def test_bicubic_baseline_on_the_sample(sample):
     features, labels, _ = sample
     bicubic = features.deepr.interpolate(labels)
     rmse = float(xdeepr.metrics.rmse(bicubic.t2m, labels.t2m))
-    print(f"bicubic baseline RMSE on the embedded sample ({labels.sizes['time']} times): "
-          f"{rmse:.3f} K")  # fmt: skip
+    print(
+        f"bicubic baseline RMSE on the embedded sample ({labels.sizes['time']} times): {rmse:.3f} K"
+    )
     assert 1.0 < rmse < 1.6

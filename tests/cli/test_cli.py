@@ -143,11 +143,20 @@ def test_train_from_files(files, tmp_path, capsys):
     out = tmp_path / "m.xdeepr"
     rc = main(
         [
-            "train", str(files.dir / "split_*.nc"), str(files.dir / "label*.nc"),
-            "--static", str(files.dir / "static.nc"), "--config", str(config),
-            "--set", "steps=5", "--output", str(out), "--quiet",
+            "train",
+            str(files.dir / "split_*.nc"),
+            str(files.dir / "label*.nc"),
+            "--static",
+            str(files.dir / "static.nc"),
+            "--config",
+            str(config),
+            "--set",
+            "steps=5",
+            "--output",
+            str(out),
+            "--quiet",
         ]
-    )  # fmt: skip
+    )
     captured = capsys.readouterr()
     assert rc == 0, captured.err
     model = xdeepr.load_model(out)
@@ -162,10 +171,15 @@ def test_train_from_files(files, tmp_path, capsys):
 def test_train_unknown_setting_is_a_clear_error(files, tmp_path, capsys):
     rc = main(
         [
-            "train", str(files.dir / "features.nc"), str(files.dir / "labels.nc"),
-            "--set", "n_chanels=8", "--output", str(tmp_path / "m.xdeepr"),
+            "train",
+            str(files.dir / "features.nc"),
+            str(files.dir / "labels.nc"),
+            "--set",
+            "n_chanels=8",
+            "--output",
+            str(tmp_path / "m.xdeepr"),
         ]
-    )  # fmt: skip
+    )
     err = capsys.readouterr().err
     assert rc == 2
     assert err.startswith("xdeepr train: error: unknown TrainConfig field(s) ['n_chanels']")
@@ -180,11 +194,23 @@ def test_downscale_zarr_equals_in_process(files, tmp_path, capsys):
     out = tmp_path / "out.zarr"
     rc = main(
         [
-            "downscale", str(files.input), "--model", str(files.model), "--members", "2",
-            "--steps", "2", "--output", str(out), "--workers", "1", "--chunks", "time=4",
+            "downscale",
+            str(files.input),
+            "--model",
+            str(files.model),
+            "--members",
+            "2",
+            "--steps",
+            "2",
+            "--output",
+            str(out),
+            "--workers",
+            "1",
+            "--chunks",
+            "time=4",
             "--quiet",
         ]
-    )  # fmt: skip
+    )
     assert rc == 0
     model = xdeepr.load_model(files.model)
     with xr.open_dataset(files.input) as ds:
@@ -202,8 +228,21 @@ def test_downscale_zarr_equals_in_process(files, tmp_path, capsys):
     # issue 14.3: resuming with other data for the same times is refused, naming the block
     with xr.open_dataset(files.input) as ds:
         (ds.load() + 5.0).to_netcdf(tmp_path / "warmer.nc")
-    argv = ["downscale", str(tmp_path / "warmer.nc"), "-m", str(files.model), "--members", "2",
-            "--steps", "2", "-o", str(out), "--chunks", "time=4", "--resume"]  # fmt: skip
+    argv = [
+        "downscale",
+        str(tmp_path / "warmer.nc"),
+        "-m",
+        str(files.model),
+        "--members",
+        "2",
+        "--steps",
+        "2",
+        "-o",
+        str(out),
+        "--chunks",
+        "time=4",
+        "--resume",
+    ]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "cannot resume" in err and "the input differs" in err
@@ -220,9 +259,17 @@ def test_downscale_killed_then_resumed(files, tmp_path):
     with xr.open_dataset(files.dir / "features.nc") as f:
         f.isel(time=slice(0, 32)).to_netcdf(tmp_path / "long.nc")
     same = [
-        "downscale", tmp_path / "long.nc", "--model", files.model, "--members", "4",
-        "--sampler", "ddim", "--steps", "20",
-    ]  # fmt: skip
+        "downscale",
+        tmp_path / "long.nc",
+        "--model",
+        files.model,
+        "--members",
+        "4",
+        "--sampler",
+        "ddim",
+        "--steps",
+        "20",
+    ]
     args = [*same, "--batch-size", "1", "--workers", "2", "--chunks", "time=2"]
     out = tmp_path / "killed.zarr"
     record_path = progress_file(out)
@@ -288,10 +335,21 @@ def test_downscale_to_netcdf(files, tmp_path):
     out = tmp_path / "out.nc"
     rc = main(
         [
-            "downscale", str(files.input), "-m", str(files.model), "--members", "2",
-            "--steps", "2", "-o", str(out), "--chunks", "time=5", "--quiet",
+            "downscale",
+            str(files.input),
+            "-m",
+            str(files.model),
+            "--members",
+            "2",
+            "--steps",
+            "2",
+            "-o",
+            str(out),
+            "--chunks",
+            "time=5",
+            "--quiet",
         ]
-    )  # fmt: skip
+    )
     assert rc == 0
     model = xdeepr.load_model(files.model)
     with xr.open_dataset(files.input) as ds:
@@ -324,9 +382,22 @@ def test_downscale_fast_path_flags(files, tmp_path, monkeypatch, flags, expected
 
     monkeypatch.setattr(inference, "downscale", spy)
     argv = [
-        "downscale", str(files.input), "-m", str(files.model), "--members", "1", "--steps", "1",
-        "-o", str(tmp_path / "o.zarr"), "--chunks", "time=10", "--workers", "1", "--quiet",
-    ]  # fmt: skip
+        "downscale",
+        str(files.input),
+        "-m",
+        str(files.model),
+        "--members",
+        "1",
+        "--steps",
+        "1",
+        "-o",
+        str(tmp_path / "o.zarr"),
+        "--chunks",
+        "time=10",
+        "--workers",
+        "1",
+        "--quiet",
+    ]
     assert main([*argv, *flags]) == 0
     assert seen == [expected]
 
@@ -357,8 +428,18 @@ def test_compile_flag_takes_no_value(files, tmp_path, capsys):
 
     args = build_parser().parse_args(["downscale", "--compile", "in.nc", "-m", "m", "-o", "o.nc"])
     assert args.inputs == ["in.nc"] and args.compile is True and args.compile_mode is None
-    rc = main(["downscale", "-m", str(files.model), "-o", str(tmp_path / "o.zarr"),
-               "--compile-mode", "fastest", str(files.input)])  # fmt: skip
+    rc = main(
+        [
+            "downscale",
+            "-m",
+            str(files.model),
+            "-o",
+            str(tmp_path / "o.zarr"),
+            "--compile-mode",
+            "fastest",
+            str(files.input),
+        ]
+    )
     assert rc == 2
     assert "invalid choice: 'fastest'" in capsys.readouterr().err
 
@@ -380,10 +461,17 @@ def test_evaluate_prints_table_and_draws(files, tmp_path, capsys):
     figures = tmp_path / "figs"
     rc = main(
         [
-            "evaluate", str(tmp_path / "ens.nc"), str(files.dir / "labels.nc"),
-            "--features", str(files.input), "--figures", str(figures), "--variable", "t2m",
+            "evaluate",
+            str(tmp_path / "ens.nc"),
+            str(files.dir / "labels.nc"),
+            "--features",
+            str(files.input),
+            "--figures",
+            str(figures),
+            "--variable",
+            "t2m",
         ]
-    )  # fmt: skip
+    )
     out = capsys.readouterr().out
     assert rc == 0
     lines = out.splitlines()
@@ -480,7 +568,7 @@ def _damaged_models(d: Path, good: Path) -> dict[str, Path]:
     """Model files damaged in the ways issue 14.8 lists, from the 0.1.0 file and `good`."""
     import fractions
 
-    legacy = torch.load(Path(__file__).parent / "data" / "model-0.1.0.xdeepr", weights_only=True)
+    legacy = torch.load(Path(__file__).parents[1] / "data" / "model-0.1.0.xdeepr", weights_only=True)
     out = {name: d / f"{name}.xdeepr" for name in ("missing", "shape", "truncated", "pickled")}
     torch.save({k: v for k, v in legacy.items() if k != "schedule"}, out["missing"])
     state = dict(legacy["network"]["state_dict"])
@@ -518,8 +606,18 @@ def test_failure_at_run_time_is_status_1_and_debug_shows_where(
         raise RuntimeError("CUDA out of memory")
 
     monkeypatch.setattr(writer.EnsembleWriter, "write", boom)
-    argv = ["downscale", str(files.input), "-m", str(files.model), "-o", str(tmp_path / "o.nc"),
-            "--members", "1", "--steps", "1"]  # fmt: skip
+    argv = [
+        "downscale",
+        str(files.input),
+        "-m",
+        str(files.model),
+        "-o",
+        str(tmp_path / "o.nc"),
+        "--members",
+        "1",
+        "--steps",
+        "1",
+    ]
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert err.strip() == (

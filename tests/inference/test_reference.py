@@ -15,7 +15,7 @@ import pytest
 
 import xdeepr
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from xdeepr.errors import ConfigError, InputError
 from xdeepr.training import DeepRConfig, read_deepr_config
 from xdeepr.training.deepr_config import DeepRConfigWarning
 
-DATA = Path(__file__).parent / "data" / "deepr_configuration_diffusion.yml"
+DATA = Path(__file__).parents[1] / "data" / "deepr_configuration_diffusion.yml"
 TP = "training_configuration.training_parameters"
 KW = "training_configuration.model_configuration.eps_model.kwargs"
 
@@ -39,14 +39,29 @@ def test_the_file_gives_the_expected_trainconfig():
     cfg = xdeepr.TrainConfig.from_deepr_yaml(DATA)
     expected = xdeepr.TrainConfig(
         # block_out_channels [16, 24, 32]: the same widths as 8 x (2, 3, 4)
-        n_channels=8, channel_multipliers=(2, 3, 4), is_attention=(False, True, True),
-        n_blocks=2, calendar=True, schedule="linear", diffusion_steps=500,
-        zero_terminal_snr=True, prediction="v", sampler="ddpm", features="t2m", labels="t2m",
-        mean="bicubic", feature_scaling="pixel-wise", label_scaling="landmask-wise",
+        n_channels=8,
+        channel_multipliers=(2, 3, 4),
+        is_attention=(False, True, True),
+        n_blocks=2,
+        calendar=True,
+        schedule="linear",
+        diffusion_steps=500,
+        zero_terminal_snr=True,
+        prediction="v",
+        sampler="ddpm",
+        features="t2m",
+        labels="t2m",
+        mean="bicubic",
+        feature_scaling="pixel-wise",
+        label_scaling="landmask-wise",
         validation_fraction=0.25,  # 0.2 of all times = 0.25 of what is left after the test 0.2
         batch_size=8,  # 4 x gradient_accumulation_steps 2: samples per optimiser step
-        learning_rate=5e-4, warmup_steps=250, epochs=12, seed=2023, device="cpu",
-    )  # fmt: skip
+        learning_rate=5e-4,
+        warmup_steps=250,
+        epochs=12,
+        seed=2023,
+        device="cpu",
+    )
     assert cfg == expected
 
 
@@ -110,8 +125,9 @@ def test_deeprs_own_sample_layout(tmp_path):
     assert (cfg.prediction, cfg.zero_terminal_snr) == ("epsilon", False)
     assert cfg.device is None  # CUDA when available, as DeepR does
     assert rec.split.periods == {
-        "train": ("1991-01", "2012-12"), "validation": ("2013-01", "2016-12")
-    }  # fmt: skip
+        "train": ("1991-01", "2012-12"),
+        "validation": ("2013-01", "2016-12"),
+    }
     assert cfg.validation_fraction == pytest.approx(1461 / (8036 + 1461))  # days
 
 
@@ -127,8 +143,9 @@ def test_prepare_crops_and_splits_the_sample(tmp_path):
         },
     }
     doc["data_configuration"]["features_configuration"]["spatial_coverage"] = {
-        "longitude": [8.5, 11.5], "latitude": [48.5, 46.5],
-    }  # fmt: skip
+        "longitude": [8.5, 11.5],
+        "latitude": [48.5, 46.5],
+    }
     rec = read_deepr_config(_write(tmp_path, doc))
     f2, l2, cfg = rec.prepare(f, l)
     assert dict(f2.sizes) == {"time": 32, "latitude": 9, "longitude": 13}
@@ -157,36 +174,70 @@ _DELETE = object()
     ("path", "value", "message"),
     [
         ("training_configuration", _DELETE, "the section training_configuration is missing"),
-        ("training_configuration.model_configuration", _DELETE,
-         "the section training_configuration.model_configuration is missing"),
-        ("data_configuration.label_configuration.spatial_coverage", _DELETE,
-         "data_configuration.label_configuration.spatial_coverage is missing"),
+        (
+            "training_configuration.model_configuration",
+            _DELETE,
+            "the section training_configuration.model_configuration is missing",
+        ),
+        (
+            "data_configuration.label_configuration.spatial_coverage",
+            _DELETE,
+            "data_configuration.label_configuration.spatial_coverage is missing",
+        ),
         (f"{TP}.batch_size", "4", f"{TP}.batch_size must be an integer, got '4' (str)"),
-        (f"{TP}.batch_size", 0, f"{TP}.batch_size (x gradient_accumulation_steps) gives "
-         "TrainConfig.batch_size=0 is not allowed"),
+        (
+            f"{TP}.batch_size",
+            0,
+            f"{TP}.batch_size (x gradient_accumulation_steps) gives "
+            "TrainConfig.batch_size=0 is not allowed",
+        ),
         (f"{TP}.learning_rate", True, f"{TP}.learning_rate must be a number"),
         (f"{TP}.hour_embed_type", "sinusoid", f"{TP}.hour_embed_type must be one of"),
         (TP, [1, 2], f"{TP} must be a mapping"),
-        ("data_configuration.features_configuration.standardization.method", "global",
-         "features_configuration.standardization.method must be one of ['domain-wise', "
-         "'pixel-wise', 'landmask-wise'], got 'global'"),
-        ("data_configuration.features_configuration.spatial_coverage.latitude", [46.45],
-         "spatial_coverage.latitude must be a list of two numbers"),
-        ("data_configuration.features_configuration.variables", [],
-         "features_configuration.variables must be a variable name or a list of names"),
-        ("training_configuration.type", "end2end", "training_configuration.type must be "
-         "'diffusion'"),
-        ("training_configuration.model_configuration.eps_model.class_name", "ConvSwin2SR",
-         "eps_model.class_name must be one of"),
+        (
+            "data_configuration.features_configuration.standardization.method",
+            "global",
+            "features_configuration.standardization.method must be one of ['domain-wise', "
+            "'pixel-wise', 'landmask-wise'], got 'global'",
+        ),
+        (
+            "data_configuration.features_configuration.spatial_coverage.latitude",
+            [46.45],
+            "spatial_coverage.latitude must be a list of two numbers",
+        ),
+        (
+            "data_configuration.features_configuration.variables",
+            [],
+            "features_configuration.variables must be a variable name or a list of names",
+        ),
+        (
+            "training_configuration.type",
+            "end2end",
+            "training_configuration.type must be 'diffusion'",
+        ),
+        (
+            "training_configuration.model_configuration.eps_model.class_name",
+            "ConvSwin2SR",
+            "eps_model.class_name must be one of",
+        ),
         (f"{KW}.down_block_types", ["DownBlock2D"], "is_attention"),
-        ("training_configuration.model_configuration.scheduler.kwargs.prediction_type",
-         "sample", "prediction_type must be one of"),
-        ("data_configuration.common_configuration.data_split.validation", 1.5,
-         "data_split.validation must be a fraction in [0, 1)"),
-        ("data_configuration.common_configuration.temporal_coverage.start", "soon",
-         "temporal_coverage.start must be a date"),
+        (
+            "training_configuration.model_configuration.scheduler.kwargs.prediction_type",
+            "sample",
+            "prediction_type must be one of",
+        ),
+        (
+            "data_configuration.common_configuration.data_split.validation",
+            1.5,
+            "data_split.validation must be a fraction in [0, 1)",
+        ),
+        (
+            "data_configuration.common_configuration.temporal_coverage.start",
+            "soon",
+            "temporal_coverage.start must be a date",
+        ),
     ],
-)  # fmt: skip
+)
 def test_malformed_files_name_the_key(tmp_path, path, value, message):
     doc = _doc()
     _set(doc, path, value)
@@ -209,13 +260,16 @@ def test_not_a_mapping_and_not_yaml(tmp_path):
 def test_validation_before_training_is_refused(tmp_path):
     f, l, _ = xdeepr.datasets.load_sample(periods=8)
     doc = _doc()
-    doc["data_configuration"]["common_configuration"] = {"data_split": {
-        "train": {"start": "2020-01-02", "end": "2020-01-02"},
-        "validation": {"start": "2020-01-01", "end": "2020-01-01"},
-    }}  # fmt: skip
+    doc["data_configuration"]["common_configuration"] = {
+        "data_split": {
+            "train": {"start": "2020-01-02", "end": "2020-01-02"},
+            "validation": {"start": "2020-01-01", "end": "2020-01-01"},
+        }
+    }
     doc["data_configuration"]["features_configuration"]["spatial_coverage"] = {
-        "longitude": [6, 13.75], "latitude": [50, 45.25],
-    }  # fmt: skip
+        "longitude": [6, 13.75],
+        "latitude": [50, 45.25],
+    }
     with pytest.raises(InputError, match="must follow the training period"):
         read_deepr_config(_write(tmp_path, doc)).prepare(f, l)
 
@@ -226,8 +280,9 @@ def test_validation_before_training_is_refused(tmp_path):
 def _cli_doc() -> dict[str, Any]:
     doc = _doc()
     doc["data_configuration"]["features_configuration"]["spatial_coverage"] = {
-        "longitude": [8.0, 12.0], "latitude": [49.0, 46.0],
-    }  # fmt: skip
+        "longitude": [8.0, 12.0],
+        "latitude": [49.0, 46.0],
+    }
     doc["data_configuration"]["common_configuration"] = {"data_split": {"validation": 0.25}}
     return doc
 
@@ -245,14 +300,27 @@ def test_cli_flag_reaches_train(tmp_path, monkeypatch):
     monkeypatch.setattr(xdeepr, "train", fake_train)
     cfg_file = _write(tmp_path, _cli_doc())
     with pytest.raises(SystemExit):
-        main(["train", str(tmp_path / "f.nc"), str(tmp_path / "l.nc"), "--deepr-config",
-              str(cfg_file), "--set", "epochs=2", "--output", str(tmp_path / "m.xdeepr"),
-              "--quiet"])  # fmt: skip
+        main(
+            [
+                "train",
+                str(tmp_path / "f.nc"),
+                str(tmp_path / "l.nc"),
+                "--deepr-config",
+                str(cfg_file),
+                "--set",
+                "epochs=2",
+                "--output",
+                str(tmp_path / "m.xdeepr"),
+                "--quiet",
+            ]
+        )
     cfg = seen["config"]
     assert cfg.epochs == 2  # --set on top of the file
     assert (cfg.batch_size, cfg.feature_scaling, cfg.channel_multipliers) == (
-        8, "pixel-wise", (2, 3, 4),
-    )  # fmt: skip
+        8,
+        "pixel-wise",
+        (2, 3, 4),
+    )
     assert cfg.validation_fraction == 0.25
     assert cfg.checkpoint_dir == str(tmp_path / "m.xdeepr.checkpoints")
     assert dict(seen["features"].sizes) == {"time": 40, "latitude": 13, "longitude": 17}
@@ -266,16 +334,33 @@ def test_cli_tiny_run_and_help(tmp_path, capsys):
     s.to_netcdf(tmp_path / "s.nc")
     doc = _cli_doc()
     kw = doc["training_configuration"]["model_configuration"]["eps_model"]["kwargs"]
-    kw.update(block_out_channels=[8, 16], layers_per_block=1,
-              down_block_types=["DownBlock2D", "AttnDownBlock2D"],
-              up_block_types=["AttnUpBlock2D", "UpBlock2D"])  # fmt: skip
+    kw.update(
+        block_out_channels=[8, 16],
+        layers_per_block=1,
+        down_block_types=["DownBlock2D", "AttnDownBlock2D"],
+        up_block_types=["AttnUpBlock2D", "UpBlock2D"],
+    )
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        rc = main(["train", str(tmp_path / "f.nc"), str(tmp_path / "l.nc"), "--static",
-                   str(tmp_path / "s.nc"), "--deepr-config", str(_write(tmp_path, doc)),
-                   "--set", "steps=1", "--set", "validate_every=0", "--output",
-                   str(tmp_path / "m.xdeepr"), "--quiet"])  # fmt: skip
+        rc = main(
+            [
+                "train",
+                str(tmp_path / "f.nc"),
+                str(tmp_path / "l.nc"),
+                "--static",
+                str(tmp_path / "s.nc"),
+                "--deepr-config",
+                str(_write(tmp_path, doc)),
+                "--set",
+                "steps=1",
+                "--set",
+                "validate_every=0",
+                "--output",
+                str(tmp_path / "m.xdeepr"),
+                "--quiet",
+            ]
+        )
     finally:
         torch.set_num_threads(threads)
     assert rc == 0, capsys.readouterr().err
@@ -294,7 +379,18 @@ def test_cli_tiny_run_and_help(tmp_path, capsys):
 
 def test_cli_refuses_both_config_kinds(tmp_path, capsys):
     cfg_file = _write(tmp_path, _cli_doc())
-    rc = main(["train", "f.nc", "l.nc", "--deepr-config", str(cfg_file), "--config",
-               str(cfg_file), "--output", str(tmp_path / "m.xdeepr")])  # fmt: skip
+    rc = main(
+        [
+            "train",
+            "f.nc",
+            "l.nc",
+            "--deepr-config",
+            str(cfg_file),
+            "--config",
+            str(cfg_file),
+            "--output",
+            str(tmp_path / "m.xdeepr"),
+        ]
+    )
     assert rc == 2
     assert "not both" in capsys.readouterr().err

@@ -110,17 +110,19 @@ def test_ensemble_keeps_members_and_is_lazy():
 def test_global_grid_wraps_around():
     lon = np.arange(0.0, 360.0, 10.0)
     da = xr.DataArray(
-        np.tile(np.cos(np.deg2rad(lon)), (2, 1)), dims=("lat", "lon"),
+        np.tile(np.cos(np.deg2rad(lon)), (2, 1)),
+        dims=("lat", "lon"),
         coords={"lat": [0.0, 10.0], "lon": lon},
-    )  # fmt: skip
+    )
     out = metrics.at_stations(da, stations([5.0], [-5.0]))  # between 350° and 0°
     np.testing.assert_allclose(out.values, [(np.cos(np.deg2rad(350)) + 1.0) / 2])
 
 
 def test_nan_grid_point_only_spoils_stations_that_weigh_on_it():
     lat, lon = np.array([48.0, 47.0]), np.array([9.0, 10.0])
-    da = xr.DataArray([[1.0, np.nan], [3.0, 4.0]], dims=("lat", "lon"),
-                      coords={"lat": lat, "lon": lon})  # fmt: skip
+    da = xr.DataArray(
+        [[1.0, np.nan], [3.0, 4.0]], dims=("lat", "lon"), coords={"lat": lat, "lon": lon}
+    )
     out = metrics.at_stations(da, stations([47.0, 47.5, 48.0], [9.0, 9.5, 9.0]))
     np.testing.assert_allclose(out.values, [3.0, np.nan, 1.0])
 
@@ -158,8 +160,12 @@ def test_time_matching_cftime_and_type_mismatch():
     times = np.array([cftime.Datetime360Day(2000, 2, 30, h) for h in (0, 6, 12)])
     lat, lon = np.array([48.0, 47.0]), np.array([9.0, 10.0])
     da = field(lat, lon, lambda y, x: y + x, times=times)
-    later = np.array([t + (cftime.Datetime360Day(2000, 1, 1, 0, 15) - cftime.Datetime360Day(
-        2000, 1, 1)) for t in times[:2]])  # fmt: skip
+    later = np.array(
+        [
+            t + (cftime.Datetime360Day(2000, 1, 1, 0, 15) - cftime.Datetime360Day(2000, 1, 1))
+            for t in times[:2]
+        ]
+    )
     obs = stations([47.5], [9.5], times=later)
     assert metrics.at_stations(da, obs, time_tolerance="20min").sizes["time"] == 2
     with pytest.raises(InputError, match="cftime"):
@@ -187,8 +193,9 @@ def small_case():
     truth = field(lat, lon, lambda y, x: 0.0 * y, times=times)  # zeros
     # station A at (48, 9), B at (47, 10); members at A: [0, 2], at B: [1, 3] (+ time)
     ens = truth + xr.DataArray([0.0, 2.0], dims="member")
-    ens = ens + xr.DataArray([[0.0, 0.0], [0.0, 1.0]], dims=("lat", "lon"),
-                             coords={"lat": lat, "lon": lon})  # fmt: skip
+    ens = ens + xr.DataArray(
+        [[0.0, 0.0], [0.0, 1.0]], dims=("lat", "lon"), coords={"lat": lat, "lon": lon}
+    )
     ens = ens + xr.DataArray([0.0, 1.0], dims="time", coords={"time": times})
     ens = ens.rename("t2m").assign_attrs(units="K")
     obs = stations([48.0, 47.0], [9.0, 10.0], ["A", "B"], times, [[1.0, 0.0], [1.0, np.nan]])
@@ -314,8 +321,11 @@ def test_score_groupby_equals_scores_of_each_group(times, groupby, expected):
     assert grouped.t2m.dims == ("metric", "model", groupby)
     assert grouped.attrs["groupby"] == groupby
     for key, where in expected.items():
-        alone = metrics.score(truth.isel(time=where), ens.isel(time=where),
-                              {"mean": ens.mean("member").isel(time=where)})  # fmt: skip
+        alone = metrics.score(
+            truth.isel(time=where),
+            ens.isel(time=where),
+            {"mean": ens.mean("member").isel(time=where)},
+        )
         xr.testing.assert_allclose(grouped.t2m.sel({groupby: key}, drop=True), alone.t2m)
 
 
@@ -333,8 +343,12 @@ def test_score_at_groupby_season(times):
 
 def test_group_labels():
     assert metrics.group_labels(CF_TIMES, "season").values.tolist() == [
-        "DJF", "DJF", "DJF", "JJA", "SON",
-    ]  # fmt: skip
+        "DJF",
+        "DJF",
+        "DJF",
+        "JJA",
+        "SON",
+    ]
     with pytest.raises(InputError, match="dates"):
         metrics.group_labels(np.arange(3.0), "month")
     with pytest.raises(ConfigError, match="groupby"):

@@ -210,8 +210,9 @@ def test_crop_is_lazy_on_dask():
     ds = make_grid().chunk({"time": 1})
     out = ds.deepr.crop(longitude=(7, 9), latitude=(49, 47))
     assert out.t2m.chunks is not None
-    xr.testing.assert_identical(out.compute(), make_grid().deepr.crop(longitude=(7, 9),
-                                                                      latitude=(49, 47)))
+    xr.testing.assert_identical(
+        out.compute(), make_grid().deepr.crop(longitude=(7, 9), latitude=(49, 47))
+    )
 
 
 def test_pad_is_lazy_on_dask_and_reflects():

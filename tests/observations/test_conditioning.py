@@ -186,8 +186,9 @@ def test_bad_observations_are_refused_at_train_and_downscale(obs_model, data):
     f, l, s, obs = data
     dup = obs.assign_coords(station=["S01"] * obs.sizes["station"])
     with pytest.raises(InputError, match="appear more than once"):
-        xdeepr.train(f.isel(time=slice(0, 8)), l.isel(time=slice(0, 8)), s, observations=dup,
-                     **TINY)  # fmt: skip
+        xdeepr.train(
+            f.isel(time=slice(0, 8)), l.isel(time=slice(0, 8)), s, observations=dup, **TINY
+        )
     ft = f.isel(time=slice(N_TRAIN, N_TRAIN + 2))
     with pytest.raises(InputError, match="appear more than once"):
         ft.deepr.downscale(obs_model, observations=dup, **FAST)
@@ -232,29 +233,78 @@ def test_cli_train_and_downscale_with_observations(data, tmp_path, capsys):
         tmp_path / "stations.csv", index=False
     )
     f.isel(time=slice(16, 20)).to_netcdf(tmp_path / "in.nc")
-    net = ["--set", "n_channels=8", "--set", "channel_multipliers=[1, 2]",
-           "--set", "is_attention=[False, True]", "--set", "steps=2"]  # fmt: skip
-    rc = main(["train", str(tmp_path / "f.nc"), str(tmp_path / "l.nc"), "--static",
-               str(tmp_path / "s.nc"), "--observations", str(tmp_path / "stations.csv"),
-               *net, "--output", str(tmp_path / "m.xdeepr"), "--quiet"])  # fmt: skip
+    net = [
+        "--set",
+        "n_channels=8",
+        "--set",
+        "channel_multipliers=[1, 2]",
+        "--set",
+        "is_attention=[False, True]",
+        "--set",
+        "steps=2",
+    ]
+    rc = main(
+        [
+            "train",
+            str(tmp_path / "f.nc"),
+            str(tmp_path / "l.nc"),
+            "--static",
+            str(tmp_path / "s.nc"),
+            "--observations",
+            str(tmp_path / "stations.csv"),
+            *net,
+            "--output",
+            str(tmp_path / "m.xdeepr"),
+            "--quiet",
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     model = xdeepr.load_model(tmp_path / "m.xdeepr")
     assert model.observations["channels"] == ["obs_departure:t2m", "obs_mask:t2m"]
     out = tmp_path / "out.nc"
-    rc = main(["downscale", str(tmp_path / "in.nc"), "-m", str(tmp_path / "m.xdeepr"),
-               "--observations", str(tmp_path / "stations.csv"), "--members", "2",
-               "--steps", "2", "--workers", "1", "--chunks", "time=2", "-o", str(out),
-               "--quiet"])  # fmt: skip
+    rc = main(
+        [
+            "downscale",
+            str(tmp_path / "in.nc"),
+            "-m",
+            str(tmp_path / "m.xdeepr"),
+            "--observations",
+            str(tmp_path / "stations.csv"),
+            "--members",
+            "2",
+            "--steps",
+            "2",
+            "--workers",
+            "1",
+            "--chunks",
+            "time=2",
+            "-o",
+            str(out),
+            "--quiet",
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     with xr.open_dataset(out) as got:
         assert got.attrs["xdeepr_stations"] == 40 and got.t2m.sizes["member"] == 2
         assert got.attrs["xdeepr_guidance"] == 1.0  # guided by default
-    base = ["downscale", str(tmp_path / "in.nc"), "-m", str(tmp_path / "m.xdeepr"),
-            "--members", "2", "--steps", "2", "--workers", "1", "--chunks", "time=2",
-            "--quiet", "--overwrite"]  # fmt: skip
+    base = [
+        "downscale",
+        str(tmp_path / "in.nc"),
+        "-m",
+        str(tmp_path / "m.xdeepr"),
+        "--members",
+        "2",
+        "--steps",
+        "2",
+        "--workers",
+        "1",
+        "--chunks",
+        "time=2",
+        "--quiet",
+        "--overwrite",
+    ]
     stations = ["--observations", str(tmp_path / "stations.csv")]
-    rc = main([*base, *stations, "--guidance", "0.5", "--observation-error", "0.2", "-o",
-               str(out)])  # fmt: skip
+    rc = main([*base, *stations, "--guidance", "0.5", "--observation-error", "0.2", "-o", str(out)])
     assert rc == 0, capsys.readouterr().err
     with xr.open_dataset(out) as got:
         assert got.attrs["xdeepr_guidance"] == 0.5
@@ -282,21 +332,41 @@ def test_cli_evaluate_scores_at_stations(data, tmp_path, capsys):
     l.isel(time=sl).to_netcdf(tmp_path / "l.nc")
     f.isel(time=sl).to_netcdf(tmp_path / "f.nc")
     xdeepr.datasets.stations_to_table(obs).to_csv(tmp_path / "st.csv", index=False)
-    rc = main(["evaluate", str(tmp_path / "p.nc"), str(tmp_path / "l.nc"), "--features",
-               str(tmp_path / "f.nc"), "--stations", str(tmp_path / "st.csv"),
-               "--allow-incomplete"])  # fmt: skip
+    rc = main(
+        [
+            "evaluate",
+            str(tmp_path / "p.nc"),
+            str(tmp_path / "l.nc"),
+            "--features",
+            str(tmp_path / "f.nc"),
+            "--stations",
+            str(tmp_path / "st.csv"),
+            "--allow-incomplete",
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0 and "at 40 stations:" in out
     station_part = out.split("at 40 stations:")[1]
     assert "crps" in station_part and "bicubic" in station_part
-    args = ["evaluate", str(tmp_path / "p.nc"), str(tmp_path / "l.nc"), "--stations",
-            str(tmp_path / "st.csv"), "--allow-incomplete", "--observation-error", "0.3"]
+    args = [
+        "evaluate",
+        str(tmp_path / "p.nc"),
+        str(tmp_path / "l.nc"),
+        "--stations",
+        str(tmp_path / "st.csv"),
+        "--allow-incomplete",
+        "--observation-error",
+        "0.3",
+    ]
     assert main(args) == 0
     aware = capsys.readouterr().out.split("allowing for their 0.3 error):")[1]
 
     def ssr(text):
-        return float(next(ln for ln in text.splitlines() if ln.startswith("spread_skill"))
-                     .split()[1].rstrip("*"))  # fmt: skip
+        return float(
+            next(ln for ln in text.splitlines() if ln.startswith("spread_skill"))
+            .split()[1]
+            .rstrip("*")
+        )
 
     assert ssr(aware) > ssr(station_part)
     assert main([*args[:3], "--observation-error", "0.3"]) == 2  # no stations: refused
@@ -309,8 +379,14 @@ def test_time_tolerance_is_recorded_and_used_at_downscale(obs_model, data):
     f, l, s, obs = data
     late = obs.assign_coords(time=obs.time.values + np.timedelta64(10, "m"))
     sl = slice(0, 8)
-    tolerant = xdeepr.train(f.isel(time=sl), l.isel(time=sl), s, observations=late,
-                            observation_tolerance="15min", **TINY)  # fmt: skip
+    tolerant = xdeepr.train(
+        f.isel(time=sl),
+        l.isel(time=sl),
+        s,
+        observations=late,
+        observation_tolerance="15min",
+        **TINY,
+    )
     assert tolerant.observations["tolerance"] == "15min"
     ft = f.isel(time=slice(N_TRAIN, N_TRAIN + 2))
     unguided = {**FAST, "progress": False}
@@ -332,13 +408,13 @@ def test_guidance_with_compile_and_the_automatic_batch_on_cuda(obs_model, data):
     f, l, _, obs = data
     ft = f.isel(time=slice(N_TRAIN, N_TRAIN + 4))
     fast = xdeepr.FastPath(channels_last=True, compile=True)
-    opts = xdeepr.SamplingOptions(members=4, steps=4, seed=0, progress=False, device="cuda",
-                                  fast_path=fast)  # fmt: skip
+    opts = xdeepr.SamplingOptions(
+        members=4, steps=4, seed=0, progress=False, device="cuda", fast_path=fast
+    )
     try:
         guided = ft.deepr.downscale(obs_model, observations=obs, options=opts)
         chunked = ft.chunk(time=1).deepr.downscale(obs_model, observations=obs, options=opts)
-        plain = ft.deepr.downscale(obs_model, observations=obs,
-                                   options=opts.replace(guidance=0.0))  # fmt: skip
+        plain = ft.deepr.downscale(obs_model, observations=obs, options=opts.replace(guidance=0.0))
     finally:
         obs_model.to("cpu").network.to(memory_format=torch.contiguous_format)
     assert guided.t2m.dims == ("member", "time", "latitude", "longitude")

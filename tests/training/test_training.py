@@ -14,7 +14,7 @@ from xdeepr import training
 from xdeepr.errors import ConfigError, InputError
 from xdeepr.training import TrainConfig, TrainingError
 
-from .conftest import TINY
+from ..conftest import TINY
 
 
 def test_config_overrides_and_errors():
@@ -146,15 +146,22 @@ def test_streamed_blocks_read_each_feature_once(sample_small):
 
 def test_patch_training(sample_small):
     f, l, s = sample_small
-    m = xdeepr.train(f.isel(time=slice(0, 30)), l.isel(time=slice(0, 30)), s, steps=3,
-                     patch_size=16, **TINY)  # fmt: skip
+    m = xdeepr.train(
+        f.isel(time=slice(0, 30)), l.isel(time=slice(0, 30)), s, steps=3, patch_size=16, **TINY
+    )
     assert m.summary["steps"] == 3
     msg = r"patch_size=10 must be a multiple of 4 \(2\*\*\(levels-1\)\) with 3 levels"
     with pytest.raises(ConfigError, match=msg):
-        xdeepr.train(f.isel(time=slice(0, 30)), l.isel(time=slice(0, 30)), s, steps=3,
-                     patch_size=10, channel_multipliers=(1, 2, 2), is_attention=(False,) * 3,
-                     **{k: v for k, v in TINY.items() if k not in ("channel_multipliers",
-                                                                    "is_attention")})  # fmt: skip
+        xdeepr.train(
+            f.isel(time=slice(0, 30)),
+            l.isel(time=slice(0, 30)),
+            s,
+            steps=3,
+            patch_size=10,
+            channel_multipliers=(1, 2, 2),
+            is_attention=(False,) * 3,
+            **{k: v for k, v in TINY.items() if k not in ("channel_multipliers", "is_attention")},
+        )
 
 
 def test_resume_gives_the_same_weights(sample_small, tmp_path, monkeypatch):
@@ -179,8 +186,7 @@ def test_resume_gives_the_same_weights(sample_small, tmp_path, monkeypatch):
     monkeypatch.setattr(training.loop, "_save_checkpoint", original)
     state = torch.load(ckpt / training.CHECKPOINT_NAME, weights_only=True)
     assert state["step"] == 4
-    resumed = xdeepr.train(f, l, s, checkpoint_dir=str(ckpt), checkpoint_every=4, resume=True,
-                           **kw)  # fmt: skip
+    resumed = xdeepr.train(f, l, s, checkpoint_dir=str(ckpt), checkpoint_every=4, resume=True, **kw)
     assert resumed.summary["steps"] == 10
     assert resumed.summary["history"] == full.summary["history"]  # every epoch validated once
     for (k, a), b in zip(full.network.state_dict().items(), resumed.network.state_dict().values()):
@@ -198,8 +204,7 @@ def test_resume_needs_a_checkpoint(sample_small, tmp_path):
 def test_cftime_and_covariables(sample_small):
     f, l, s = sample_small
     f, l = f.isel(time=slice(0, 24)), l.isel(time=slice(0, 24))
-    times = xr.date_range("2001-01-01", periods=24, freq="6h", calendar="360_day",
-                          use_cftime=True)  # fmt: skip
+    times = xr.date_range("2001-01-01", periods=24, freq="6h", calendar="360_day", use_cftime=True)
     f = f.assign_coords(time=times)
     l = l.assign_coords(time=times)
     f["msl"] = f.t2m * 0 + 101325.0 + np.random.default_rng(0).normal(0, 100, f.t2m.shape)
@@ -305,9 +310,15 @@ def test_config_cross_field_checks():
 
 
 def test_config_normalises_names_and_lists():
-    cfg = TrainConfig(features="t2m", labels=["t2m"], channel_multipliers=[1, 2],
-                      is_attention=[False, True], checkpoint_dir=__import__("pathlib").Path("c"),
-                      learning_rate=1, seed=np.int64(3))  # fmt: skip
+    cfg = TrainConfig(
+        features="t2m",
+        labels=["t2m"],
+        channel_multipliers=[1, 2],
+        is_attention=[False, True],
+        checkpoint_dir=__import__("pathlib").Path("c"),
+        learning_rate=1,
+        seed=np.int64(3),
+    )
     assert cfg.features == ("t2m",) and cfg.labels == ("t2m",)  # one name, not ('t', '2', 'm')
     assert cfg.channel_multipliers == (1, 2) and cfg.is_attention == (False, True)
     assert cfg.checkpoint_dir == "c" and cfg.learning_rate == 1.0 and type(cfg.seed) is int
@@ -407,7 +418,7 @@ def test_datetime64_and_cftime_times_are_named(sample_small):
 
 
 def test_labels_in_other_units_are_put_in_the_features_units_and_packed_refused(sample_small):
-    from .conftest import TINY
+    from ..conftest import TINY
 
     f, l, s = sample_small
     f, l = f.isel(time=slice(0, 24)), l.isel(time=slice(0, 24))

@@ -17,7 +17,7 @@ from xdeepr.model.climatology import climatology_at, fit_climatology
 from xdeepr.training import CalibrationWarning, TrainConfig, select
 from xdeepr.training.validation import _warn_if_uncalibrated
 
-from .conftest import TINY
+from ..conftest import TINY
 
 
 def _rec(step: int, crps: float, ssr: float) -> dict[str, float]:
@@ -26,8 +26,13 @@ def _rec(step: int, crps: float, ssr: float) -> dict[str, float]:
 
 def test_selection_rule_picks_the_best_calibrated_checkpoint():
     # the issue's pattern: skill first improves, then the ensemble collapses
-    history = [_rec(100, 0.30, 1.05), _rec(200, 0.27, 0.97), _rec(300, 0.26, 0.80),
-               _rec(400, 0.29, 0.40), _rec(500, 0.36, 0.14)]  # fmt: skip
+    history = [
+        _rec(100, 0.30, 1.05),
+        _rec(200, 0.27, 0.97),
+        _rec(300, 0.26, 0.80),
+        _rec(400, 0.29, 0.40),
+        _rec(500, 0.36, 0.14),
+    ]
     assert select(history) == 1  # step 300 has a lower CRPS but ratio 0.80 < 0.85
     assert select(history, band=(0.75, 1.2)) == 2  # a wider band admits it
     # none calibrated: closest to 1 in log ratio, whatever the CRPS
@@ -38,8 +43,11 @@ def test_selection_rule_picks_the_best_calibrated_checkpoint():
 
 
 def test_calibration_warning_fires_outside_the_band_and_says_what_to_try():
-    with pytest.warns(CalibrationWarning, match=r"step 300\) have a validation spread-skill "
-                      r"ratio of 0.62, outside \[0.8, 1.25\].*over-confident.*Try:"):  # fmt: skip
+    with pytest.warns(
+        CalibrationWarning,
+        match=r"step 300\) have a validation spread-skill "
+        r"ratio of 0.62, outside \[0.8, 1.25\].*over-confident.*Try:",
+    ):
         _warn_if_uncalibrated(_rec(300, 0.3, 0.62))
     with pytest.warns(CalibrationWarning, match="over-dispersive"):
         _warn_if_uncalibrated(_rec(300, 0.3, 1.4))
@@ -58,8 +66,10 @@ def test_train_warns_when_the_selected_weights_are_not_calibrated(sample_small, 
 def test_climatology_baseline_equals_its_definition():
     t = pd.date_range("2001-01-30", periods=16, freq="12h")  # January and February, 0 and 12 h
     rng = np.random.default_rng(0)
-    res = xr.Dataset({"t2m": (("time", "lat", "lon"), rng.normal(size=(16, 2, 3)))},
-                     coords={"time": t, "lat": [1.0, 0.0], "lon": [0.0, 1.0, 2.0]})  # fmt: skip
+    res = xr.Dataset(
+        {"t2m": (("time", "lat", "lon"), rng.normal(size=(16, 2, 3)))},
+        coords={"time": t, "lat": [1.0, 0.0], "lon": [0.0, 1.0, 2.0]},
+    )
     clim = fit_climatology(res)
     assert clim.hour.values.tolist() == [0, 12, -1]
     for month in (1, 2):
@@ -80,14 +90,16 @@ def test_score_climatology_is_bicubic_plus_the_stored_mean_residual(tiny_model, 
     f, l, _ = sample_small
     ft, truth = f.isel(time=slice(80, 84)), l.isel(time=slice(80, 84))
     ens = ft.deepr.downscale(tiny_model, members=2, steps=2, progress=False)
-    scores = ens.deepr.score(truth, baseline=["bicubic", "climatology"], features=ft,
-                             model=tiny_model)  # fmt: skip
+    scores = ens.deepr.score(
+        truth, baseline=["bicubic", "climatology"], features=ft, model=tiny_model
+    )
     assert scores.model.values.tolist() == ["xdeepr", "bicubic", "climatology"]
     bicubic = ft.deepr.interpolate(truth)
     expected = bicubic.t2m + climatology_at(tiny_model.climatology, ft.time).t2m.values
     rmse = float(xdeepr.metrics.rmse(truth.t2m, expected))
-    np.testing.assert_allclose(float(scores.t2m.sel(metric="rmse", model="climatology")), rmse,
-                               rtol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(
+        float(scores.t2m.sel(metric="rmse", model="climatology")), rmse, rtol=1e-5
+    )
     # the stored mean residual is the training times' label − bicubic, by month and hour
     train_f, train_l = f.isel(time=slice(0, 72)), l.isel(time=slice(0, 72))
     resid = train_l.t2m - train_f.deepr.interpolate(train_l).t2m
@@ -102,8 +114,15 @@ def test_score_climatology_is_bicubic_plus_the_stored_mean_residual(tiny_model, 
 
 def test_regression_mean_model_round_trips_and_predicts(sample_small, tmp_path):
     f, l, s = sample_small
-    m = xdeepr.train(f.isel(time=slice(0, 40)), l.isel(time=slice(0, 40)), s, steps=3,
-                     mean="regression", mean_steps=3, **TINY)  # fmt: skip
+    m = xdeepr.train(
+        f.isel(time=slice(0, 40)),
+        l.isel(time=slice(0, 40)),
+        s,
+        steps=3,
+        mean="regression",
+        mean_steps=3,
+        **TINY,
+    )
     assert m.mean == "regression" and not m.learn_residuals and m.regression is not None
     path = m.save(tmp_path / "m.xdeepr")
     back = xdeepr.load_model(path)
@@ -118,8 +137,9 @@ def test_regression_mean_model_round_trips_and_predicts(sample_small, tmp_path):
     # the ensemble is bicubic + regression + diffusion: its members scatter around the mean
     assert float(abs(a.t2m.mean("member") - mean.t2m).mean()) < 3.0
     with pytest.raises(ConfigError, match="no regression mean"):
-        ft.deepr.predict_mean(xdeepr.train(f.isel(time=slice(0, 20)), l.isel(time=slice(0, 20)),
-                                           s, steps=1, **TINY))  # fmt: skip
+        ft.deepr.predict_mean(
+            xdeepr.train(f.isel(time=slice(0, 20)), l.isel(time=slice(0, 20)), s, steps=1, **TINY)
+        )
 
 
 def test_mean_and_learn_residuals_are_one_setting():
@@ -167,14 +187,14 @@ def test_validation_with_dask_input_and_resume(sample_small, tmp_path, monkeypat
         torch.testing.assert_close(a, b, msg=k)
 
 
-def test_patience_stops_early_and_last_selection_keeps_the_last_weights(sample_small,
-                                                                        monkeypatch):  # fmt: skip
+def test_patience_stops_early_and_last_selection_keeps_the_last_weights(sample_small, monkeypatch):
     f, l, s = sample_small
     f, l = f.isel(time=slice(0, 40)), l.isel(time=slice(0, 40))
     # every validation after the first is worse: patience 2 stops at the third
     crps = iter([0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
-    monkeypatch.setattr(xdeepr.metrics, "crps_ensemble",
-                        lambda obs, ens, fair: obs.mean() * 0 + next(crps))  # fmt: skip
+    monkeypatch.setattr(
+        xdeepr.metrics, "crps_ensemble", lambda obs, ens, fair: obs.mean() * 0 + next(crps)
+    )
     monkeypatch.setattr(xdeepr.metrics, "spread_skill_ratio", lambda obs, ens: obs.mean() * 0 + 1.0)
     kw = {**TINY, "steps": 12, "validate_every": 2}
     m = xdeepr.train(f, l, s, patience=2, **kw)
@@ -210,8 +230,9 @@ def test_sample_covariable_is_additive_and_linked_to_t2m():
     np.testing.assert_array_equal(shorter.t850.values, f1.t850.values[:60])  # a prefix
 
 
-def test_evaluate_scores_the_climatology_baseline_with_the_model(tiny_model, sample_small,
-                                                                 tmp_path, capsys):  # fmt: skip
+def test_evaluate_scores_the_climatology_baseline_with_the_model(
+    tiny_model, sample_small, tmp_path, capsys
+):
     from xdeepr.cli import main
 
     f, l, _ = sample_small
@@ -223,12 +244,23 @@ def test_evaluate_scores_the_climatology_baseline_with_the_model(tiny_model, sam
     )
     tiny_model.save(tmp_path / "m.xdeepr")
     files = [str(tmp_path / n) for n in ("ens.nc", "truth.nc")]
-    rc = main(["evaluate", *files, "--features", str(tmp_path / "coarse.nc"),
-               "--model", str(tmp_path / "m.xdeepr")])  # fmt: skip
+    rc = main(
+        [
+            "evaluate",
+            *files,
+            "--features",
+            str(tmp_path / "coarse.nc"),
+            "--model",
+            str(tmp_path / "m.xdeepr"),
+        ]
+    )
     assert rc == 0
     assert capsys.readouterr().out.splitlines()[1].split() == [
-        "metric", "xdeepr", "bicubic", "climatology"
-    ]  # fmt: skip
+        "metric",
+        "xdeepr",
+        "bicubic",
+        "climatology",
+    ]
     assert main(["evaluate", *files, "--model", str(tmp_path / "m.xdeepr")]) == 2
     assert "needs --features" in capsys.readouterr().err
 
@@ -239,9 +271,7 @@ def test_calibration_warning_points_at_the_callers_line():
     from xdeepr.training import validation
 
     def finish():
-        validation._warn_if_uncalibrated(
-            {"step": 3, "val_spread_skill": 0.2, "val_crps": 0.3}
-        )
+        validation._warn_if_uncalibrated({"step": 3, "val_spread_skill": 0.2, "val_crps": 0.3})
 
     def _optimise():
         finish()

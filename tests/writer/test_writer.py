@@ -25,9 +25,12 @@ from xdeepr.writer import (
 
 TIMES = pd.date_range("2021-01-01", periods=6, freq="6h")
 ATTRS = {
-    "xdeepr_model": "abc123", "xdeepr_members": 2, "xdeepr_seed": 0,
-    "xdeepr_sampler": "ddim", "xdeepr_steps": 4,
-}  # fmt: skip
+    "xdeepr_model": "abc123",
+    "xdeepr_members": 2,
+    "xdeepr_seed": 0,
+    "xdeepr_sampler": "ddim",
+    "xdeepr_steps": 4,
+}
 
 
 def _source(offset: float = 0.0) -> xr.Dataset:
@@ -51,12 +54,13 @@ def _ensemble(fail_block: int | None = None, seed: int = 0) -> xr.Dataset:
     return xr.Dataset(
         {"t2m": (("member", "time", "lat", "lon"), data, {"units": "K"})},
         coords={
-            "member": np.arange(2), "time": TIMES,
+            "member": np.arange(2),
+            "time": TIMES,
             "lat": ("lat", np.linspace(47.0, 48.0, 5), {"units": "degrees_north"}),
             "lon": ("lon", np.linspace(9.0, 10.0, 4), {"units": "degrees_east"}),
         },
         attrs={**ATTRS, "xdeepr_seed": seed},
-    )  # fmt: skip
+    )
 
 
 def _interrupted(path, fail_block: int = 2) -> None:
@@ -150,9 +154,12 @@ def test_resume_refuses_other_options(tmp_path):
         write_ensemble(_ensemble(seed=1), path, source=_source(), resume=True, progress=False)
     with pytest.raises(OutputError, match="holds 6 time steps but the input has 4"):
         write_ensemble(
-            _ensemble().isel(time=slice(0, 4)), path, source=_source().isel(time=slice(0, 4)),
-            resume=True, progress=False,
-        )  # fmt: skip
+            _ensemble().isel(time=slice(0, 4)),
+            path,
+            source=_source().isel(time=slice(0, 4)),
+            resume=True,
+            progress=False,
+        )
 
 
 def test_overwrite_replaces_a_store(tmp_path):
