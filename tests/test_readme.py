@@ -27,6 +27,22 @@ def test_readme_has_two_setup_commands():
     assert commands[1].strip() in ci
 
 
+def test_readme_install_gives_the_command_line_what_it_needs():
+    """The demo's install line brings what ``xdeepr downscale`` writes with (zarr, dask's
+    distributed scheduler) and what the demo plots with."""
+    tomllib = pytest.importorskip("tomllib")
+    text = README.read_text()
+    setup = text.split("## Set up", 1)[1].split("## Quickstart", 1)[0]
+    install = re.findall(r"```bash\n(.*?)```", setup, flags=re.S)[0]
+    match = re.search(r'pip install -e "\.\[([a-z,]+)\]"', install)
+    assert match, install
+    extras = match.group(1).split(",")
+    pyproject = tomllib.loads((README.parent / "pyproject.toml").read_text())
+    optional = pyproject["project"]["optional-dependencies"]
+    given = {re.split(r"[<>=\[ ]", req)[0].lower() for e in extras for req in optional[e]}
+    assert {"zarr", "distributed", "matplotlib"} <= given, given
+
+
 @pytest.mark.slow
 def test_quickstart_runs(tmp_path):
     pytest.importorskip("matplotlib")
