@@ -17,10 +17,9 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-
 from . import accessor as _accessor  # noqa: F401  (registers .deepr)
 from . import datasets, errors, grid, metrics
+from ._version import __version__
 from .errors import (
     ConfigError,
     DataFetchError,
