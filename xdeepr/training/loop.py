@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .._progress import progress_bar
 from .._torch import autocast
 from .._util import atomic_path
 from ..diffusion import diffusion_loss
@@ -64,8 +65,6 @@ def _optimise(
     resume: bool | str | os.PathLike[str],
     ranks: Ranks | None = None,
 ) -> DownscalingModel:
-    from tqdm.auto import tqdm
-
     ranks = ranks or Ranks()  # one process, or this rank of a torchrun (distributed.py)
 
     net = model.network.to(device)
@@ -104,7 +103,7 @@ def _optimise(
     multiple = 2 ** (model.levels - 1)
     use_bf16 = device.type == "cuda"
     start_time = _time.monotonic()
-    bar = tqdm(
+    bar = progress_bar(
         total=total,
         initial=step,
         disable=not (cfg.progress and ranks.is_main),

@@ -48,9 +48,9 @@ def progress_bar(
     total: int, initial: int, path: Path, progress: bool
 ) -> Iterator[Callable[[int], Any]]:
     """A tqdm bar of blocks written to `path`; yields its ``update``."""
-    from tqdm.auto import tqdm
+    from .._progress import progress_bar as bar_for
 
-    with tqdm(
+    with bar_for(
         total=total,
         initial=initial,
         desc=f"writing {path.name}",
