@@ -174,7 +174,7 @@ def test_time_matching_cftime_and_type_mismatch():
 
 def test_bad_station_input():
     da = field(np.array([48.0, 47.0]), np.array([9.0, 10.0]), lambda y, x: y)
-    with pytest.raises(InputError, match="missing position"):
+    with pytest.raises(InputError, match=r"latitude is missing or not finite at 1 station"):
         metrics.at_stations(da, stations([np.nan], [9.5]))
     with pytest.raises(InputError, match="latitude"):
         metrics.at_stations(da, xr.Dataset(coords={"station": ["A"]}))
@@ -280,8 +280,13 @@ def test_accessor_score_at_uses_the_bicubic_baseline():
     aware = ens.deepr.score_at(obs, features=features, observation_error=0.3)
     ssr = aware.t2m.sel(metric="spread_skill", model="xdeepr")
     assert float(ssr) > float(s.t2m.sel(metric="spread_skill", model="xdeepr"))
-    with pytest.raises(ConfigError, match="features"):
-        ens.deepr.score_at(obs)
+    # issue 19: without features the default baseline is skipped, and the result says so
+    alone = ens.deepr.score_at(obs)
+    assert alone.model.values.tolist() == ["xdeepr"]
+    xr.testing.assert_allclose(alone.t2m, s.t2m.sel(model=["xdeepr"]))
+    assert alone.attrs[metrics.SKIPPED_BASELINES] == "bicubic: needs the coarse input (features=)"
+    assert "skipped baselines: bicubic: needs the coarse input" in metrics.format_table(alone)
+    assert metrics.SKIPPED_BASELINES not in s.attrs
 
 
 # --------------------------------------------------------------------------- groupby

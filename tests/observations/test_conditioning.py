@@ -340,27 +340,33 @@ def test_cli_evaluate_scores_at_stations(data, tmp_path, capsys):
             str(tmp_path / "l.nc"),
             "--features",
             str(tmp_path / "f.nc"),
-            "--stations",
+            "--observations",
             str(tmp_path / "st.csv"),
             "--allow-incomplete",
         ]
     )
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert rc == 0 and "at 40 stations:" in out
+    assert "skipped" not in out and "deprecated" not in captured.err
     station_part = out.split("at 40 stations:")[1]
     assert "crps" in station_part and "bicubic" in station_part
     args = [
         "evaluate",
         str(tmp_path / "p.nc"),
         str(tmp_path / "l.nc"),
-        "--stations",
+        "--observations",
         str(tmp_path / "st.csv"),
         "--allow-incomplete",
         "--observation-error",
         "0.3",
     ]
     assert main(args) == 0
-    aware = capsys.readouterr().out.split("allowing for their 0.3 error):")[1]
+    out = capsys.readouterr().out
+    # issue 19: without --features, as the API: the bicubic baseline skipped, and said
+    note = "skipped baselines: bicubic: needs the coarse input (--features)"
+    assert out.count(note) == 2  # under the gridded table and under the station table
+    aware = out.split("allowing for their 0.3 error):")[1]
 
     def ssr(text):
         return float(
@@ -370,6 +376,16 @@ def test_cli_evaluate_scores_at_stations(data, tmp_path, capsys):
         )
 
     assert ssr(aware) > ssr(station_part)
+    # the old flag still works for one release, with a one-line note naming the new one
+    old = [a if a != "--observations" else "--stations" for a in args]
+    assert main(old) == 0
+    captured = capsys.readouterr()
+    assert captured.out.split("allowing for their 0.3 error):")[1] == aware
+    assert captured.err.strip() == (
+        "xdeepr evaluate: --stations is deprecated, use --observations (the same file)"
+    )
+    assert main([*args, "--stations", str(tmp_path / "st.csv")]) == 2  # both: refused
+    assert "--observations only" in capsys.readouterr().err
     assert main([*args[:3], "--observation-error", "0.3"]) == 2  # no stations: refused
     assert "--observation-error" in capsys.readouterr().err
     assert main([*args[:-1], "-1"]) == 2  # a negative error: refused by name

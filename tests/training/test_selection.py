@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import warnings
 
 import numpy as np
@@ -33,7 +34,7 @@ def test_selection_rule_picks_the_best_calibrated_checkpoint():
         _rec(400, 0.29, 0.40),
         _rec(500, 0.36, 0.14),
     ]
-    assert select(history) == 1  # step 300 has a lower CRPS but ratio 0.80 < 0.85
+    assert select(history) == 1  # step 300 has a lower CRPS but ratio 0.80 < 0.9
     assert select(history, band=(0.75, 1.2)) == 2  # a wider band admits it
     # none calibrated: closest to 1 in log ratio, whatever the CRPS
     assert select([_rec(1, 0.2, 0.5), _rec(2, 0.4, 1.6), _rec(3, 0.1, 0.3)]) == 1
@@ -46,7 +47,7 @@ def test_calibration_warning_fires_outside_the_band_and_says_what_to_try():
     with pytest.warns(
         CalibrationWarning,
         match=r"step 300\) have a validation spread-skill "
-        r"ratio of 0.62, outside \[0.8, 1.25\].*over-confident.*Try:",
+        r"ratio of 0.62, outside \[0.9, 1.1\].*over-confident.*Try:",
     ):
         _warn_if_uncalibrated(_rec(300, 0.3, 0.62))
     with pytest.warns(CalibrationWarning, match="over-dispersive"):
@@ -108,8 +109,15 @@ def test_score_climatology_is_bicubic_plus_the_stored_mean_residual(tiny_model, 
         resid.where(resid.time.dt.hour == 6).mean("time"),
         atol=1e-4,
     )
+    # issue 19: no model given, the climatology baseline is skipped and the result says so
+    alone = ens.deepr.score(truth, baseline=["bicubic", "climatology"], features=ft)
+    assert alone.model.values.tolist() == ["xdeepr", "bicubic"]
+    assert alone.attrs["xdeepr_skipped_baselines"] == "climatology: needs the model (model=)"
+    # a model given without a climatology is still an error saying what to pass
+    bare = copy.copy(tiny_model)
+    bare.climatology = None
     with pytest.raises(ConfigError, match="needs model="):
-        ens.deepr.score(truth, baseline="climatology", features=ft)
+        ens.deepr.score(truth, baseline="climatology", features=ft, model=bare)
 
 
 def test_regression_mean_model_round_trips_and_predicts(sample_small, tmp_path):

@@ -1,12 +1,18 @@
-"""Station observations from a file, for ``--observations`` and ``--stations``."""
+"""Station observations from a file, for ``--observations`` (``--stations``: deprecated).
+
+The observations themselves live in :mod:`xdeepr.observations`; this is only the
+command line's reading of a file and of its flags.
+"""
 
 from __future__ import annotations
 
+import argparse
+import sys
 from pathlib import Path
 
 import xarray as xr
 
-from ._common import open_input
+from ._common import CLIError, open_input
 
 #: Suffixes read as a tidy table (station, latitude, longitude, time, value columns).
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt")
@@ -18,7 +24,7 @@ def open_observations(path: str, what: str = "observations") -> xr.Dataset:
     A table has one row per station and time: columns ``station``, ``latitude``,
     ``longitude``, ``time``, optionally ``altitude``, and the values in a ``value``
     column (read as ``t2m``) or in one column named after the variable (as
-    :func:`xdeepr.datasets.stations_to_table` writes); anything else is opened as a Dataset
+    :func:`xdeepr.observations.stations_to_table` writes); anything else is opened as a Dataset
     with dims ``(time, station)``. The result is loaded (observations are small).
 
     Raises
@@ -32,7 +38,7 @@ def open_observations(path: str, what: str = "observations") -> xr.Dataset:
     --------
     >>> obs = open_observations("stations.csv")  # doctest: +SKIP
     """
-    from ..datasets import stations_from_table
+    from ..observations import stations_from_table
 
     if Path(path).suffix.lower() in TABLE_SUFFIXES:
         if not Path(path).is_file():
@@ -47,3 +53,32 @@ def open_observations(path: str, what: str = "observations") -> xr.Dataset:
             return stations_from_table(path, altitude=altitude)
         return stations_from_table(path, variable=values[0], value=values[0], altitude=altitude)
     return open_input([path], what).load()
+
+
+def observations_flag(args: argparse.Namespace) -> str | None:
+    """The ``--observations`` file, or the deprecated ``--stations`` one with a note.
+
+    The note is one line on stderr naming the new flag (``--quiet`` does not hide it).
+
+    Raises
+    ------
+    CLIError
+        When both flags are given.
+
+    Examples
+    --------
+    >>> observations_flag(argparse.Namespace(observations="o.csv", stations=None))
+    'o.csv'
+    """
+    new, old = getattr(args, "observations", None), getattr(args, "stations", None)
+    if old is None:
+        return new
+    if new is not None:
+        raise CLIError("give --observations only (--stations is its deprecated name)")
+    prog = " ".join(filter(None, ["xdeepr", getattr(args, "command", None)]))
+    print(
+        f"{prog}: --stations is deprecated, use --observations (the same file)",
+        file=sys.stderr,
+        flush=True,
+    )
+    return str(old)

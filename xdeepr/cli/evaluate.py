@@ -22,7 +22,9 @@ field) against TRUTH on the same grid, over their common times, and print the
 table of xdeepr.metrics.score: RMSE, MAE and mean error of the ensemble mean,
 R², CRPS, spread/skill ratio and the small-scale spectral ratio. With
 --features (the coarse input) the bicubic interpolation is scored alongside, and with
---model too the climatology baseline (bicubic + the model's stored mean residual).
+--model too the climatology baseline (bicubic + the model's stored mean residual);
+without --features the table says the bicubic baseline was skipped, as the API does.
+With --observations (station observations) the same scores at the stations follow.
 
 A PREDICTION whose writing was interrupted (its attribute xdeepr_complete is 0,
 or its progress record says so) is refused: its unwritten times are NaN.
@@ -36,6 +38,7 @@ EPILOG = """\
 examples:
   xdeepr evaluate t2m_2022.zarr cerra_2022.nc
   xdeepr evaluate t2m_2022.zarr cerra_2022.nc --features era5_2022.nc --figures figures/
+  xdeepr evaluate t2m_2022.zarr cerra_2022.nc --observations stations_2022.csv
 """
 
 
@@ -57,16 +60,17 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--figures", metavar="DIR", help="write PNG figures into DIR")
     p.add_argument(
-        "--stations",
+        "--observations",
         metavar="FILE",
         help="station observations (CSV table or CF timeSeries netCDF): also score the "
         "prediction and the baselines at the stations (bilinear, xdeepr.metrics.score_at)",
     )
+    p.add_argument("--stations", metavar="FILE", help="deprecated: use --observations")
     p.add_argument(
         "--observation-error",
         metavar="SIGMA",
         type=float,
-        help="with --stations: the stations' own error (standard deviation, data units, "
+        help="with --observations: the stations' own error (standard deviation, data units, "
         "e.g. 0.3); their spread-skill ratio then allows for it",
     )
     p.add_argument(
@@ -95,8 +99,13 @@ def run(args: argparse.Namespace) -> int:
     from xdeepr import metrics
     from xdeepr.writer import ensure_complete
 
-    if args.observation_error is not None and not args.stations:
-        raise CLIError("--observation-error is the error of --stations; give the stations too")
+    from ._stations import observations_flag
+
+    observations = observations_flag(args)
+    if args.observation_error is not None and not observations:
+        raise CLIError(
+            "--observation-error is the error of --observations; give the observations too"
+        )
     prediction = open_input([args.prediction], "prediction")
     if not args.allow_incomplete:
         single = None if glob.has_magic(args.prediction) else args.prediction
@@ -118,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
             raise CLIError("the prediction and the truth share no time step")
         prediction, truth = prediction.sel(time=common), truth.sel(time=common)
     baselines: dict[str, xr.Dataset] = {}
+    skipped: dict[str, str] = {}  # as hires.deepr.score(truth) without features= says
     coarse = None
     if args.features:
         coarse = _select("features", open_input([args.features], "features"), names)
@@ -133,12 +143,14 @@ def run(args: argparse.Namespace) -> int:
             baselines["climatology"] = add_climatology(model.climatology, baselines["bicubic"])
     elif args.model:
         raise CLIError("--model adds the climatology baseline, which needs --features")
+    else:
+        skipped["bicubic"] = "needs the coarse input (--features)"
     scores = metrics.score(truth, prediction, baselines=baselines).compute()
-    print(metrics.format_table(scores))
-    if args.stations:  # the same scores at the stations, as DeepR validates
+    print(metrics.format_table(metrics.mark_skipped(scores, skipped)))
+    if observations:  # the same scores at the stations, as DeepR validates
         from ._stations import open_observations
 
-        stations = open_observations(args.stations, "stations")
+        stations = open_observations(observations, "observations")
         error = args.observation_error
         at = metrics.score_at(
             stations,
@@ -149,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
         )
         allowing = f" (spread-skill allowing for their {error:g} error)" if error else ""
         print(f"\nat {stations.sizes.get('station', 0)} stations{allowing}:")
-        print(metrics.format_table(at.compute()))
+        print(metrics.format_table(metrics.mark_skipped(at.compute(), skipped)))
     if args.figures:
         _figures(args, prediction, truth, coarse, baselines.get("bicubic"), names)
     return 0

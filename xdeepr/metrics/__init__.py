@@ -17,14 +17,17 @@ inputs are valid.
 - deterministic (:mod:`~xdeepr.metrics.deterministic`): :func:`rmse`,
   :func:`mae`, :func:`mean_error`, :func:`r2`;
 - probabilistic (:mod:`~xdeepr.metrics.probabilistic`): :func:`crps_ensemble`
-  (standard or fair), :func:`spread_skill_ratio`, :func:`rank_histogram`;
+  (standard or fair), :func:`spread_skill_ratio` (calibrated within
+  :data:`CALIBRATED_SPREAD_SKILL`, 0.9 to 1.1), :func:`rank_histogram`;
 - spectral (:mod:`~xdeepr.metrics.spectral`): :func:`power_spectrum`,
   :func:`spectral_ratio`;
 - :func:`score` gathers them for a model and its baselines (``groupby=`` by
-  hour, month or season), and :func:`format_table` prints the result;
+  hour, month or season), and :func:`format_table` prints the result; baselines
+  that could not be built are named in the result's :data:`SKIPPED_BASELINES`
+  attribute (:func:`mark_skipped`) and under the table;
 - at stations (:mod:`~xdeepr.metrics.points`): :func:`at_stations` reads a
-  gridded field at station locations (bilinear) and :func:`score_at` scores
-  there as :func:`score` does on grids.
+  gridded field at the observations' stations (bilinear) and :func:`score_at`
+  scores there as :func:`score` does on grids.
 
 Examples
 --------
@@ -47,23 +50,31 @@ from __future__ import annotations
 from ._core import area_weights
 from .deterministic import mae, mean_error, r2, rmse
 from .points import at_stations, score_at
-from .probabilistic import crps_ensemble, rank_histogram, spread_skill_ratio
+from .probabilistic import (
+    CALIBRATED_SPREAD_SKILL,
+    crps_ensemble,
+    rank_histogram,
+    spread_skill_ratio,
+)
 from .score import GROUPBY, MODEL_NAME, SCORE_METRICS, group_labels, score
 from .spectral import DEFAULT_MAX_WAVELENGTH_KM, KM_PER_DEGREE, power_spectrum, spectral_ratio
-from .table import format_table
+from .table import SKIPPED_BASELINES, format_table, mark_skipped
 
 __all__ = [
+    "CALIBRATED_SPREAD_SKILL",
     "DEFAULT_MAX_WAVELENGTH_KM",
     "GROUPBY",
     "KM_PER_DEGREE",
     "MODEL_NAME",
     "SCORE_METRICS",
+    "SKIPPED_BASELINES",
     "area_weights",
     "at_stations",
     "crps_ensemble",
     "format_table",
     "group_labels",
     "mae",
+    "mark_skipped",
     "mean_error",
     "power_spectrum",
     "r2",

@@ -20,10 +20,14 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .._util import time_kind
-from ..datasets import check_observations
 from ..errors import ConfigError, GridError, InputError
 from ..grid import _lon_extent, find_latlon, find_time
+from ..observations import (
+    check_observations,
+    observations_argument,
+    station_positions,
+    time_positions,
+)
 from ._core import Dims, Weights, XrObj
 from .probabilistic import ObservationError
 from .score import _describe, score
@@ -81,81 +85,40 @@ def _stencil(
     return rows, cols, weights, in_y & in_x
 
 
-def _station_positions(
-    stations: xr.Dataset | xr.DataArray,
-) -> tuple[Hashable, np.ndarray, np.ndarray]:
-    """The station dimension and the stations' latitudes and longitudes."""
-    try:
-        slat, slon = find_latlon(stations)
-    except GridError as err:
-        raise InputError(f"the stations' positions: {err}") from None
-    dim = stations[slat].dims[0]
-    if stations[slon].dims != (dim,):
-        raise InputError(
-            f"the stations' latitude {slat!r} and longitude {slon!r} must share one dimension; "
-            f"they have {stations[slat].dims} and {stations[slon].dims}"
-        )
-    lat = np.asarray(stations[slat].values, dtype="float64")
-    lon = np.asarray(stations[slon].values, dtype="float64")
-    bad = ~(np.isfinite(lat) & np.isfinite(lon))
-    if bad.any():
-        raise InputError(
-            f"{int(bad.sum())} station(s) have a missing position (first at position "
-            f"{int(np.argmax(bad))} along {dim!r}); fix them or check_observations() first"
-        )
-    return dim, lat, lon
+def _match_times(field: XrObj, observations: xr.Dataset | xr.DataArray, tolerance: Any) -> XrObj:
+    """`field` at the observation times that it has (exactly, or nearest within `tolerance`).
 
-
-def _match_times(field: XrObj, stations: xr.Dataset | xr.DataArray, tolerance: Any) -> XrObj:
-    """`field` at the stations' times that it has (exactly, or nearest within `tolerance`).
-
-    The result takes the stations' time name and values, in their order.
+    The result takes the observations' time name and values, in their order; the
+    matching is :func:`xdeepr.observations.time_positions`, as everywhere.
     """
     try:
-        ftime, stime = find_time(field), find_time(stations)
+        ftime, stime = find_time(field), find_time(observations)
     except ValueError:
         return field  # one of them has no time axis: nothing to match
-    findex, sindex = field.indexes[ftime], stations.indexes[stime]
-    if time_kind(findex.values) != time_kind(sindex.values) and len(findex) and len(sindex):
-        raise InputError(
-            f"the field's times are {time_kind(findex.values)} but the stations' are "
-            f"{time_kind(sindex.values)}: convert one (ds.convert_calendar, "
-            "ds.indexes['time'].to_datetimeindex())"
-        )
-    if findex.has_duplicates:
-        raise InputError(f"the field repeats times along {ftime!r}; keep one value per time")
-    if tolerance is None:
-        pos = findex.get_indexer(sindex)
-    else:
-        tol = pd.to_timedelta(tolerance)
-        if tol < pd.Timedelta(0):
-            raise ConfigError(f"time_tolerance must not be negative, got {tolerance!r}")
-        order = np.argsort(np.asarray(findex), kind="stable")
-        sorted_index = findex[order]
-        limit = tol.to_pytimedelta() if isinstance(findex, xr.CFTimeIndex) else tol
-        found = sorted_index.get_indexer(sindex, method="nearest", tolerance=limit)
-        pos = np.where(found >= 0, order[np.maximum(found, 0)], -1)
+    findex, sindex = field.indexes[ftime], observations.indexes[stime]
+    pos = time_positions(findex, sindex, tolerance, names=("field", "observations"))
     ok = pos >= 0
     if not ok.any():
         within = "exactly" if tolerance is None else f"within {tolerance}"
         raise InputError(
-            f"no station time matches a field time {within}: the stations cover "
+            f"no station time matches a field time {within}: the observations cover "
             f"{_describe(sindex)}, the field {_describe(findex)}"
         )
     out = field.isel({ftime: pos[ok]})
     if ftime != stime:
         out = out.rename({ftime: stime})
-    return out.assign_coords({stime: stations[stime].isel({stime: np.flatnonzero(ok)})})
+    return out.assign_coords({stime: observations[stime].isel({stime: np.flatnonzero(ok)})})
 
 
 def at_stations(
     field: XrObj,
-    stations: xr.Dataset | xr.DataArray,
+    observations: xr.Dataset | xr.DataArray | None = None,
     *,
     time_tolerance: str | pd.Timedelta | np.timedelta64 | Any = None,
     outside: str = "nan",
+    stations: xr.Dataset | xr.DataArray | None = None,
 ) -> XrObj:
-    """Bilinear interpolation of a gridded field to station locations, on the stations' times.
+    """Bilinear interpolation of a gridded field to station locations, on the observation times.
 
     Parameters
     ----------
@@ -165,11 +128,13 @@ def at_stations(
         or a deterministic field; numpy- or dask-backed. Either latitude
         orientation and longitude convention; a global grid wraps around.
         A field that already has the stations' dimension is only matched in time.
-    stations : xarray.Dataset or xarray.DataArray
+    observations : xarray.Dataset or xarray.DataArray
         Station positions: latitude and longitude coordinates along one
         station dimension (the CF timeSeries form of
-        :func:`xdeepr.datasets.stations_from_table`; observations or just
-        their coordinates). When it has a time dimension the result is on its times.
+        :func:`xdeepr.observations.stations_from_table`; observations or just
+        their coordinates), checked by :func:`xdeepr.observations.station_positions`
+        (any finite longitude, read modulo 360). When it has a time dimension the
+        result is on its times.
     time_tolerance : str, pandas.Timedelta or numpy.timedelta64, optional
         Match each station time with the nearest field time within this
         distance (e.g. ``"30min"``); by default times must be equal. Works for
@@ -178,6 +143,8 @@ def at_stations(
         Stations outside the hull of the field's grid points: NaN (with a
         :class:`UserWarning` that counts them), dropped (with the warning) or
         an :class:`~xdeepr.errors.InputError` naming them.
+    stations : xarray.Dataset or xarray.DataArray, optional
+        Deprecated name of `observations` (a :class:`FutureWarning`).
 
     Returns
     -------
@@ -217,7 +184,8 @@ def at_stations(
         raise ConfigError(f"outside must be one of {OUTSIDE}, got {outside!r}")
     if not isinstance(field, (xr.Dataset, xr.DataArray)):
         raise InputError(f"the field must be an xarray Dataset or DataArray, got {type(field)}")
-    sdim, slat, slon = _station_positions(stations)
+    stations = observations_argument(observations, stations, "at_stations")
+    sdim, _, _, slat, slon = station_positions(stations, longitude_range=None)
     station_coords = {c: stations[c] for c in stations.coords if stations[c].dims == (sdim,)}
     try:
         lat, lon = find_latlon(field)

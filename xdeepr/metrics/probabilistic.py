@@ -28,7 +28,11 @@ from ._core import (
 )
 from .deterministic import mae
 
-__all__ = ["crps_ensemble", "rank_histogram", "spread_skill_ratio"]
+__all__ = ["CALIBRATED_SPREAD_SKILL", "crps_ensemble", "rank_histogram", "spread_skill_ratio"]
+
+#: Spread-skill ratios counted as calibrated, everywhere xdeepr judges calibration: the
+#: selection of the weights in training, its calibration warning, the docs.
+CALIBRATED_SPREAD_SKILL = (0.9, 1.1)
 
 
 def _crps_numpy(observations: np.ndarray, forecasts: np.ndarray, fair: bool) -> np.ndarray:
@@ -68,7 +72,7 @@ def _over_members(
     The one :func:`xarray.apply_ufunc` of this module: lazy on dask, the
     member dimension gathered into one chunk first.
     """
-    return xr.apply_ufunc(  # type: ignore[no-any-return]
+    return xr.apply_ufunc(
         kernel,
         observations,
         single_chunk(forecasts, [member_dim]),
@@ -213,7 +217,8 @@ def spread_skill_ratio(
     of the same distribution, the mean squared error of the m-member mean is
     ``(1 + 1/m)`` times the variance; the ``(m + 1)/m`` factor corrects for
     that, so a calibrated ensemble scores 1 whatever its size. Below 1:
-    under-dispersive (overconfident); above 1: over-dispersive.
+    under-dispersive (overconfident); above 1: over-dispersive. xdeepr counts
+    ratios within :data:`CALIBRATED_SPREAD_SKILL` (0.9 to 1.1) as calibrated.
 
     Observations with an error of their own (stations: instrument and
     representativeness error) add its variance to the mean's squared error, so

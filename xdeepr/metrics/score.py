@@ -82,7 +82,7 @@ def group_labels(times: xr.DataArray | pd.Index | np.ndarray, groupby: str) -> x
         raise InputError(
             f"groupby={groupby!r} needs dates (datetime64 or cftime); the times hold {da.dtype}"
         )
-    return getattr(da.dt, groupby).rename(groupby)  # type: ignore[no-any-return]
+    return getattr(da.dt, groupby).rename(groupby)
 
 
 def _score_groups(

@@ -1,15 +1,42 @@
-"""Plain-text rendering of :func:`xdeepr.metrics.score` output: :func:`format_table`."""
+"""Plain-text rendering of :func:`xdeepr.metrics.score` output: :func:`format_table`.
+
+A score may leave out baselines that could not be built (``hires.deepr.score(truth)``
+without the coarse input has no bicubic baseline): :func:`mark_skipped` says which
+and why in the attribute :data:`SKIPPED_BASELINES`, and :func:`format_table` prints
+it under the table.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import xarray as xr
 
 from ..errors import InputError
 
-__all__ = ["format_table"]
+__all__ = ["SKIPPED_BASELINES", "format_table", "mark_skipped"]
+
+#: Attribute of a score Dataset naming the baselines left out and why
+#: (``"bicubic: needs the coarse input (features=)"``, several joined by ``"; "``).
+SKIPPED_BASELINES = "xdeepr_skipped_baselines"
+
+
+def mark_skipped(scores: xr.Dataset, skipped: Mapping[str, str]) -> xr.Dataset:
+    """`scores` with the baselines in `skipped` (name: why) recorded as left out.
+
+    A copy; nothing is recorded when `skipped` is empty.
+
+    Examples
+    --------
+    >>> s = mark_skipped(xr.Dataset(), {"bicubic": "needs the coarse input (features=)"})
+    >>> s.attrs["xdeepr_skipped_baselines"]
+    'bicubic: needs the coarse input (features=)'
+    """
+    if not skipped:
+        return scores
+    said = "; ".join(f"{name}: {why}" for name, why in skipped.items())
+    return scores.assign_attrs({SKIPPED_BASELINES: said})
 
 
 #: How to pick the best value in a row of :func:`format_table`.
@@ -30,7 +57,8 @@ def format_table(scores: xr.Dataset, *, digits: int = 4) -> str:
     Rows are metrics, columns models; the best value of each row is starred
     (lowest error, r2 highest, spread-skill and spectral ratio closest to 1).
     When `scores` has a ``weights`` attribute (as :func:`xdeepr.metrics.score` gives it), a
-    last line says how the means were weighted.
+    line says how the means were weighted; when baselines were skipped
+    (:data:`SKIPPED_BASELINES`), a last line names them and why.
 
     Parameters
     ----------
@@ -62,6 +90,8 @@ def format_table(scores: xr.Dataset, *, digits: int = 4) -> str:
     r2         0.9*      0.5
     >>> print(format_table(s.assign_attrs(weights="area (cos latitude)")).splitlines()[-1])
     weights: area (cos latitude)
+    >>> print(format_table(mark_skipped(s, {"climatology": "needs model="})).splitlines()[-1])
+    skipped baselines: climatology: needs model=
     """
     blocks = []
     for name, da in scores.data_vars.items():
@@ -109,6 +139,11 @@ def format_table(scores: xr.Dataset, *, digits: int = 4) -> str:
             )
         blocks.append("\n".join(lines))
     weights = scores.attrs.get("weights")
+    notes = []
     if weights is not None:
-        blocks.append(f"weights: {weights}")
+        notes.append(f"weights: {weights}")
+    if scores.attrs.get(SKIPPED_BASELINES):
+        notes.append(f"skipped baselines: {scores.attrs[SKIPPED_BASELINES]}")
+    if notes:
+        blocks.append("\n".join(notes))
     return "\n\n".join(blocks)

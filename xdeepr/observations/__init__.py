@@ -1,4 +1,25 @@
-"""Station observations as condition channels on the label grid (the xarray side).
+"""Station observations, in one package: the CF timeSeries model, its checks, time
+matching, their encoding as condition channels on the label grid, guidance glue.
+
+By concept:
+
+- :mod:`~xdeepr.observations.cf`: the CF timeSeries form (dims ``time``, ``station``;
+  coordinates ``latitude``, ``longitude``, ``altitude``...), its names and attributes;
+- :mod:`~xdeepr.observations.table`: :func:`stations_from_table` (a tidy table or CSV
+  file → that Dataset) and :func:`stations_to_table` (its inverse);
+- :mod:`~xdeepr.observations.checks`: :func:`check_observations` and the one
+  station-position check :func:`station_positions`;
+- :mod:`~xdeepr.observations.times`: the one time matcher (:func:`time_positions`,
+  :func:`match_times`), used for conditioning, guidance and scoring alike;
+- :mod:`~xdeepr.observations.encoding`: condition channels on the label grid;
+- :mod:`~xdeepr.observations.downscaling`: observations through ``downscale``.
+
+Scoring at stations is :func:`xdeepr.metrics.score_at`, figures are in
+:mod:`xdeepr.plot`; both call this package. :mod:`xdeepr.datasets` re-exports the
+table functions and :func:`check_observations`.
+
+Encoding
+--------
 
 A model conditioned on observations sees, per label variable ``v`` it observes, two
 extra condition channels on the label grid:
@@ -18,7 +39,7 @@ Placement is *nearest pixel*: each station goes to the label-grid point nearest 
 and a bilinear splat would smear one measurement over four pixels the network then
 could not tell apart from four measurements. Times are matched exactly, or to the
 nearest observation within a stated ``tolerance``. Stations outside the domain are
-dropped by :func:`xdeepr.datasets.check_observations` with a warning that counts them.
+dropped by :func:`check_observations` with a warning that counts them.
 
 Examples
 --------
@@ -32,28 +53,37 @@ Examples
 
 from __future__ import annotations
 
+from .checks import check_observations, observations_argument, station_positions
 from .downscaling import block_inputs, for_downscaling, guidance_model_fn, pack, unpack
 from .encoding import (
     CHANNEL_KINDS,
     CONDITION_KINDS,
     channel_names,
-    match_times,
     observation_channels,
     prepare_observations,
     station_pixels,
 )
+from .table import stations_from_table, stations_to_table
+from .times import match_times, parse_tolerance, time_positions
 
 __all__ = [
     "CHANNEL_KINDS",
     "CONDITION_KINDS",
     "block_inputs",
     "channel_names",
+    "check_observations",
     "for_downscaling",
     "guidance_model_fn",
     "match_times",
     "observation_channels",
+    "observations_argument",
     "pack",
+    "parse_tolerance",
     "prepare_observations",
     "station_pixels",
+    "station_positions",
+    "stations_from_table",
+    "stations_to_table",
+    "time_positions",
     "unpack",
 ]

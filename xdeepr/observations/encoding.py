@@ -1,4 +1,4 @@
-"""Observations encoded on the label grid: checked, matched in time, placed at pixels.
+"""Observations encoded on the label grid: checked, placed at pixels, as channels.
 
 See :mod:`xdeepr.observations` for the channels and the choices behind them.
 """
@@ -9,11 +9,11 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import xarray as xr
 
 from .. import grid
 from ..errors import InputError
+from .checks import check_observations, station_positions
 
 if TYPE_CHECKING:
     from ..model import DownscalingModel
@@ -22,7 +22,6 @@ __all__ = [
     "CHANNEL_KINDS",
     "CONDITION_KINDS",
     "channel_names",
-    "match_times",
     "observation_channels",
     "prepare_observations",
     "station_pixels",
@@ -65,7 +64,7 @@ def prepare_observations(
         ``{label: name in obs}``. Default: the labels `obs` holds under their own
         names; else, with one label and one observation variable, that pair.
     time_like, domain
-        As in :func:`xdeepr.datasets.check_observations` (the features; the grid whose
+        As in :func:`xdeepr.observations.check_observations` (the features; the grid whose
         hull the stations must lie in — outside ones are dropped with a counted warning).
 
     Returns
@@ -76,11 +75,9 @@ def prepare_observations(
     Raises
     ------
     InputError
-        Naming what is wrong (from :func:`~xdeepr.datasets.check_observations`), or when
+        Naming what is wrong (from :func:`~xdeepr.observations.check_observations`), or when
         no observation variable matches a label.
     """
-    from ..datasets import check_observations
-
     if isinstance(obs, xr.Dataset):
         names = [str(v) for v in obs.data_vars]
     else:  # a DataArray is a Dataset of its one variable; anything else is refused below
@@ -105,50 +102,11 @@ def prepare_observations(
     return clean, mapping
 
 
-def match_times(obs: xr.Dataset, times: Any, tolerance: Any = None) -> xr.Dataset:
-    """`obs` on the time axis `times`: exact matches, or the nearest within `tolerance`.
-
-    Times with no observation (within `tolerance`) are all-NaN rows.
-
-    Parameters
-    ----------
-    obs : xarray.Dataset
-        Checked observations (:func:`prepare_observations`).
-    times : array-like or DataArray
-        The time stamps to match (the features').
-    tolerance : str, timedelta or None
-        None: exact matches only; else the largest distance to the nearest observation
-        time (``"30min"``, ``numpy.timedelta64(1, "h")``...).
-
-    Examples
-    --------
-    >>> import numpy as np, pandas as pd, xarray as xr
-    >>> obs = xr.Dataset({"t2m": (("time", "station"), [[1.0], [2.0]])},
-    ...     coords={"time": pd.to_datetime(["2020-01-01T00:10", "2020-01-01T06:00"])})
-    >>> t = pd.to_datetime(["2020-01-01T00:00", "2020-01-01T06:00"])
-    >>> match_times(obs, t).t2m.values.ravel().tolist()
-    [nan, 2.0]
-    >>> match_times(obs, t, "15min").t2m.values.ravel().tolist()
-    [1.0, 2.0]
-    """
-    times = np.asarray(times.values if isinstance(times, xr.DataArray) else times)
-    if tolerance is None:
-        return obs.reindex(time=times)
-    try:
-        tol = pd.Timedelta(tolerance)
-    except (ValueError, TypeError) as err:
-        raise InputError(
-            f"the time tolerance {tolerance!r} is not a time span (e.g. '30min', '1h'): {err}"
-        ) from None
-    if tol < pd.Timedelta(0):
-        raise InputError(f"the time tolerance must be >= 0, got {tolerance!r}")
-    return obs.reindex(time=times, method="nearest", tolerance=tol)
-
-
 def station_pixels(obs: xr.Dataset, grid_: xr.Dataset | xr.DataArray) -> tuple[np.ndarray, ...]:
     """Row and column of the grid point nearest to each station of `obs`.
 
     Longitudes are compared modulo 360, so 0..360 and -180..180 conventions mix.
+    Positions are checked by :func:`~xdeepr.observations.checks.station_positions`.
 
     Examples
     --------
@@ -162,8 +120,7 @@ def station_pixels(obs: xr.Dataset, grid_: xr.Dataset | xr.DataArray) -> tuple[n
     lat, lon = grid.find_latlon(grid_)
     la = np.asarray(grid_[lat].values, dtype="float64")
     lo = np.asarray(grid_[lon].values, dtype="float64")
-    slat = np.asarray(obs["latitude"].values, dtype="float64")
-    slon = np.asarray(obs["longitude"].values, dtype="float64")
+    _, _, _, slat, slon = station_positions(obs, longitude_range=None)
     rows = np.abs(slat[:, None] - la[None, :]).argmin(axis=1)
     dlon = (slon[:, None] - lo[None, :] + 180.0) % 360.0 - 180.0
     cols = np.abs(dlon).argmin(axis=1)
@@ -204,8 +161,8 @@ def observation_channels(
         `validated`); its times are the channels' times.
     obs : xarray.Dataset or None
         Observations already checked and matched to `features`' times
-        (:func:`prepare_observations`, :func:`match_times`); None gives empty channels
-        (masks 0), which a model trained with observations accepts.
+        (:func:`prepare_observations`, :func:`~xdeepr.observations.match_times`); None
+        gives empty channels (masks 0), which a model trained with observations accepts.
     target : xarray.Dataset, optional
         Another hi-res domain (as in :meth:`~DownscalingModel.condition`).
     variables : sequence of str, optional

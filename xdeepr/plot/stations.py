@@ -17,10 +17,10 @@ import xarray as xr
 
 from .. import metrics as _metrics
 from .._util import is_cftime
-from ..datasets import check_observations
 from ..errors import InputError
 from ..grid import find_latlon
 from ..metrics.score import SEASONS
+from ..observations import check_observations, station_positions
 from ._figure import axis_label, default_variable, finish, new_figure, pick_variable
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ def station_series(
     ----------
     observations : xarray.Dataset
         Station observations (CF timeSeries form, see
-        :func:`xdeepr.datasets.check_observations`).
+        :func:`xdeepr.observations.check_observations`).
     forecasts : xarray.Dataset or xarray.DataArray
         Ensemble (with `member_dim`) or deterministic forecast, on a grid or at the stations.
     station : station id or int, default 0
@@ -238,16 +238,14 @@ def station_map(
             if value not in da[name].values:
                 raise ValueError(f"{name} {value!r} not among {list(map(str, da[name].values))}")
             da = da.sel({name: value})
-    lat, lon = find_latlon(da)
-    extra = [d for d in da.dims if d != da[lat].dims[0]]
+    sdim, _, _, y, x = station_positions(da, longitude_range=None)
+    extra = [d for d in da.dims if d != sdim]
     if extra or da.ndim != 1:
         raise ValueError(
             f"station_map shows one value per station; these scores also vary along {extra} "
             "(score with dim='time' and no groupby, or select one)"
         )
     da = da.compute()
-    x = np.asarray(da[lon].values, dtype="float64")
-    y = np.asarray(da[lat].values, dtype="float64")
     fig = new_figure((8.0, 6.0))
     ax = fig.add_subplot()
     if background is not None:

@@ -10,7 +10,8 @@ seeds it) with the EMA weights, and scores the ensembles by fair CRPS,
 spread-skill ratio and ensemble-mean RMSE in the label's units. :func:`select`
 keeps the best weights by a stated rule; ``patience`` stops early; the selected
 weights are what :func:`xdeepr.train` returns, with a :class:`CalibrationWarning`
-when their spread-skill lies outside :data:`WARN_BAND`.
+when their spread-skill lies outside :data:`~xdeepr.metrics.CALIBRATED_SPREAD_SKILL`
+(0.9 to 1.1, the one calibration band of xdeepr: the selection uses it too).
 
 Cost: one validation draws ``validation_times x validation_members`` samples of
 ``steps`` network evaluations, without gradients; at the defaults (12 x 4 x 10) that
@@ -41,6 +42,7 @@ import torch
 import xarray as xr
 
 from .. import grid
+from ..metrics.probabilistic import CALIBRATED_SPREAD_SKILL
 from ..options import SamplingOptions
 from .distributed import gather_shares
 
@@ -50,24 +52,39 @@ if TYPE_CHECKING:
     from .config import TrainConfig
     from .data import _Data
 
-__all__ = ["SELECTION_BAND", "WARN_BAND", "CalibrationWarning", "SkillValidation", "select"]
+__all__ = ["CALIBRATED_SPREAD_SKILL", "CalibrationWarning", "SkillValidation", "select"]
 
 #: Fewest steps between two automatic validations (short runs validate at the end only).
 AUTO_MIN_EVERY = 50
-#: Spread-skill ratios counted as calibrated when selecting weights.
-SELECTION_BAND = (0.85, 1.2)
-#: Spread-skill ratios outside which the returned model warns.
-WARN_BAND = (0.8, 1.25)
+#: Former names of :data:`~xdeepr.metrics.CALIBRATED_SPREAD_SKILL` (selection and warning
+#: bands, now one): deprecated, read through the module's ``__getattr__``.
+_DEPRECATED_BANDS = ("SELECTION_BAND", "WARN_BAND")
 #: What :func:`select` does, in words (model.summary and the docs say it).
 RULE = (
     "lowest validation fair CRPS among the validations whose spread-skill ratio lies in "
-    f"[{SELECTION_BAND[0]}, {SELECTION_BAND[1]}]; if none does, the spread-skill ratio "
-    "closest to 1 (|log ratio|), ties broken by the lower CRPS"
+    f"[{CALIBRATED_SPREAD_SKILL[0]}, {CALIBRATED_SPREAD_SKILL[1]}]; if none does, the "
+    "spread-skill ratio closest to 1 (|log ratio|), ties broken by the lower CRPS"
 )
 
 
+def __getattr__(name: str) -> Any:
+    """``SELECTION_BAND`` / ``WARN_BAND``: deprecated names of the one calibration band."""
+    if name in _DEPRECATED_BANDS:
+        warnings.warn(
+            f"xdeepr.training.validation.{name} is deprecated: use "
+            "xdeepr.metrics.CALIBRATED_SPREAD_SKILL (one band for selection and warning)",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return CALIBRATED_SPREAD_SKILL
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 class CalibrationWarning(UserWarning):
-    """The returned model's validation spread-skill ratio is outside :data:`WARN_BAND`."""
+    """The returned model's validation spread-skill ratio is outside the calibrated band.
+
+    The band is :data:`xdeepr.metrics.CALIBRATED_SPREAD_SKILL` (0.9 to 1.1).
+    """
 
 
 def _key(record: dict[str, float], band: tuple[float, float]) -> tuple[int, float, float]:
@@ -81,7 +98,7 @@ def _key(record: dict[str, float], band: tuple[float, float]) -> tuple[int, floa
 
 
 def select(
-    records: Sequence[dict[str, float]], band: tuple[float, float] = SELECTION_BAND
+    records: Sequence[dict[str, float]], band: tuple[float, float] = CALIBRATED_SPREAD_SKILL
 ) -> int | None:
     """Index of the validation whose weights to keep (see :data:`RULE`); None if none.
 
@@ -90,7 +107,8 @@ def select(
     records : sequence of dict
         Each with ``val_crps`` and ``val_spread_skill`` (as in ``model.summary``).
     band : (float, float)
-        Spread-skill ratios counted as calibrated.
+        Spread-skill ratios counted as calibrated (default
+        :data:`xdeepr.metrics.CALIBRATED_SPREAD_SKILL`, 0.9 to 1.1).
 
     Examples
     --------
@@ -190,7 +208,7 @@ class SkillValidation:
         those of the full field.
         """
         arr = grid.unpad(normalised)
-        return self.model.label_scaler.denormalize(arr.to_dataset("variable"))  # type: ignore[no-any-return]
+        return self.model.label_scaler.denormalize(arr.to_dataset("variable"))
 
     def _sample(self, ema: UNet) -> xr.Dataset:
         from ..diffusion import StackedRandomGenerator
@@ -201,6 +219,7 @@ class SkillValidation:
         view = copy.copy(self.model)
         view.network = ema
         opts = SamplingOptions(members=m, seed=self.cfg.seed, progress=False)
+        opts = opts.resolve(view).on_device(self.device)  # once, not per batch
         times = self.data.times[self.indices]
         pairs = [(i, j) for i in range(len(times)) for j in range(m)]
         batch = max(self.cfg.batch_size, m)
@@ -313,9 +332,10 @@ class SkillValidation:
 
 def _warn_if_uncalibrated(rec: dict[str, float]) -> None:
     ssr = rec["val_spread_skill"]
-    if WARN_BAND[0] <= ssr <= WARN_BAND[1] or not math.isfinite(ssr):
+    low, high = CALIBRATED_SPREAD_SKILL
+    if low <= ssr <= high or not math.isfinite(ssr):
         return
-    if ssr < WARN_BAND[0]:
+    if ssr < low:
         what = (
             "under-dispersive: members too alike for their error, so the ensemble is over-confident"
         )
@@ -329,7 +349,7 @@ def _warn_if_uncalibrated(rec: dict[str, float]) -> None:
         tips = "train longer (more steps) or with more data; check the validation split"
     warnings.warn(
         f"the returned weights (step {int(rec['step'])}) have a validation spread-skill "
-        f"ratio of {ssr:.2f}, outside [{WARN_BAND[0]}, {WARN_BAND[1]}] (fair CRPS "
+        f"ratio of {ssr:.2f}, outside [{low}, {high}] (fair CRPS "
         f"{rec['val_crps']:.3g}): {what}. Try: {tips}.",
         CalibrationWarning,
         stacklevel=5,  # _warn_if_uncalibrated < finish < _optimise < train < the caller
