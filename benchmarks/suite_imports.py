@@ -1,4 +1,5 @@
-"""imports: wall time of ``import xdeepr`` (and of grid work) in fresh processes, torch or not.
+"""imports: wall time of ``import xdeepr`` (and of grid work) in fresh processes, torch or not;
+then the package's module sizes and import cycles (:mod:`benchmarks.structure`).
 
 Set ``XDEEPR_BENCH_BEFORE`` to a source tree of an older xdeepr (e.g. a ``git worktree``
 of the commit before a change) to time it side by side with the installed one.
@@ -13,6 +14,7 @@ import subprocess
 import sys
 
 from . import harness as H
+from . import structure
 
 _PROBES = {
     "import xdeepr": "import xdeepr",
@@ -51,7 +53,7 @@ def _time(code: str, path: str | None, repeats: int) -> tuple[float, bool]:
 def run(ctx: H.Context) -> str:
     """Run the imports suite and return its markdown section."""
     repeats = 2 if ctx.quick else 7
-    trees = [("this tree", None)]
+    trees: list[tuple[str, str | None]] = [("this tree", None)]
     before = os.environ.get("XDEEPR_BENCH_BEFORE")
     if before:
         trees.insert(0, (f"before ({os.path.basename(before.rstrip('/'))})", before))
@@ -65,4 +67,6 @@ def run(ctx: H.Context) -> str:
         f"Median of {repeats} fresh interpreters each; wall time from the first import to "
         "the end of the snippet. `XDEEPR_BENCH_BEFORE=<tree>` adds an older tree's rows."
     )
-    return H.section(ctx, "imports", "import time, with and without torch", [note, body])
+    layout = structure.report(structure.scan(structure.PACKAGE))
+    title = "import time, with and without torch; module sizes and import cycles"
+    return H.section(ctx, "imports", title, [note, body, layout])

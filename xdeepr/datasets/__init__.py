@@ -18,12 +18,10 @@ Nothing here touches the network or the file system at import, nor imports torch
 from __future__ import annotations
 
 from xdeepr.datasets._fetch import DataFetchError, DataHashError, fetch
-from xdeepr.datasets._observations import (
-    check_observations,
-    stations_from_table,
-    stations_to_table,
-)
-from xdeepr.datasets._sample import load_sample, load_sample_stations
+from xdeepr.datasets._sample import load_sample
+from xdeepr.datasets._stations import load_sample_stations
+from xdeepr.observations.checks import check_observations
+from xdeepr.observations.table import stations_from_table, stations_to_table
 
 __all__ = [
     "DataFetchError",

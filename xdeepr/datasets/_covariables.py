@@ -1,6 +1,6 @@
 """The embedded sample's coarse covariable ``t850``, generated from the same weather as ``t2m``.
 
-Additive: nothing in :mod:`._sample` changes, so ``load_sample()`` is bit-identical
+Additive: nothing in :mod:`._weather` changes, so ``load_sample()`` is bit-identical
 without ``covariables=True``. See the "Covariable" section of ``docs/sample.md``.
 """
 
@@ -11,17 +11,8 @@ import functools
 import numpy as np
 import pandas as pd
 
-from ._sample import (
-    _DAYS_PER_YEAR,
-    _KM_PER_DEG,
-    _LAT_HR,
-    _LON_HR,
-    _SEED,
-    _WAVES,
-    _block_mean,
-    _synoptic_coefficients,
-    _time_axis,
-)
+from ._geometry import _DAYS_PER_YEAR, _LAT_HR, _LON_HR, _SEED, _block_mean
+from ._weather import _synoptic_coefficients, _synoptic_maps, _time_axis
 
 _T850_KEY = 21  # SeedSequence entropy word of t850's own noise
 _T850_HEIGHT_KM = 1.5  # about 850 hPa above the sample's ~400 m valleys
@@ -46,13 +37,7 @@ def _t850(start: str, periods: int | None, freq: str) -> np.ndarray:
     doy = np.asarray(t_index.day_of_year - 1, dtype=float) + np.asarray(t_index.hour) / 24.0
     season = np.cos(2 * np.pi * (doy - 200.0) / _DAYS_PER_YEAR)
     lat, lon = np.meshgrid(_LAT_HR, _LON_HR, indexing="ij")
-    x_km = (lon - 10.0) * _KM_PER_DEG * np.cos(np.radians(47.5))
-    y_km = (lat - 47.5) * _KM_PER_DEG
-    maps = [np.ones_like(lat)]  # the synoptic basis of _build, in its order
-    for wavelength, _, _, _, direction in _WAVES:
-        k = 2 * np.pi / wavelength
-        phase = k * (x_km * np.cos(np.radians(direction)) + y_km * np.sin(np.radians(direction)))
-        maps += [np.cos(phase), np.sin(phase)]
+    maps = _synoptic_maps(lat, lon)  # the truth's synoptic basis, in its order
     coarse_maps = np.stack([_block_mean(m) for m in maps])  # (M, 20, 32)
     synoptic = np.tensordot(_synoptic_coefficients(days), coarse_maps, axes=1)  # (T, 20, 32)
     gamma = -6.5 - 0.6 * season  # the truth's lapse rate, K/km
