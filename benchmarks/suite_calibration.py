@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from xdeepr.metrics import CALIBRATED_SPREAD_SKILL
+
 from . import harness as H
 from . import trainruns as R
 
@@ -136,7 +138,8 @@ def run(ctx: H.Context) -> str:
         f"evenly spaced before {H.TEST_START} ('180') or all 2172 of them ('full'); the "
         f"last 10 % of them validate. Held-out times: {n_test}, {R.MEMBERS} members, seed "
         "0, the default sampler. 'selected': the weights validation by skill kept "
-        "(lowest validation fair CRPS with spread-skill in [0.85, 1.2]; 12 validation "
+        "(lowest validation fair CRPS with spread-skill in "
+        f"[{CALIBRATED_SPREAD_SKILL[0]}, {CALIBRATED_SPREAD_SKILL[1]}]; 12 validation "
         "times, 4 members, about 8 validations a run); 'last': the last EMA weights of "
         "the same run. The regression mean trains for "
         f"{MEAN_STEPS} steps before the diffusion network. CRPS of deterministic rows: "
