@@ -12,10 +12,9 @@ import torch
 import yaml
 
 import xdeepr
+from xdeepr.adapters.deepr import DeepRConfig, DeepRConfigWarning, read_deepr_config
 from xdeepr.cli import main
 from xdeepr.errors import ConfigError, InputError
-from xdeepr.training import DeepRConfig, read_deepr_config
-from xdeepr.training.deepr_config import DeepRConfigWarning
 
 DATA = Path(__file__).parents[1] / "data" / "deepr_configuration_diffusion.yml"
 TP = "training_configuration.training_parameters"
@@ -394,3 +393,79 @@ def test_cli_refuses_both_config_kinds(tmp_path, capsys):
     )
     assert rc == 2
     assert "not both" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------ issue 19
+
+
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [
+        ("xdeepr.training", "read_deepr_config"),
+        ("xdeepr.training", "DeepRConfig"),
+        ("xdeepr.training.deepr_config", "read_deepr_config"),
+        ("xdeepr.training.deepr_config", "DeepRConfigWarning"),
+        ("xdeepr.training.deepr_config", "DeepRSplit"),
+        ("xdeepr.training.deepr_config", "IGNORED"),
+    ],
+)
+def test_the_old_import_paths_warn_and_work(module, name):
+    import importlib
+
+    import xdeepr.adapters.deepr as new
+
+    old = importlib.import_module(module)
+    with pytest.warns(FutureWarning, match=rf"use xdeepr\.adapters\.deepr\.{name}"):
+        got = getattr(old, name)
+    assert got is getattr(new, name)
+    with pytest.raises(AttributeError):
+        old.no_such_name  # noqa: B018
+
+
+def test_the_adapter_and_trainconfig_import_no_circle():
+    """TrainConfig.from_deepr_yaml reads through a module that never imports TrainConfig."""
+    from benchmarks.structure import PACKAGE, scan
+
+    found = scan(PACKAGE)
+    edges = {(e.source, e.target) for e in found.edges}
+    assert ("xdeepr.training.config", "xdeepr.adapters.deepr.fields") in edges
+    assert ("xdeepr.adapters.deepr.reader", "xdeepr.training.config") in edges
+    for cycle in found.cycles:
+        assert not {"xdeepr.training.config", "xdeepr._validate"} & set(cycle.component)
+        assert not any(m.startswith("xdeepr.adapters") for m in cycle.component)
+    sizes = {m: found.modules[m].lines for m in found.modules if m.startswith("xdeepr.adapters")}
+    assert max(sizes.values()) <= 450, sizes
+    assert found.modules["xdeepr.training.config"].lines <= 450
+
+
+def test_cli_set_mean_over_a_file_without_residuals(tmp_path, monkeypatch):
+    """--set mean=bicubic on a file with learn_residuals: false is not undone by it."""
+    seen: dict[str, Any] = {}
+
+    def fake_train(features, labels, static, *, config, resume, observations):
+        seen["config"] = config
+        raise SystemExit(0)
+
+    f, l, _ = xdeepr.datasets.load_sample(periods=8)
+    f.to_netcdf(tmp_path / "f.nc")
+    l.to_netcdf(tmp_path / "l.nc")
+    monkeypatch.setattr(xdeepr, "train", fake_train)
+    doc = _cli_doc()
+    doc["training_configuration"]["training_parameters"]["learn_residuals"] = False
+    assert read_deepr_config(_write(tmp_path, doc)).train.mean is None
+    with pytest.raises(SystemExit):
+        main(
+            [
+                "train",
+                str(tmp_path / "f.nc"),
+                str(tmp_path / "l.nc"),
+                "--deepr-config",
+                str(_write(tmp_path, doc)),
+                "--set",
+                "mean=bicubic",
+                "--output",
+                str(tmp_path / "m.xdeepr"),
+                "--quiet",
+            ]
+        )
+    assert seen["config"].mean == "bicubic" and seen["config"].learn_residuals

@@ -377,6 +377,67 @@ def test_parse_value_refuses_text_of_another_type_and_unknown_fields():
         TrainConfig.parse_value("stpes", "3")
 
 
+def test_config_is_frozen_and_replace_checks_again():
+    """Issue 19: validated once, never changed later without the checks."""
+    import dataclasses
+
+    cfg = TrainConfig(steps=3)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.steps = -5  # type: ignore[misc]
+    assert cfg.steps == 3
+    with pytest.raises(ConfigError, match=r"TrainConfig.steps=-5 is not allowed"):
+        cfg.replace(steps=-5)
+    with pytest.raises(ConfigError, match=r"TrainConfig.steps=-5 is not allowed"):
+        dataclasses.replace(cfg, steps=-5)
+    assert dataclasses.replace(cfg, steps=7).steps == 7
+
+
+def test_every_field_declares_its_rule_beside_it():
+    """Issue 19: one declaration per field: its default and its rule, no second table."""
+    import dataclasses
+
+    from xdeepr._validate import Rule, check
+
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    for name, f in fields.items():
+        rule = f.metadata.get("rule")
+        assert isinstance(rule, Rule), name
+        default = getattr(TrainConfig(), name)
+        assert check(name, default, rule) == default, name  # the default fits its rule
+    assert not hasattr(training.config, "_RULES")
+    # the checks and parse_value read the same rule: both say what it allows
+    allowed = fields["steps"].metadata["rule"].allowed
+    for make in (lambda: TrainConfig(steps="x"), lambda: TrainConfig.parse_value("steps", "x")):
+        with pytest.raises(ConfigError) as info:
+            make()
+        assert (
+            str(info.value)
+            == f"TrainConfig.steps='x' (str) is not allowed: steps must be {allowed}, got 'x' (str)"
+        )
+
+
+def test_replace_of_mean_or_its_alias_alone_is_not_undone_by_the_other():
+    assert TrainConfig(mean=None).replace(mean="bicubic").mean == "bicubic"
+    assert TrainConfig(mean=None).replace(mean="bicubic").learn_residuals
+    assert TrainConfig(mean=None).replace(learn_residuals=True).mean == "bicubic"
+    assert TrainConfig(mean="regression").replace(learn_residuals=True).mean == "regression"
+    assert TrainConfig().replace(learn_residuals=False).mean is None
+    assert TrainConfig().replace(mean=None, learn_residuals=True).mean is None  # mean wins
+
+
+def test_cli_set_reads_text_by_the_fields_rules():
+    from xdeepr.cli import parse_overrides
+
+    assert parse_overrides(["patch_size=none", "calendar=no", "features=t2m"]) == {
+        "patch_size": None,
+        "calendar": False,
+        "features": ("t2m",),
+    }
+    assert parse_overrides(["mean=none"]) == {"mean": None}  # was the text 'none'
+    with pytest.raises(ConfigError, match=r"TrainConfig.steps='x' \(str\) is not allowed"):
+        parse_overrides(["steps=x"])
+
+
 # ------------------------------------------------------------------ inputs (items 11, 12, 17)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import os
 import sys
@@ -30,7 +29,8 @@ Settings come from xdeepr.TrainConfig: its defaults, then the --config file
   {"n_channels": 32, "channel_multipliers": [1, 2, 2, 4], "steps": 20000,
    "batch_size": 16, "learning_rate": 1e-3}
 
-then each --set KEY=VALUE (VALUE is a Python literal, else a string).
+then each --set KEY=VALUE, VALUE read as the field's type (TrainConfig.parse_value:
+5000, 2e-3, true/false, none, t2m,msl or [1, 2]; checked by the field's rule).
 
 --deepr-config FILE reads a DeepR configuration_diffusion.yml instead of
 --config: its variables, standardization methods, U-Net (eps_model.kwargs),
@@ -167,23 +167,29 @@ def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
-    """Parse ``KEY=VALUE`` strings; VALUE is a Python literal, else a string.
+    """Parse ``KEY=VALUE`` strings; VALUE as field KEY's type (TrainConfig.parse_value).
+
+    Raises
+    ------
+    ConfigError
+        For an unknown field (with a "did you mean" hint) or text not of its type.
 
     Examples
     --------
     >>> parse_overrides(["steps=5", "channel_multipliers=[1, 2]", "device=cuda"])
-    {'steps': 5, 'channel_multipliers': [1, 2], 'device': 'cuda'}
+    {'steps': 5, 'channel_multipliers': (1, 2), 'device': 'cuda'}
+    >>> parse_overrides(["patch_size=none", "calendar=no"])
+    {'patch_size': None, 'calendar': False}
     """
+    from ..training.config import TrainConfig  # the fields' rules read the text
+
     out: dict[str, Any] = {}
     for item in items:
         key, sep, text = item.partition("=")
         key = key.strip()
         if not sep or not key:
             raise CLIError(f"--set expects KEY=VALUE (e.g. --set steps=5000), got {item!r}")
-        try:
-            out[key] = ast.literal_eval(text.strip())
-        except (ValueError, SyntaxError):
-            out[key] = text.strip()
+        out[key] = TrainConfig.parse_value(key, text)
     return out
 
 
@@ -197,7 +203,7 @@ def run(args: argparse.Namespace) -> int:
     if args.deepr_config:
         if args.config:
             raise CLIError("give --config or --deepr-config, not both")
-        from xdeepr.training.deepr_config import read_deepr_config
+        from xdeepr.adapters.deepr import read_deepr_config
 
         deepr = read_deepr_config(args.deepr_config)
         settings = deepr.train.to_dict()
@@ -205,7 +211,10 @@ def run(args: argparse.Namespace) -> int:
             del settings["checkpoint_dir"]  # the default below, beside --output
     else:
         settings = load_config(args.config) if args.config else {}
-    settings.update(parse_overrides(args.overrides))
+    overrides = parse_overrides(args.overrides)
+    if {"mean", "learn_residuals"} & set(overrides):  # one alias set: the other follows it
+        settings = {k: v for k, v in settings.items() if k not in ("mean", "learn_residuals")}
+    settings.update(overrides)
     output = Path(args.output)
     settings.setdefault("checkpoint_dir", str(output.parent / (output.name + ".checkpoints")))
     if args.quiet:
@@ -216,7 +225,7 @@ def run(args: argparse.Namespace) -> int:
     labels = open_input([args.labels], "labels", chunks)
     if deepr is not None:  # coverages, times of the split, and the exact validation share
         features, labels, fitted = deepr.prepare(features, labels)
-        if "validation_fraction" not in parse_overrides(args.overrides):
+        if "validation_fraction" not in overrides:
             config = config.replace(validation_fraction=fitted.validation_fraction)
         if deepr.static_auxiliary and not args.static:
             info(

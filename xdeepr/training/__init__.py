@@ -4,8 +4,8 @@
 - :mod:`.data`: variables, pairing by time, NaN/Inf and time-type checks, and the
   blocks of tensors (the tensor boundary);
 - :mod:`.loop`: the optimisation loop, EMA, validation and checkpoints;
-- :mod:`.deepr_config`: DeepR's YAML configuration read as a TrainConfig, coverages
-  and split (:func:`read_deepr_config`);
+- DeepR's YAML configuration is read by :mod:`xdeepr.adapters.deepr`
+  (``xdeepr.training.DeepRConfig`` / ``read_deepr_config`` are deprecated aliases);
 - here: :func:`train`, which prepares normalisation, network and condition and runs
   the loop.
 """
@@ -37,7 +37,6 @@ from .data import (
     _stack,
     _variables,
 )
-from .deepr_config import DeepRConfig, read_deepr_config
 from .distributed import setup
 from .loop import CHECKPOINT_NAME, _optimise
 from .observations import observation_record, with_observations
@@ -47,13 +46,31 @@ from .validation import CalibrationWarning, select
 __all__ = [
     "CHECKPOINT_NAME",
     "CalibrationWarning",
-    "DeepRConfig",
     "TrainConfig",
     "TrainingError",
-    "read_deepr_config",
     "select",
     "train",
 ]
+
+
+#: Deprecated names of this package -> their module now (FutureWarning on use).
+_MOVED = {"DeepRConfig": "xdeepr.adapters.deepr", "read_deepr_config": "xdeepr.adapters.deepr"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _MOVED:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import warnings
+
+    warnings.warn(
+        f"xdeepr.training.{name} is deprecated: use {_MOVED[name]}.{name} "
+        f"(from {_MOVED[name]} import {name})",
+        FutureWarning,
+        stacklevel=2,
+    )
+    from ..adapters import deepr
+
+    return getattr(deepr, name)
 
 
 def _total_steps(cfg: TrainConfig, n_train: int) -> int:

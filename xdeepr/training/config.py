@@ -1,28 +1,24 @@
-"""TrainConfig: every setting of :func:`xdeepr.train`, checked when it is built.
+"""TrainConfig: every setting of :func:`xdeepr.train`, each field declared with its rule.
 
-Over 400 lines because the table of what each field allows (read by the checks and by
-:meth:`TrainConfig.parse_value`, which turns command-line text into a field's type)
-stands beside the dataclass and its documented defaults; split apart, one would have to
-be kept in step with the other by hand.
+A field's rule (:mod:`xdeepr._validate`) stands in its metadata, beside its default:
+the checks when a config is built and :meth:`TrainConfig.parse_value` (command-line
+text) both read it, so there is no second table to keep in step. The fields, grouped
+by what they configure, are described in docs/user-guide/training.md.
 """
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import difflib
-import json
-import math
-import numbers
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-import torch
-
 from .._torch import choose_device
+from .._validate import BOOL, DEVICE, Choice, Float, Int, Map, OrNone, Rule, Seq, Text
+from .._validate import check as _check
+from .._validate import parse as _parse
 from ..diffusion import DEFAULT_SAMPLER, PREDICTIONS, SAMPLERS, SCHEDULE_NAMES
 from ..errors import ConfigError
 from ..scaling import METHODS as SCALING_METHODS
@@ -38,316 +34,83 @@ SELECTIONS = ("skill", "last")
 AUTO_VALIDATIONS = 8
 
 
-@dataclass(frozen=True)
-class _Rule:
-    """What one :class:`TrainConfig` field accepts; ``allowed`` is said in error messages.
-
-    ``kind``: ``int``, ``float``, ``bool``, ``choice``, ``text``, ``device``, ``names``
-    (variable names), ``ints``, ``bools`` or ``mapping``. Bounds ``lo``/``hi`` are
-    inclusive unless ``lo_open``/``hi_open``; ``optional`` admits None.
-    """
-
-    kind: str
-    allowed: str
-    lo: float | None = None
-    hi: float | None = None
-    lo_open: bool = False
-    hi_open: bool = False
-    choices: tuple[str, ...] = ()
-    optional: bool = False
+def _f(default: Any, rule: Rule) -> Any:
+    """A dataclass field whose rule is ``field.metadata["rule"]`` (immutable defaults)."""
+    return field(default=default, metadata={"rule": rule})
 
 
-def _int(lo: int, hi: int | None = None, none: str = "") -> _Rule:
-    allowed = f"an integer >= {lo}" + (f" and < {hi}" if hi is not None else "")
-    return _Rule(
-        "int",
-        allowed + (f", or None ({none})" if none else ""),
-        lo=lo,
-        hi=hi,
-        hi_open=True,
-        optional=bool(none),
-    )
+def _choice(names: Sequence[str]) -> Choice:
+    return Choice(tuple(sorted(names)))
 
 
-def _float(
-    allowed: str,
-    lo: float,
-    hi: float | None = None,
-    *,
-    lo_open: bool = False,
-    hi_open: bool = False,
-    none: str = "",
-) -> _Rule:
-    return _Rule(
-        "float",
-        allowed + (f", or None ({none})" if none else ""),
-        lo=lo,
-        hi=hi,
-        lo_open=lo_open,
-        hi_open=hi_open,
-        optional=bool(none),
-    )
+def _opt_int(lo: int, meaning: str) -> OrNone:
+    return OrNone(Int(lo), meaning)
 
 
-def _choice(names: Sequence[str]) -> _Rule:
-    return _Rule("choice", f"one of {sorted(names)}", choices=tuple(names))
-
-
-_BOOL = _Rule("bool", "True or False")
-_NAMES = _Rule(
-    "names",
-    "a variable name or a list of names, or None (every variable with dims (time, lat, lon))",
-    optional=True,
+_FRACTION = Float(0.0, 1.0, hi_open=True)  # a number in [0, 1)
+_NAMES = OrNone(
+    Seq(Text(), "a variable name or a list of names", unique=True),
+    text="a variable name or a list of names, or None (every variable with dims (time, lat, lon))",
 )
-_SCALING = _choice(SCALING_METHODS)
-
-#: What each field allows; validation (``__post_init__``) and CLI parsing
-#: (:meth:`TrainConfig.parse_value`) both read this table.
-_RULES: dict[str, _Rule] = {
-    "n_channels": _int(1),
-    "channel_multipliers": _Rule("ints", "a non-empty list of integers >= 1 (one per level)", lo=1),
-    "is_attention": _Rule("bools", "a non-empty list of True/False (one per level)"),
-    "n_blocks": _int(1),
-    "dropout": _float("a number in [0, 1)", 0.0, 1.0, hi_open=True),
-    "calendar": _BOOL,
-    "schedule": _choice(SCHEDULE_NAMES),
-    "diffusion_steps": _int(1),
-    "zero_terminal_snr": _BOOL,
-    "prediction": _choice(PREDICTIONS),
-    "sampler": _choice(list(SAMPLERS)),
-    "features": _NAMES,
-    "labels": _NAMES,
-    "learn_residuals": _BOOL,
-    "mean": _Rule(
-        "choice",
-        "'bicubic', 'regression' or None (no mean: the network models the whole field)",
-        choices=MEANS,
-        optional=True,
-    ),
-    "mean_steps": _int(1, none="as many as the diffusion's steps"),
-    "feature_scaling": _SCALING,
-    "label_scaling": _SCALING,
-    "scale_by_month": _BOOL,
-    "validation_fraction": _float("a number in [0, 1)", 0.0, 1.0, hi_open=True),
-    "patch_size": _int(1, none="the whole padded domain"),
-    "block_size": _int(1),
-    "batch_size": _int(1),
-    "learning_rate": _float("a number > 0", 0.0, lo_open=True),
-    "weight_decay": _float("a number >= 0", 0.0),
-    "warmup_steps": _int(0),
-    "epochs": _int(1),
-    "steps": _int(1, none="train for `epochs`"),
-    "max_minutes": _float("a number > 0", 0.0, lo_open=True, none="no time limit"),
-    "grad_clip": _float("a number >= 0 (0: no clipping)", 0.0),
-    "ema_decay": _float("a number in [0, 1)", 0.0, 1.0, hi_open=True),
-    "seed": _int(0, 2**32),
-    "device": _Rule(
-        "device",
-        "'cpu', 'cuda', 'cuda:N' (a device torch finds here), or None (CUDA when available)",
-        optional=True,
-    ),
-    "validate_every": _int(
-        0, none=f"about {AUTO_VALIDATIONS} validations per run, at least 50 steps apart"
-    ),
-    "validation_times": _int(1),
-    "validation_members": _int(2),
-    "selection": _choice(SELECTIONS),
-    "patience": _int(1, none="no early stopping"),
-    "prefetch": _BOOL,
-    "block_cache_mib": _float("a number >= 0 (0: no cache)", 0.0),
-    "observation_dropout": _float("a number in [0, 1)", 0.0, 1.0, hi_open=True),
-    "observation_tolerance": _Rule(
-        "text", "a time span such as '30min', or None (exact times)", optional=True
-    ),
-    "checkpoint_dir": _Rule("text", "a directory path, or None (no checkpoints)", optional=True),
-    "checkpoint_every": _int(0),
-    "progress": _BOOL,
-    "extra": _Rule("mapping", "a mapping of names to values"),
-}
+_MEAN = OrNone(
+    Choice(MEANS),
+    text="'bicubic', 'regression' or None (no mean: the network models the whole field)",
+)
+_AUTO_EVERY = f"about {AUTO_VALIDATIONS} validations per run, at least 50 steps apart"
 
 
-def _refuse(name: str, value: Any, allowed: str, why: str = "") -> ConfigError:
+def _where(name: str, value: Any) -> str:
     shown = f"{value!r}" + (f" ({type(value).__name__})" if isinstance(value, str) else "")
-    return ConfigError(f"TrainConfig.{name}={shown} is not allowed{why}: {name} must be {allowed}")
+    return f"TrainConfig.{name}={shown} is not allowed: "
 
 
-def _in_range(rule: _Rule, v: float) -> bool:
-    if rule.lo is not None and (v <= rule.lo if rule.lo_open else v < rule.lo):
-        return False
-    return rule.hi is None or (v < rule.hi if rule.hi_open else v <= rule.hi)
-
-
-def _scalar(rule: _Rule, value: Any) -> Any:
-    """`value` normalised for a scalar `rule`; raises ValueError when it does not fit."""
-    kind = rule.kind
-    if kind in ("int", "ints"):
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-            raise ValueError
-        v: Any = int(value)
-    elif kind == "float":
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-            raise ValueError
-        v = float(value)
-        if not math.isfinite(v):
-            raise ValueError
-    elif kind in ("bool", "bools"):
-        if not isinstance(value, (bool, np.bool_)):
-            raise ValueError
-        return bool(value)
-    elif kind == "choice":
-        if not isinstance(value, str) or value not in rule.choices:
-            raise ValueError
-        return value
-    elif kind == "text":
-        if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
-            raise ValueError
-        return str(os.fspath(value))
-    elif kind == "device":
-        if isinstance(value, torch.device):
-            return str(value)
-        if not isinstance(value, str) or not value:
-            raise ValueError
-        return value
-    elif kind == "names":
-        if not isinstance(value, str) or not value:
-            raise ValueError
-        return value
-    else:  # pragma: no cover - the table holds only the kinds above
-        raise AssertionError(kind)
-    if not _in_range(rule, v):
-        raise ValueError
-    return v
-
-
-def _check_field(name: str, value: Any) -> Any:
-    """`value` of field `name`, normalised (lists to tuples, a name to a 1-tuple), or refused."""
-    rule = _RULES[name]
-    if value is None:
-        if rule.optional:
-            return None
-        raise _refuse(name, value, rule.allowed)
+def _checked(name: str, value: Any, rule: Rule) -> Any:
+    """`value` of field `name` checked by `rule`; the message says it is a TrainConfig's."""
     try:
-        if rule.kind == "mapping":
-            if not isinstance(value, Mapping):
-                raise ValueError
-            return dict(value)
-        if rule.kind in ("names", "ints", "bools"):
-            # one name (one level) where a list is expected is a list of one, never its letters
-            items = [value] if isinstance(value, (str, numbers.Number)) else value
-            if isinstance(items, np.ndarray):
-                items = items.tolist()
-            if not isinstance(items, (list, tuple)) or not items:
-                raise ValueError
-            out = tuple(_scalar(rule, v) for v in items)
-            if rule.kind == "names" and len(set(out)) < len(out):
-                raise _refuse(name, value, rule.allowed, " (a name is repeated)")
-            return out
-        return _scalar(rule, value)
-    except ValueError as err:
-        if isinstance(err, ConfigError):
-            raise
-        raise _refuse(name, value, rule.allowed) from None
+        return _check(name, value, rule)
+    except ConfigError as err:
+        raise ConfigError(_where(name, value) + str(err)) from None
 
 
-def _unknown_fields(names: Sequence[str]) -> ConfigError:
-    valid = list(_RULES)
-    hints = [
-        f"{n!r} (did you mean {m[0]!r}?)"
-        if (m := difflib.get_close_matches(n, valid, 1))
-        else repr(n)
-        for n in names
-    ]
-    return ConfigError(
-        f"unknown TrainConfig field(s) {sorted(names)}: {', '.join(hints)}; valid fields are "
-        f"{sorted(valid)}"
-    )
-
-
-def _split_list(text: str) -> list[str]:
-    """'[a, b]', '(1, 2)', 'a,b' or 'a' as a list of stripped, unquoted items."""
-    s = text.strip()
-    if len(s) >= 2 and s[0] + s[-1] in ("[]", "()"):
-        s = s[1:-1]
-    return [p.strip().strip("'\"").strip() for p in s.split(",") if p.strip()]
-
-
-def _parse_bool(name: str, text: str) -> bool:
-    t = text.strip().strip("'\"").lower()
-    if t in ("true", "yes", "on", "1"):
-        return True
-    if t in ("false", "no", "off", "0"):
-        return False
-    raise _refuse(name, text, "true or false (also yes/no, on/off, 1/0)")
-
-
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
     """Settings of :func:`xdeepr.train`; every field can be overridden by keyword.
 
-    Network (the DeepR seed's defaults)
-        ``n_channels``, ``channel_multipliers``, ``is_attention``, ``n_blocks``,
-        ``dropout``, ``calendar`` (hour-of-day and day-of-year embeddings).
-    Diffusion
-        ``schedule`` (``"cosine"``, or the seed's ``"linear"``: 1e-4 to 0.02),
-        ``diffusion_steps``, ``zero_terminal_snr``, ``prediction`` (``"v"``, or the
-        seed's ``"epsilon"``), ``sampler`` (the model's default sampler,
-        ``"dpm++2m-sde"``, 10 steps). The defaults were chosen by measurement
-        (BENCHMARKS.md): at the same training budget on the embedded sample, cosine + v
-        beat the seed's linear + epsilon by a factor ~3 in RMSE, and the sampler is the
-        cheapest calibrated one within 1 % of the best fair CRPS;
-        ``schedule="linear", prediction="epsilon"`` reproduces the seed.
-    Data
-        ``features`` / ``labels`` (variable names; default all; one name is a list of
-        one), ``mean``: what the diffusion model corrects, ``"bicubic"`` (target = label
-        − bicubic feature, DeepR's ``learn_residuals``, which stays as an alias:
-        ``learn_residuals=False`` means ``mean=None``), ``"regression"`` (CorrDiff: a
-        deterministic U-Net trained with MSE for ``mean_steps`` steps predicts the
-        field from the condition, the diffusion model learns the rest) or None,
-        ``feature_scaling`` / ``label_scaling`` (``"domain-wise"``, ``"pixel-wise"``,
-        ``"landmask-wise"``), ``scale_by_month``, ``validation_fraction`` (the last part
-        of the paired times), ``patch_size`` (random crops of the padded label domain, a
-        multiple of ``2**(levels-1)``), ``block_size`` (time steps loaded at once from
-        dask-backed input).
-    Optimisation
-        ``batch_size``, ``learning_rate``, ``weight_decay``, ``warmup_steps`` (linear
-        warm-up, then cosine decay to 5 %), ``epochs`` or ``steps`` (``steps`` wins),
-        ``max_minutes`` (stop early after this wall time), ``grad_clip``,
-        ``ema_decay``, ``seed``, ``device`` (default: CUDA when available).
-    Validation by skill (:mod:`xdeepr.training.validation`)
-        Every ``validate_every`` steps (None: about 8 times per run, at least 50 steps
-        apart; 0: only at the end) and at the end, ``validation_members`` members are sampled for
-        ``validation_times`` evenly spaced validation times with the EMA weights and
-        the model's default sampler (fixed seed), scored by fair CRPS, spread-skill and
-        RMSE; ``selection="skill"`` returns the best weights by the rule of
-        :func:`~xdeepr.training.validation.select`, ``"last"`` the last ones;
-        ``patience`` stops after that many validations without a better pick.
-    Data loading
-        ``prefetch`` (prepare the next block of time steps in a background thread while
-        the current one trains), ``block_cache_mib`` (host memory, MiB, in which
-        prepared blocks of dask-backed input are kept, so their condition is computed
-        once per run instead of once per epoch; per process under ``torchrun``).
-        Neither changes a result.
-    Observations (``train(..., observations=obs)``, :mod:`xdeepr.observations`)
-        ``observation_dropout`` (probability that a station is hidden from a training
-        sample; a tenth of the samples see none, so the model works with fewer, other
-        or no stations), ``observation_tolerance`` (largest time distance at which an
-        observation counts for a time step, e.g. ``"30min"``; None: exact times).
-    Checkpoints
-        ``checkpoint_dir`` and ``checkpoint_every`` (steps; 0: only at the end).
+    The fields, in groups (docs/user-guide/training.md describes each):
 
-    Every field is checked when a config is built (and by :meth:`replace`): its type,
-    its range, a known name (schedule, prediction, sampler, scaling), one
-    ``is_attention`` entry per level, a ``patch_size`` that fits the levels, and a
-    device this machine has. Lists become tuples and one variable name a tuple of one.
-    A wrong value raises :class:`xdeepr.errors.ConfigError` (a ``ValueError`` and a
-    ``TypeError``) naming the field, the value and what is allowed. Text from a
-    command line becomes a field's type through :meth:`parse_value`.
+    - network: ``n_channels``, ``channel_multipliers``, ``is_attention``, ``n_blocks``,
+      ``dropout``, ``calendar`` (hour-of-day and day-of-year embeddings);
+    - diffusion: ``schedule`` (``"cosine"``, or the seed's ``"linear"``),
+      ``diffusion_steps``, ``zero_terminal_snr``, ``prediction`` (``"v"``, or the
+      seed's ``"epsilon"``), ``sampler`` (the model's default sampler); cosine + v
+      beat the seed's linear + epsilon by about 3 in RMSE (BENCHMARKS.md);
+    - data: ``features`` / ``labels`` (variable names; one name is a list of one),
+      ``mean`` (``"bicubic"``, ``"regression"`` or None; ``learn_residuals`` is its
+      DeepR alias), ``mean_steps``, ``feature_scaling`` / ``label_scaling``,
+      ``scale_by_month``, ``validation_fraction``, ``patch_size``, ``block_size``;
+    - optimisation: ``batch_size``, ``learning_rate``, ``weight_decay``,
+      ``warmup_steps``, ``epochs`` or ``steps`` (``steps`` wins), ``max_minutes``,
+      ``grad_clip``, ``ema_decay``, ``seed``, ``device`` (default: CUDA when available);
+    - validation by skill: ``validate_every``, ``validation_times``,
+      ``validation_members``, ``selection``, ``patience``;
+    - data loading: ``prefetch``, ``block_cache_mib`` (neither changes a result);
+    - observations: ``observation_dropout``, ``observation_tolerance``;
+    - checkpoints: ``checkpoint_dir``, ``checkpoint_every``; ``progress``, ``extra``.
+
+    A config is frozen: change one with :meth:`replace` (or ``dataclasses.replace``),
+    which checks again. Every field is checked when a config is built, by the rule
+    declared beside it (``dataclasses.fields(TrainConfig)[i].metadata["rule"]``): its
+    type and range, a known name (schedule, prediction, sampler, scaling); then one
+    ``is_attention`` entry per level, a ``patch_size`` that fits the levels and a device
+    this machine has. Lists become tuples and one variable name a tuple of one. Text
+    from a command line becomes a field's type through :meth:`parse_value`.
 
     Raises
     ------
     ConfigError
-        For a field of the wrong type or out of range, an unknown name, or a device
-        that is not here.
+        (a ``ValueError`` and a ``TypeError``) naming the field, the value and what is
+        allowed: for a field of the wrong type or out of range, an unknown name, or a
+        device that is not here.
 
     Examples
     --------
@@ -356,74 +119,87 @@ class TrainConfig:
     4
     >>> TrainConfig(features="t2m").features
     ('t2m',)
+    >>> cfg.steps = 5
+    Traceback (most recent call last):
+    ...
+    dataclasses.FrozenInstanceError: cannot assign to field 'steps'
     >>> TrainConfig(steps=0)
     Traceback (most recent call last):
     ...
-    xdeepr.errors.ConfigError: TrainConfig.steps=0 is not allowed: steps must be an integer >= 1, or None (train for `epochs`)
+    xdeepr.errors.ConfigError: TrainConfig.steps=0 is not allowed: steps must be an integer >= 1, or None (train for `epochs`), got 0
     """  # noqa: E501
 
     # network
-    n_channels: int = 16
-    channel_multipliers: tuple[int, ...] = (1, 2, 2, 4)
-    is_attention: tuple[bool, ...] = (False, False, True, True)
-    n_blocks: int = 2
-    dropout: float = 0.0
-    calendar: bool = True
+    n_channels: int = _f(16, Int(1))
+    channel_multipliers: tuple[int, ...] = _f(
+        (1, 2, 2, 4), Seq(Int(1), "a non-empty list of integers >= 1 (one per level)")
+    )
+    is_attention: tuple[bool, ...] = _f(
+        (False, False, True, True), Seq(BOOL, "a non-empty list of True/False (one per level)")
+    )
+    n_blocks: int = _f(2, Int(1))
+    dropout: float = _f(0.0, _FRACTION)
+    calendar: bool = _f(True, BOOL)
     # diffusion
-    schedule: str = "cosine"
-    diffusion_steps: int = 1000
-    zero_terminal_snr: bool = False
-    prediction: str = "v"
-    sampler: str = DEFAULT_SAMPLER
+    schedule: str = _f("cosine", _choice(SCHEDULE_NAMES))
+    diffusion_steps: int = _f(1000, Int(1))
+    zero_terminal_snr: bool = _f(False, BOOL)
+    prediction: str = _f("v", _choice(PREDICTIONS))
+    sampler: str = _f(DEFAULT_SAMPLER, _choice(list(SAMPLERS)))
     # data
-    features: tuple[str, ...] | None = None
-    labels: tuple[str, ...] | None = None
-    learn_residuals: bool = True
-    mean: str | None = "bicubic"
-    mean_steps: int | None = None
-    feature_scaling: str = "domain-wise"
-    label_scaling: str = "domain-wise"
-    scale_by_month: bool = False
-    validation_fraction: float = 0.1
-    patch_size: int | None = None
-    block_size: int = 1024
+    features: tuple[str, ...] | None = _f(None, _NAMES)
+    labels: tuple[str, ...] | None = _f(None, _NAMES)
+    learn_residuals: bool = _f(True, BOOL)
+    mean: str | None = _f("bicubic", _MEAN)
+    mean_steps: int | None = _f(None, _opt_int(1, "as many as the diffusion's steps"))
+    feature_scaling: str = _f("domain-wise", _choice(SCALING_METHODS))
+    label_scaling: str = _f("domain-wise", _choice(SCALING_METHODS))
+    scale_by_month: bool = _f(False, BOOL)
+    validation_fraction: float = _f(0.1, _FRACTION)
+    patch_size: int | None = _f(None, _opt_int(1, "the whole padded domain"))
+    block_size: int = _f(1024, Int(1))
     # optimisation
-    batch_size: int = 8
-    learning_rate: float = 1e-3
-    weight_decay: float = 1e-2
-    warmup_steps: int = 100
-    epochs: int = 10
-    steps: int | None = None
-    max_minutes: float | None = None
-    grad_clip: float = 1.0
-    ema_decay: float = 0.999
-    seed: int = 0
-    device: str | None = None
-    # validation by skill
-    validate_every: int | None = None
-    validation_times: int = 12
-    validation_members: int = 4
-    selection: str = "skill"
-    patience: int | None = None
+    batch_size: int = _f(8, Int(1))
+    learning_rate: float = _f(1e-3, Float(0.0, lo_open=True))
+    weight_decay: float = _f(1e-2, Float(0.0))
+    warmup_steps: int = _f(100, Int(0))
+    epochs: int = _f(10, Int(1))
+    steps: int | None = _f(None, _opt_int(1, "train for `epochs`"))
+    max_minutes: float | None = _f(None, OrNone(Float(0.0, lo_open=True), "no time limit"))
+    grad_clip: float = _f(1.0, Float(0.0, note="0: no clipping"))
+    ema_decay: float = _f(0.999, _FRACTION)
+    seed: int = _f(0, Int(0, 2**32))
+    device: str | None = _f(None, OrNone(DEVICE, "CUDA when available"))
+    # validation by skill (validation.py)
+    validate_every: int | None = _f(None, _opt_int(0, _AUTO_EVERY))
+    validation_times: int = _f(12, Int(1))
+    validation_members: int = _f(4, Int(2))
+    selection: str = _f("skill", _choice(SELECTIONS))
+    patience: int | None = _f(None, _opt_int(1, "no early stopping"))
     # data loading (prefetch.py)
-    prefetch: bool = True
-    block_cache_mib: float = 2048.0
+    prefetch: bool = _f(True, BOOL)
+    block_cache_mib: float = _f(2048.0, Float(0.0, note="0: no cache"))
     # station observations (xdeepr.observations)
-    observation_dropout: float = 0.25
-    observation_tolerance: str | None = None
+    observation_dropout: float = _f(0.25, _FRACTION)
+    observation_tolerance: str | None = _f(
+        None, OrNone(Text("a time span such as '30min'", paths=True), "exact times")
+    )
     # checkpoints
-    checkpoint_dir: str | None = None
-    checkpoint_every: int = 500
-    progress: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
+    checkpoint_dir: str | None = _f(
+        None, OrNone(Text("a directory path", paths=True), "no checkpoints")
+    )
+    checkpoint_every: int = _f(500, Int(0))
+    progress: bool = _f(True, BOOL)
+    extra: dict[str, Any] = field(default_factory=dict, metadata={"rule": Map()})
 
     def __post_init__(self) -> None:
+        put = object.__setattr__  # frozen: only here are fields normalised
         for f in dataclasses.fields(self):
-            object.__setattr__(self, f.name, _check_field(f.name, getattr(self, f.name)))
+            put(self, f.name, _checked(f.name, getattr(self, f.name), f.metadata["rule"]))
         # learn_residuals is the old name of mean="bicubic": False turns the bicubic mean off
         if self.mean == "bicubic" and not self.learn_residuals:
-            object.__setattr__(self, "mean", None)
-        object.__setattr__(self, "learn_residuals", self.mean == "bicubic")
+            put(self, "mean", None)
+        put(self, "learn_residuals", self.mean == "bicubic")
         levels = len(self.channel_multipliers)
         if len(self.is_attention) != levels:
             raise ConfigError(
@@ -456,14 +232,23 @@ class TrainConfig:
     def replace(self, **overrides: Any) -> TrainConfig:
         """A copy with `overrides` applied and checked; unknown names are an error.
 
+        ``mean`` given alone is not turned off by the ``learn_residuals`` of this config,
+        and ``learn_residuals=True`` given alone turns a None mean into ``"bicubic"``.
+
         Examples
         --------
         >>> TrainConfig().replace(steps=5, features=["t2m", "msl"]).features
         ('t2m', 'msl')
+        >>> TrainConfig(mean=None).replace(mean="bicubic").mean
+        'bicubic'
         """
-        unknown = sorted(set(overrides) - set(_RULES))
+        unknown = sorted(set(overrides) - set(_FIELDS))
         if unknown:
             raise _unknown_fields(unknown)
+        if "mean" in overrides and "learn_residuals" not in overrides:
+            overrides["learn_residuals"] = True  # the alias follows the mean asked for
+        elif overrides.get("learn_residuals") is True and "mean" not in overrides:
+            overrides["mean"] = self.mean or "bicubic"
         return dataclasses.replace(self, **overrides)
 
     def to_dict(self) -> dict[str, Any]:
@@ -526,7 +311,7 @@ class TrainConfig:
         (``standardization.method``), variables, split and ``training_parameters``
         are mapped; docs/from-deepr.md has the table. What a TrainConfig does not hold
         (coverages, auxiliary statics, split periods, ignored keys) is in
-        :func:`xdeepr.training.read_deepr_config`, which this calls.
+        :func:`xdeepr.adapters.deepr.read_deepr_config`.
 
         Parameters
         ----------
@@ -550,7 +335,7 @@ class TrainConfig:
         Examples
         --------
         A file without DeepR's sections is refused (a complete one is read in the
-        example of :func:`~xdeepr.training.read_deepr_config`):
+        example of :func:`~xdeepr.adapters.deepr.read_deepr_config`):
 
         >>> import pathlib, tempfile
         >>> p = pathlib.Path(tempfile.mkdtemp()) / "configuration_diffusion.yml"
@@ -560,9 +345,21 @@ class TrainConfig:
         ...
         xdeepr.errors.ConfigError: DeepR configuration: the section data_configuration.features_configuration is missing
         """  # noqa: E501
-        from .deepr_config import read_deepr_config
+        # the adapter's reading part does not import this module: no import circle
+        from ..adapters.deepr.fields import read_fields, train_config
 
-        return read_deepr_config(path).train
+        return train_config(cls, read_fields(path))
+
+    @classmethod
+    def check_value(cls, name: str, value: Any) -> Any:
+        """`value` for field `name`, normalised by the field's rule, or a ConfigError.
+
+        Examples
+        --------
+        >>> TrainConfig.check_value("channel_multipliers", [1, 2])
+        (1, 2)
+        """
+        return _checked(name, value, _rule(name))
 
     @classmethod
     def parse_value(cls, name: str, text: str) -> Any:
@@ -591,32 +388,29 @@ class TrainConfig:
         >>> TrainConfig.parse_value("patch_size", "none") is None
         True
         """
-        if name not in _RULES:
-            raise _unknown_fields([name])
-        rule, s = _RULES[name], text.strip()
-        if rule.optional and s.lower() in ("none", "null", "~", ""):
-            return None
-        try:
-            if rule.kind == "int":
-                return int(s)
-            if rule.kind == "float":
-                return float(s)
-            if rule.kind == "bool":
-                return _parse_bool(name, s)
-            if rule.kind == "ints":
-                return tuple(int(p) for p in _split_list(s))
-            if rule.kind == "bools":
-                return tuple(_parse_bool(name, p) for p in _split_list(s))
-            if rule.kind == "names":
-                return tuple(_split_list(s))
-            if rule.kind == "mapping":
-                try:
-                    value = json.loads(s)
-                except json.JSONDecodeError:
-                    value = ast.literal_eval(s)
-                if not isinstance(value, dict):
-                    raise ValueError
-                return value
-        except (ValueError, SyntaxError):
-            raise _refuse(name, text, rule.allowed) from None
-        return s.strip("'\"")
+        return _parse(name, text, _rule(name), prefix=_where(name, text))
+
+
+#: The fields by name; each one's rule is ``_FIELDS[name].metadata["rule"]``.
+_FIELDS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclasses.fields(TrainConfig)}
+
+
+def _rule(name: str) -> Rule:
+    if name not in _FIELDS:
+        raise _unknown_fields([name])
+    rule: Rule = _FIELDS[name].metadata["rule"]
+    return rule
+
+
+def _unknown_fields(names: Sequence[str]) -> ConfigError:
+    valid = list(_FIELDS)
+    hints = [
+        f"{n!r} (did you mean {m[0]!r}?)"
+        if (m := difflib.get_close_matches(n, valid, 1))
+        else repr(n)
+        for n in names
+    ]
+    return ConfigError(
+        f"unknown TrainConfig field(s) {sorted(names)}: {', '.join(hints)}; valid fields are "
+        f"{sorted(valid)}"
+    )
