@@ -141,7 +141,8 @@ def test_fast_path_reaches_lazy_blocks(monkeypatch, reference, coarse, tiny_mode
         xr.testing.assert_allclose(
             lazy.compute(scheduler="synchronous"), reference, rtol=1e-4, atol=1e-4
         )
-        assert seen == [fp, fp]  # each of the two blocks sampled with it
+        # each of the two blocks sampled with it, settled for the block's device
+        assert seen == [fp.resolve("cpu"), fp.resolve("cpu")]
     finally:
         for m in inference._MODELS.values():
             m.network.to(memory_format=torch.contiguous_format)
@@ -232,7 +233,8 @@ def test_out_of_memory_halves_the_batch_and_gives_the_same_ensemble(
     from xdeepr.inference import sample_block
 
     ds = tiny_model.coarse_features(coarse)
-    opts = xdeepr.SamplingOptions(members=2, steps=3, seed=0, batch_size=8).resolve(tiny_model)
+    opts = xdeepr.SamplingOptions(members=2, steps=3, seed=0, batch_size=8)
+    opts = opts.resolve(tiny_model).on_device("cpu")
     out = sample_block(ds, tiny_model, opts, device=torch.device("cpu"), progress=reported.append)
     assert sizes[:3] == [8, 4, 2] and set(sizes[3:]) == {2}
     xr.testing.assert_allclose(out, reference[["t2m"]].drop_attrs(), rtol=1e-5, atol=1e-5)

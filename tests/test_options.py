@@ -101,3 +101,110 @@ def test_provenance_comes_from_the_options(tiny_model, sample_small):
     assert "seed=11" in out.attrs["history"]
     with pytest.raises(ConfigError, match=r"either as keywords or as options=.*\['members'\]"):
         f.deepr.downscale(tiny_model, members=3, options=opts)
+
+
+def test_accessor_keywords_and_the_options_fields_correspond_one_to_one():
+    import inspect
+
+    import xarray as xr
+
+    for accessor in (xr.Dataset.deepr, xr.DataArray.deepr):
+        params = set(inspect.signature(accessor.downscale).parameters)
+        not_options = {"self", "model", "target", "options", "observations"}
+        assert params - not_options == set(SamplingOptions.names())
+    assert {"guidance", "observation_error"} <= set(SamplingOptions.names())
+    assert "resolved" not in SamplingOptions.names()  # a marker, not an option
+    for name in SamplingOptions.names():  # each option documented once, and shown there
+        assert f"\n        {name} " in xr.Dataset.deepr.downscale.__doc__ or name in (
+            "tile",
+            "overlap",
+        )
+
+
+def test_guidance_reaches_the_options_from_the_accessor(tiny_model, sample_small):
+    f, _, _ = sample_small
+    with pytest.raises(ConfigError, match="guidance must be a number >= 0"):
+        f.isel(time=slice(80, 81)).deepr.downscale(tiny_model, guidance=-1.0)
+    with pytest.raises(ConfigError, match="not both"):
+        f.deepr.downscale(tiny_model, observation_error=0.5, options=SamplingOptions())
+
+
+def test_resolve_settles_the_guidance_once_and_marks_the_options(tiny_model):
+    plain = SamplingOptions(members=3)
+    assert not plain.resolved
+    opts = plain.resolve(tiny_model)
+    assert opts.resolved and opts.guidance == 0.0  # no observations: nothing to guide by
+    with_obs = plain.resolve(tiny_model, observations=True)
+    assert with_obs.guidance == xdeepr.options.DEFAULT_GUIDANCE
+    assert SamplingOptions(guidance=0.0).resolve(tiny_model, observations=True).guidance == 0
+    assert opts.resolve(tiny_model) == opts  # resolving again changes nothing
+    assert not opts.replace(seed=1).resolved  # a changed copy is validated and unresolved
+    on_cpu = opts.on_device("cpu")
+    assert on_cpu.device == "cpu" and on_cpu.fast_path == xdeepr.FastPath().resolve("cpu")
+    with pytest.raises(ValueError, match="resolved against the model"):
+        plain.on_device("cpu")
+
+
+def test_below_the_top_unresolved_options_are_refused(tiny_model, sample_small):
+    import torch
+
+    from xdeepr.inference import sample_block
+
+    f, _, _ = sample_small
+    ds = tiny_model.coarse_features(f.isel(time=slice(80, 81)))
+    cpu = torch.device("cpu")
+    with pytest.raises(ValueError, match="sample_block takes SamplingOptions resolved"):
+        sample_block(ds, tiny_model, SamplingOptions(members=1, steps=2), device=cpu)
+    with pytest.raises(ValueError, match="sample_block takes SamplingOptions settled on a"):
+        sample_block(ds, tiny_model, SamplingOptions(steps=2).resolve(tiny_model), device=cpu)
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_options_are_resolved_once_per_call_and_settled_once_per_block(
+    tiny_model, sample_small, monkeypatch, chunked
+):
+    calls = {"resolve": 0, "on_device": 0}
+    for name in calls:
+        real = getattr(SamplingOptions, name)
+
+        def spy(self, *args, _real=real, _name=name, **kwargs):
+            calls[_name] += 1
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(SamplingOptions, name, spy)
+    f, _, _ = sample_small
+    coarse = f.isel(time=slice(80, 84))
+    coarse = coarse.chunk(time=2) if chunked else coarse
+    # batch_size=2: four batches of (time, member) pairs, each through model.sample
+    out = coarse.deepr.downscale(tiny_model, members=2, steps=2, batch_size=2, progress=False)
+    out.compute(scheduler="synchronous")
+    assert calls == {"resolve": 1, "on_device": 2 if chunked else 1}
+
+
+def test_model_sample_resolves_options_for_a_direct_caller(tiny_model):
+    import torch
+
+    from xdeepr.diffusion import StackedRandomGenerator
+
+    cond = torch.randn(2, tiny_model.network.config["conditioned_on_input"], 24, 32)
+    cal = torch.rand(2, 2)
+
+    def run(options):
+        return tiny_model.sample(
+            cond, cal, options, noise=StackedRandomGenerator.from_seeds([0, 1])
+        )
+
+    plain = run({"sampler": "ddim", "steps": 2})
+    settled = SamplingOptions(sampler="ddim", steps=2).resolve(tiny_model).on_device("cpu")
+    torch.testing.assert_close(run(settled), plain, rtol=1e-5, atol=1e-5)
+
+
+def test_options_are_checked_by_the_shared_rules():
+    """Issue 19: one validator (xdeepr._validate); NaN fails every bound, inf is allowed."""
+    with pytest.raises(ConfigError, match="eta must be a number >= 0, got nan"):
+        SamplingOptions(sampler="ddim", eta=float("nan"))
+    with pytest.raises(ConfigError, match=r"guidance must be a number >= 0, or None .*got nan"):
+        SamplingOptions(guidance=float("nan"))
+    assert SamplingOptions(observation_error=float("inf")).observation_error == float("inf")
+    assert SamplingOptions(fill=0).fill == 0 and type(SamplingOptions(fill=0).fill) is int
+    assert SamplingOptions(device=np.str_("cpu")).device == "cpu"

@@ -1,8 +1,5 @@
 """The ``.deepr`` accessor: a thin façade over :mod:`xdeepr`'s modules.
 
-Over 400 lines only through documentation: every method is a thin façade with a full
-numpydoc page (parameters, errors, examples), since this is what users read first.
-
 It validates and delegates; it holds no maths of its own. Every method returns a
 new object and leaves the original untouched. One base class holds the methods;
 ``Dataset.deepr`` and ``DataArray.deepr`` are thin subclasses, so both have real
@@ -159,7 +156,7 @@ class DeepRAccessor(Generic[T]):
         """
         if hasattr(target, "label_grid"):
             target = target.label_grid
-        return grid.interpolate(self._obj, target, method=method)  # type: ignore[arg-type]
+        return grid.interpolate(self._obj, target, method=method)
 
     # ------------------------------------------------------------- downscaling
     def downscale(
@@ -179,64 +176,36 @@ class DeepRAccessor(Generic[T]):
         fast_path: FastPath | dict[str, Any] | None = None,
         *,
         eta: float = 0.0,
+        guidance: float | None = None,
+        observation_error: float = 0.3,
         options: SamplingOptions | None = None,
         observations: xr.Dataset | None = None,
     ) -> T:
         """Downscale this coarse input into an ensemble on the model's label grid.
 
-        The keywords are gathered into one :class:`xdeepr.SamplingOptions`, validated
-        once and passed down to the sampler (or pass `options` directly).
+        The sampling keywords are the fields of :class:`xdeepr.SamplingOptions`, one
+        for one: they become one frozen SamplingOptions (or pass `options` directly),
+        resolved once against the model by :func:`xdeepr.inference.downscale` and
+        passed down to the sampler.
 
         Parameters
         ----------
         model : DownscalingModel
             From :func:`xdeepr.train` or :func:`xdeepr.load_model`.
-        members : int
-            Ensemble size (an integer >= 1).
-        steps : int, optional
-            Sampling steps (default: the sampler's default; all 1000 for DDPM).
-        sampler : {"ddpm", "ddim", "dpm++2m", "dpm++2m-sde"}, optional
-            Default: the model's default sampler.
-        seed : int
-            The noise of each (time, member) depends only on `seed`, the time stamp
-            and the member index: the same ensemble however the work is split
-            (chunks, schedulers, workers). The batch size changes the last bits of
-            the network's floating-point arithmetic (on CPU a few 1e-5 K, on a GPU
-            more under bf16): fix `batch_size` for bit-identical reruns; with
-            ``batch_size=1`` the ensemble is bit-identical however it is chunked.
-        batch_size : int, optional
-            Samples per network call (default: on CUDA, what fits in the free device
-            memory, measured; halved on an out-of-memory error).
-        device : str, optional
-            ``"cpu"``, ``"cuda"``, ``"cuda:1"``... (default: CUDA when available).
         target : xarray.Dataset, optional
             Another hi-res domain carrying the model's static covariates; the network
             is convolutional, so the model downscales onto `target`'s grid.
-        fill : {None, "mean"} or float
-            NaN in the input are an error naming the time stamps unless filled with
-            the spatial mean of each field (``"mean"``) or a number.
-        progress : bool
-            Show a tqdm bar (numpy-backed input, computed at once).
-        tile, overlap : int, optional
-            Run the network on overlapping tiles of `tile` pixels, blended at every
-            step, for domains that do not fit the device (off by default).
-        fast_path : xdeepr.FastPath or dict, optional
-            GPU fast-path switches: ``bf16`` autocast (default on CUDA),
-            ``channels_last``, ``compile`` (``torch.compile``), ``pin_memory``.
-        eta : float
-            DDIM stochasticity (``sampler="ddim"`` only).
         options : xdeepr.SamplingOptions, optional
-            All of the above at once; then no other sampling keyword may be given.
+            All the sampling options at once; then no other sampling keyword may be
+            given.
         observations : xarray.Dataset, optional
             Station observations (CF timeSeries: dims ``time``, ``station``; see
             :func:`xdeepr.datasets.stations_from_table`). A model trained with
             observations takes them as condition channels (any stations, or none),
-            and they guide the sampling of any model (``SamplingOptions.guidance``, 1
-            by default with observations, 0 to switch off; about 3x the sampling
-            time), the combination the leave-stations-out benchmark favours
-            (:mod:`xdeepr.observations`). Stations outside the domain are dropped with
-            a warning; times are matched as the model was trained.
-
+            and they guide the sampling of any model (`guidance`). Stations outside
+            the domain are dropped with a warning; times are matched as the model
+            was trained (:mod:`xdeepr.observations`).
+        <sampling options>
         Returns
         -------
         Dataset or DataArray
@@ -259,60 +228,28 @@ class DeepRAccessor(Generic[T]):
         """
         from .inference import downscale
 
-        given = dict(
-            members=members,
-            steps=steps,
-            sampler=sampler,
-            seed=seed,
-            batch_size=batch_size,
-            device=device,
-            fill=fill,
-            progress=progress,
-            tile=tile,
-            overlap=overlap,
-            fast_path=fast_path,
-            eta=eta,
+        given = locals()  # the sampling keywords, by SamplingOptions' field names
+        opts = SamplingOptions.from_keywords(
+            options, **{name: given[name] for name in SamplingOptions.names()}
         )
-        if options is None:
-            options = SamplingOptions(**given)  # type: ignore[arg-type]
-        else:
-            defaults = SamplingOptions.__dataclass_fields__
-            changed = [k for k, v in given.items() if v != defaults[k].default]
-            if changed:
-                raise ConfigError(
-                    f"pass sampling settings either as keywords or as options=, not both "
-                    f"(also given: {changed})"
-                )
         return self._back(
-            downscale(self._dataset(), model, options, target=target, observations=observations)
+            downscale(self._dataset(), model, opts, target=target, observations=observations)
+        )
+
+    if downscale.__doc__:  # the options' documentation has one home: SamplingOptions
+        downscale.__doc__ = downscale.__doc__.replace(
+            "        <sampling options>\n", SamplingOptions.parameters_doc(8) + "\n"
         )
 
     def predict_mean(self, model: DownscalingModel, target: xr.Dataset | None = None) -> T:
         """The model's regression mean: a deterministic downscaling of this coarse input.
 
-        Models trained with ``TrainConfig(mean="regression")`` (CorrDiff) hold a U-Net
-        that predicts the hi-res field from the condition (bicubic interpolation plus
-        its correction); the diffusion network adds the ensemble's detail around it.
-        This returns that mean alone, the counterpart of DeepR's deterministic
-        networks; ``score(..., baseline="regression", model=model)`` scores it next to
-        the ensemble. See :func:`xdeepr.model.mean.regression_mean`.
-
-        Parameters
-        ----------
-        model : DownscalingModel
-            Trained with ``mean="regression"``.
-        target : xarray.Dataset, optional
-            Another hi-res domain with the model's static covariates.
-
-        Returns
-        -------
-        Dataset or DataArray
-            ``(time, lat, lon)`` on the label grid, computed (not lazy).
-
-        Raises
-        ------
-        xdeepr.errors.ConfigError
-            When the model has no regression mean.
+        For models trained with ``TrainConfig(mean="regression")`` (CorrDiff), whose
+        U-Net predicts the hi-res field from the condition (the counterpart of DeepR's
+        deterministic networks); ``score(..., baseline="regression", model=model)``
+        scores it next to the ensemble. Computed, not lazy; ``(time, lat, lon)`` on the
+        label grid (or `target`'s). Raises :class:`~xdeepr.errors.ConfigError` for a
+        model without one. See :func:`xdeepr.model.mean.regression_mean`.
 
         Examples
         --------
@@ -322,12 +259,6 @@ class DeepRAccessor(Generic[T]):
         """
         from .model.mean import regression_mean
 
-        if getattr(model, "regression", None) is None:
-            raise ConfigError(
-                "this model has no regression mean (its mean is "
-                f"{getattr(model, 'mean', None)!r}); train with TrainConfig(mean='regression'), "
-                "or use .deepr.interpolate(model) for the bicubic one"
-            )
         return self._back(regression_mean(model, self._dataset(), target))
 
     def score(
@@ -357,10 +288,12 @@ class DeepRAccessor(Generic[T]):
             mapping of name to Dataset, or a list mixing them, e.g.
             ``["bicubic", "climatology"]``.
         features : Dataset or DataArray, optional
-            Coarse input, for the named baselines.
+            Coarse input, for the named baselines. Without it the named baselines
+            are skipped (see Returns): ``hires.deepr.score(truth)`` scores the
+            prediction alone.
         model : DownscalingModel, optional
             The model that made this prediction: its climatology or regression mean,
-            for ``"climatology"`` and ``"regression"``.
+            for ``"climatology"`` and ``"regression"`` (skipped without it).
         member_dim, dim, weights
             See :func:`xdeepr.metrics.score` (``weights="area"``: cos-latitude).
 
@@ -369,6 +302,15 @@ class DeepRAccessor(Generic[T]):
         xarray.Dataset
             One variable per field with dims (metric, model); see
             :func:`xdeepr.metrics.score` and :func:`xdeepr.metrics.format_table`.
+            Named baselines that need an input not given (`features`, `model`) are
+            left out; the attribute ``xdeepr_skipped_baselines``
+            (:data:`xdeepr.metrics.SKIPPED_BASELINES`) names them and why, and
+            :func:`~xdeepr.metrics.format_table` prints it.
+
+        Raises
+        ------
+        ConfigError
+            An unknown baseline name, or a `model` that lacks what a baseline needs.
 
         Examples
         --------
@@ -378,8 +320,8 @@ class DeepRAccessor(Generic[T]):
         from . import metrics
 
         truth_ds = _as_dataset(truth, self._name())
-        baselines = self._baselines(baseline, truth_ds, features, model)
-        return metrics.score(  # type: ignore[no-any-return]
+        baselines, skipped = self._baselines(baseline, truth_ds, features, model)
+        scores = metrics.score(
             truth_ds,
             self._dataset(),
             baselines=baselines or None,
@@ -387,12 +329,14 @@ class DeepRAccessor(Generic[T]):
             dim=dim,
             weights=weights,
         )
+        return metrics.mark_skipped(scores, skipped)
 
     def score_at(
         self,
-        stations: xr.Dataset | xr.DataArray,
+        observations: xr.Dataset | xr.DataArray | None = None,
         baseline: str | xr.Dataset | Mapping[str, xr.Dataset] | None = "bicubic",
         *,
+        stations: xr.Dataset | xr.DataArray | None = None,
         features: xr.Dataset | xr.DataArray | None = None,
         model: DownscalingModel | None = None,
         member_dim: str = "member",
@@ -410,16 +354,19 @@ class DeepRAccessor(Generic[T]):
 
         Parameters
         ----------
-        stations : Dataset or DataArray
-            Observations in the CF timeSeries form (dims ``(time, station)``,
+        observations : Dataset or DataArray
+            Station observations in the CF timeSeries form (dims ``(time, station)``,
             ``latitude(station)``, ``longitude(station)``, NaN = missing), e.g. from
-            :func:`xdeepr.datasets.stations_from_table`. Stations outside this
+            :func:`xdeepr.observations.stations_from_table`. Stations outside this
             prediction's grid are dropped with a warning that counts them.
         baseline : str, Dataset, mapping, list of those, or None
             As in :meth:`score` (``"bicubic"``, ``"climatology"``, ``"regression"``,
             ...), made on this prediction's grid, then interpolated to the stations.
+        stations : Dataset or DataArray, optional
+            Deprecated name of `observations` (a :class:`FutureWarning`).
         features : Dataset or DataArray, optional
-            Coarse input, for the named baselines.
+            Coarse input, for the named baselines (skipped without it, as in
+            :meth:`score`).
         model : DownscalingModel, optional
             For ``"climatology"`` and ``"regression"``.
         member_dim, dim, weights, groupby
@@ -436,7 +383,8 @@ class DeepRAccessor(Generic[T]):
         -------
         xarray.Dataset
             One variable per observed field with dims (metric, model, ...); metrics
-            rmse, mae, mean_error (bias), r2, crps, spread_skill.
+            rmse, mae, mean_error (bias), r2, crps, spread_skill. Skipped baselines
+            are named in ``xdeepr_skipped_baselines``, as in :meth:`score`.
 
         Examples
         --------
@@ -445,12 +393,15 @@ class DeepRAccessor(Generic[T]):
         >>> print(xdeepr.metrics.format_table(scores))  # doctest: +SKIP
         """
         from . import metrics
+        from .observations import observations_argument
 
+        obs = observations_argument(observations, stations, "score_at")
         hires = self._dataset()
-        return metrics.score_at(  # type: ignore[no-any-return]
-            stations,
+        baselines, skipped = self._baselines(baseline, hires, features, model)
+        scores = metrics.score_at(
+            obs,
             hires,
-            self._baselines(baseline, hires, features, model) or None,
+            baselines or None,
             member_dim=member_dim,
             dim=dim,
             weights=weights,
@@ -458,6 +409,7 @@ class DeepRAccessor(Generic[T]):
             time_tolerance=time_tolerance,
             observation_error=observation_error,
         )
+        return metrics.mark_skipped(scores, skipped)
 
     def _baselines(
         self,
@@ -465,12 +417,27 @@ class DeepRAccessor(Generic[T]):
         grid_of: xr.Dataset,
         features: xr.Dataset | xr.DataArray | None,
         model: DownscalingModel | None,
-    ) -> dict[str, xr.Dataset]:
-        """Named baselines on `grid_of`'s grid from names, Datasets, mappings or a list."""
+    ) -> tuple[dict[str, xr.Dataset], dict[str, str]]:
+        """Named baselines on `grid_of`'s grid from names, Datasets, mappings or a list.
+
+        Returns the baselines and those skipped, ``{name: why}``: a named baseline
+        whose input (`features`, `model`) was not given.
+        """
         baselines: dict[str, xr.Dataset] = {}
+        skipped: dict[str, str] = {}
         items = baseline if isinstance(baseline, (list, tuple)) else [baseline]
         for item in items:
             if isinstance(item, str):
+                from .model.baselines import MODEL_BASELINES
+
+                needs = []
+                if features is None and (item in grid.INTERP_METHODS or item in MODEL_BASELINES):
+                    needs.append("the coarse input (features=)")
+                if model is None and item in MODEL_BASELINES:
+                    needs.append("the model (model=)")
+                if needs:
+                    skipped[item] = "needs " + " and ".join(needs)
+                    continue
                 baselines[item] = self._named_baseline(item, grid_of, features, model)
             elif isinstance(item, (xr.Dataset, xr.DataArray)):
                 baselines["baseline"] = _as_dataset(item, self._name())
@@ -478,7 +445,7 @@ class DeepRAccessor(Generic[T]):
                 baselines.update({str(k): _as_dataset(v, self._name()) for k, v in item.items()})
             elif item is not None:
                 raise ConfigError(f"baseline entries must be names or Datasets, got {item!r}")
-        return baselines
+        return baselines, skipped
 
     def _named_baseline(
         self,

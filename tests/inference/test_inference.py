@@ -211,8 +211,9 @@ def test_score_accessor(reference, sample_small, coarse):
     bic = coarse.deepr.interpolate(truth)
     expected = float(xdeepr.metrics.rmse(truth.t2m, bic.t2m))
     assert float(scores.t2m.sel(metric="rmse", model="bicubic")) == pytest.approx(expected)
-    with pytest.raises(ValueError, match="needs the coarse input"):
-        reference.deepr.score(truth)
+    alone = reference.deepr.score(truth)  # issue 19: the default baseline skipped, and said
+    assert list(alone.model.values) == ["xdeepr"]
+    assert "needs the coarse input" in alone.attrs["xdeepr_skipped_baselines"]
 
 
 @pytest.mark.gpu

@@ -1,15 +1,17 @@
-"""DownscalingModel: round trips, repr, identity (what it covers, that it is cached)."""
+"""DownscalingModel: round trips, repr, identity (what it covers, from the current state)."""
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import numpy as np
 import pytest
+import torch
 import xarray as xr
 
 import xdeepr
-from xdeepr.model import DownscalingModel, ModelFileError, calendar_features, fileformat
+from xdeepr.model import DownscalingModel, ModelFileError, calendar_features, parts
 from xdeepr.scaling import Scaler
 
 OPTS = {"members": 1, "steps": 2, "sampler": "ddim", "seed": 3, "progress": False}
@@ -125,26 +127,66 @@ def test_identity_ignores_bookkeeping(tiny_model):
     assert m.identity == tiny_model.identity
 
 
-def test_identity_is_computed_once(tiny_model, monkeypatch):
+def _changes_in_place(model: DownscalingModel) -> dict[str, Callable[[], None]]:
+    """Ways to change `model` in place, without assigning any attribute."""
+    other = copy.deepcopy(model.network.state_dict())
+    for t in other.values():
+        if t.is_floating_point():
+            t.add_(0.01)
+
+    def scale() -> None:
+        with torch.no_grad():
+            next(model.network.parameters()).mul_(1.5)
+
+    def scaler() -> None:
+        for v in model.labels:
+            model.label_scaler.mean[v] += 0.5  # an in-place edit of the statistics
+
+    return {
+        "load_state_dict": lambda: model.network.load_state_dict(other),
+        "weights scaled in place": scale,
+        "label_scaler.mean edited in place": scaler,
+    }
+
+
+def test_identity_follows_in_place_changes_of_a_used_copy(tiny_model, tmp_path):
+    used = tiny_model.identity  # the original has been used: its identity was asked for
+    m = copy.deepcopy(tiny_model)
+    assert m.identity == used
+    seen = {used}
+    for what, change in _changes_in_place(m).items():
+        change()
+        assert m.identity not in seen, what  # each in-place change is a new model
+        seen.add(m.identity)
+        assert tiny_model.identity == used  # the original is untouched
+    # the saved file reloads with the identity the model reports now
+    loaded = xdeepr.load_model(m.save(tmp_path / "changed.xdeepr"))
+    assert loaded.identity == m.identity and loaded.digest == m.digest
+
+
+def test_identity_is_computed_from_the_current_state_each_time(tiny_model, monkeypatch):
     calls = []
-    real = fileformat.model_digest
+    real = parts.model_digest
 
     def counting(model):
         calls.append(1)
         return real(model)
 
-    monkeypatch.setattr(fileformat, "model_digest", counting)
+    monkeypatch.setattr(parts, "model_digest", counting)
     m = copy.copy(tiny_model)
-    m.config = dict(m.config)  # an assignment: the copy computes its own
-    for _ in range(5):
+    for _ in range(3):
         assert m.identity == tiny_model.identity
-    repr(m)
-    assert len(calls) == 1
+    assert len(calls) == 6  # no cache: asked six times, computed six times
     m.to("cpu")  # moving changes no result
     m.summary = {}
-    assert m.identity == tiny_model.identity and len(calls) == 1
-    m.label_scaler = _shifted_scaler(m.label_scaler, 1.0)  # through the model's API
-    assert m.identity != tiny_model.identity and len(calls) == 2
+    assert m.identity == tiny_model.identity
+
+
+def test_conditioning_mixin_is_a_deprecated_alias():
+    import xdeepr.model
+
+    with pytest.warns(FutureWarning, match="DownscalingModel holds those methods"):
+        assert xdeepr.model.ConditioningMixin is DownscalingModel
 
 
 def test_calendar_features_cftime():

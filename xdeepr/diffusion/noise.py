@@ -9,7 +9,7 @@ own seed, never on the batch it was drawn in.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Protocol
 
 import torch
@@ -64,7 +64,7 @@ class StackedRandomGenerator:
         z = torch.stack([torch.randn(shape, generator=g, device=g.device) for g in self])
         return z.to(device=like.device)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[torch.Generator]:
         return iter(self.generators)
 
 

@@ -1,8 +1,12 @@
 """Downscaling: per-chunk sampling, batching and seeding; xr.map_blocks over dask chunks.
 
 One :class:`xdeepr.SamplingOptions` travels from the accessor through
-:func:`downscale` and the per-block function down to
-:meth:`xdeepr.DownscalingModel.sample`. The noise of each (time, member) sample is
+:func:`downscale`, which resolves it once against the model and the inputs
+(:meth:`~xdeepr.SamplingOptions.resolve`) and, for an eager run, settles it on the
+device (:meth:`~xdeepr.SamplingOptions.on_device`); the per-block function of a lazy
+run settles it on its worker's device, once per block. Below that,
+:func:`~xdeepr.inference.sample_block` and :meth:`xdeepr.DownscalingModel.sample`
+use it as it is. The noise of each (time, member) sample is
 drawn from its own generator, seeded by ``seed``, the time stamp and the member
 index only; so an ensemble does not depend on chunking, batch size, scheduler or
 worker.
@@ -40,14 +44,15 @@ def _block_fn(
     options: SamplingOptions,
     members: range,
 ) -> xr.Dataset:
-    device = choose_device(options.device)
+    device = choose_device(options.device)  # None: this worker's choice
     model = _model_from_bytes(np.asarray(model_bytes.values), identity, device)
     ds = ds.rename({_IN_LAT: lat, _IN_LON: lon})
     from ..observations import unpack
 
     ds, obs = unpack(ds)  # this time block's observations travel with it
+    opts = options.on_device(device)  # resolved at the top; settled here for the device
     return batching.sample_block(
-        ds, model, options, device=device, target=target, members=members, observations=obs
+        ds, model, opts, device=device, target=target, members=members, observations=obs
     )
 
 
@@ -110,8 +115,9 @@ def downscale(
     ds : xarray.Dataset
         Coarse input (numpy or dask).
     model : DownscalingModel
-    options : xdeepr.SamplingOptions, optional
-        How to sample (default: 20 members with the model's default sampler).
+    options : xdeepr.SamplingOptions or mapping, optional
+        How to sample (default: 20 members with the model's default sampler);
+        resolved here, once, against `model` and the inputs.
     target : xarray.Dataset, optional
         Another hi-res domain with the model's static covariates.
     observations : xarray.Dataset, optional
@@ -132,8 +138,10 @@ def downscale(
             f"model must be a DownscalingModel (xdeepr.train or xdeepr.load_model), got "
             f"{type(model).__name__}"
         )
-    opts = SamplingOptions.coerce(options).resolve(model)
-    dev = choose_device(opts.device)
+    # the one place options are resolved: sampler, steps, guidance, tile (then the device)
+    opts = SamplingOptions.coerce(options).resolve(model, observations=observations is not None)
+    dev = choose_device(opts.device)  # validated here; a lazy run's workers choose theirs
+    digest = model.digest  # the identity of the model's current state, hashed once per call
     ds, time_name = grid.standard_time(ds)
     if target is not None:
         # Validated and normalised once, here; blocks receive this small numpy Dataset.
@@ -145,14 +153,16 @@ def downscale(
     if observations is not None:  # checked and matched to the input's times, once
         from ..observations import for_downscaling, pack
 
-        obs, opts = for_downscaling(model, observations, coarse, target, opts)
+        obs = for_downscaling(model, observations, coarse, target, opts)
     out_grid = model.label_grid if target is None else grid.finest_grid(target)
     olat, olon = grid.find_latlon(out_grid)
-    attrs = _provenance(model, opts, ds.attrs)
+    attrs = _provenance(digest[:12], opts, ds.attrs)
     if obs is not None:
         attrs["xdeepr_stations"] = int(obs.sizes["station"])
     if coarse.chunks and any(v.chunks for v in coarse.data_vars.values()):
-        res = _lazy(coarse if obs is None else pack(coarse, obs), model, out_grid, target, opts)
+        res = _lazy(
+            coarse if obs is None else pack(coarse, obs), model, digest, out_grid, target, opts
+        )
     else:
         from tqdm.auto import tqdm
 
@@ -163,7 +173,7 @@ def downscale(
             res = batching.sample_block(
                 coarse,
                 model,
-                opts,
+                opts.on_device(dev),
                 device=dev,
                 target=target,
                 progress=bar.update,
@@ -182,6 +192,7 @@ def downscale(
 def _lazy(
     coarse: xr.Dataset,
     model: DownscalingModel,
+    digest: str,
     out_grid: xr.Dataset,
     target: xr.Dataset | None,
     opts: SamplingOptions,
@@ -193,7 +204,7 @@ def _lazy(
     olat, olon = grid.find_latlon(out_grid)
     coarse = coarse.chunk({lat: -1, lon: -1}).rename({lat: _IN_LAT, lon: _IN_LON})
     tchunks = coarse.chunks["time"]
-    model_arr = xr.DataArray(_model_array(model), dims=_MODEL_DIM)
+    model_arr = xr.DataArray(_model_array(model, digest), dims=_MODEL_DIM)
     ny, nx = out_grid.sizes[olat], out_grid.sizes[olon]
     per_member = max(tchunks) * ny * nx * 4 * len(model.labels)
     parts = []
@@ -218,7 +229,7 @@ def _lazy(
                 coarse,
                 args=[model_arr],
                 kwargs={
-                    "identity": model.identity,
+                    "identity": digest,
                     "lat": lat,
                     "lon": lon,
                     "target": target,
@@ -237,12 +248,12 @@ def _cf_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _provenance(
-    model: DownscalingModel, opts: SamplingOptions, input_attrs: dict[str, Any]
+    identity: str, opts: SamplingOptions, input_attrs: dict[str, Any]
 ) -> dict[str, Any]:
     """CF global attributes and the ``xdeepr_*`` record of how the ensemble was drawn."""
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     line = (
-        f"{now}: xdeepr {__version__} downscale(model={model.identity}, "
+        f"{now}: xdeepr {__version__} downscale(model={identity}, "
         f"members={opts.members}, sampler={opts.sampler}, steps={opts.steps}, seed={opts.seed})"
     )
     previous = str(input_attrs.get("history", "")).strip()
@@ -251,7 +262,7 @@ def _provenance(
         "Conventions": "CF-1.8",
         "source": f"xdeepr {__version__} conditional diffusion downscaling",
         "xdeepr_version": __version__,
-        "xdeepr_model": model.identity,
+        "xdeepr_model": identity,
         **opts.provenance(),
         "history": f"{line}\n{previous}" if previous else line,
     }

@@ -17,7 +17,7 @@ from .. import grid, tiling
 from .._util import is_cftime
 from ..diffusion import StackedRandomGenerator
 from ..errors import InputError
-from ..fastpath import FastPath, batch_from_memory, free_device_memory
+from ..fastpath import batch_from_memory, free_device_memory
 from ..model import DownscalingModel, calendar_features
 from ..options import SamplingOptions
 from ..units import check_range
@@ -83,7 +83,8 @@ def _auto_batch(
     pixels = int(cond.shape[-2] * cond.shape[-1])
     if device.type != "cuda":
         return max(1, min(32, (1 << 18) // pixels))
-    fast = FastPath.coerce(opts.fast_path).resolve(device)
+    fast = opts.fast_path  # settled for `device` (SamplingOptions.on_device)
+    assert fast is not None
     # the sampler's own state per sample: x, x̂0, the previous x̂0, noise, the condition
     state = (4 * len(model.labels) + cond.shape[1]) * pixels * 4
     key = (model.identity, tuple(cond.shape[1:]), str(device), fast, opts.tile, opts.overlap)
@@ -144,7 +145,8 @@ def sample_block(
     """Downscale the time steps of `ds` (numpy-backed) into a (member, time, lat, lon) Dataset.
 
     `ds` is :meth:`DownscalingModel.coarse_features` output (validated and cropped)
-    and `options` resolved against `model` (:meth:`SamplingOptions.resolve`);
+    and `options` resolved against `model` and settled on `device`
+    (``SamplingOptions.resolve(model).on_device(device)``), used as they are;
     `members` is the range of member indices to draw (default: all
     ``options.members``), so a lazy ensemble can be chunked over members.
 
@@ -160,6 +162,7 @@ def sample_block(
     become condition channels of a model trained with them and guide the sampling
     when ``options.guidance > 0``.
     """
+    options.check_resolved("sample_block", device=True)
     member_ids = range(options.members) if members is None else members
     n_m = len(member_ids)
     _check_finite(ds)
@@ -173,8 +176,8 @@ def sample_block(
         cond = np.concatenate([cond, extra], axis=1)
     obs_t = None if observed is None else torch.from_numpy(observed)  # (T, 2 n_labels, H, W)
     times = np.asarray(ds["time"].values)
-    fast = FastPath.coerce(options.fast_path).resolve(device)
-    options = options.replace(fast_path=fast)
+    fast = options.fast_path
+    assert fast is not None  # settled by on_device
     cal: torch.Tensor | None = torch.from_numpy(calendar_features(ds["time"]))  # (T, 2)
     if not model.network.config.get("calendar", True):
         cal = None

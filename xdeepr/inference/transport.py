@@ -27,7 +27,9 @@ def _model_from_bytes(data: np.ndarray, identity: str, device: torch.device) -> 
 
     `identity` is the model's :attr:`~DownscalingModel.digest` (or its prefix,
     :attr:`~DownscalingModel.identity`), which covers everything that changes a
-    result: two models that differ only in their scalers have different keys.
+    result and is computed from the model's current state: two models that differ
+    only in their scalers, or a copy whose weights were changed in place, have
+    different keys.
     """
     from ..model.fileformat import from_bytes
 
@@ -43,25 +45,27 @@ def _model_from_bytes(data: np.ndarray, identity: str, device: torch.device) -> 
     return _MODELS[key]
 
 
-def _model_array(model: DownscalingModel) -> Any:
+def _model_array(model: DownscalingModel, digest: str | None = None) -> Any:
     """The model file's bytes as a one-chunk dask array: it enters the graph once.
 
     With a ``dask.distributed`` client active, the bytes are scattered to the workers
     once per client and the graph only refers to them, so computing many pieces of
-    the result (block by block, say) never re-sends the model.
+    the result (block by block, say) never re-sends the model. `digest` is the
+    model's :attr:`~DownscalingModel.digest` when the caller already has it.
     """
     import dask
     import dask.array as dsa
 
+    digest = model.digest if digest is None else digest
     raw = np.frombuffer(_model_bytes(model), dtype="uint8")
-    name = f"xdeepr-model-{model.digest}"
+    name = f"xdeepr-model-{digest}"
     try:
         from distributed import default_client
 
         client = default_client()
     except (ImportError, ValueError):
         return dsa.from_array(raw, chunks=-1, name=name)
-    key = (str(client.id), model.digest)
+    key = (str(client.id), digest)
     future = _SCATTERED.get(key)
     if future is None or future.status != "finished":
         future = client.scatter(raw, broadcast=True)

@@ -3,10 +3,16 @@
 - :mod:`.container`: :class:`DownscalingModel` (network, schedule, scalers, grids)
   and tensor-level sampling;
 - :mod:`.conditioning`: inputs validated, cropped and turned into condition
-  channels; static covariates; calendar features;
-- :mod:`.fileformat`: :meth:`DownscalingModel.save`, :func:`load_model` and the
-  model's identity (safetensors + a JSON header, :mod:`.header`; files written by
-  xdeepr 0.1.0 are read by :mod:`.legacy`, with a warning).
+  channels; static covariates; calendar features (functions of a model);
+- :mod:`.guidance`: the model's denoiser guided by observations;
+- :mod:`.parts`: the model as tensors and plain values, written to bytes or a file,
+  and its identity (the hash of what changes results);
+- :mod:`.fileformat`: the file layout and :func:`load_model` (safetensors + a JSON
+  header, :mod:`.header`; files written by xdeepr 0.1.0 are read by :mod:`.legacy`,
+  with a warning).
+
+Imports run one way: parts and conditioning know nothing of the container, the
+container uses them, and fileformat reads files into a container.
 
 Examples
 --------
@@ -16,8 +22,11 @@ Examples
 
 from __future__ import annotations
 
+import warnings
+from typing import Any
+
 from ..errors import ModelFileError
-from .conditioning import PREPARED, ConditioningMixin, calendar_features, prepare_static
+from .conditioning import PREPARED, calendar_features, prepare_static
 from .container import DownscalingModel
 from .fileformat import FORMAT, FORMAT_VERSION, load_model
 
@@ -25,10 +34,22 @@ __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
     "PREPARED",
-    "ConditioningMixin",
     "DownscalingModel",
     "ModelFileError",
     "calendar_features",
     "load_model",
     "prepare_static",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ConditioningMixin":  # deprecated in 0.2: the container has no mixin
+        warnings.warn(
+            "xdeepr.model.ConditioningMixin is deprecated: DownscalingModel holds those "
+            "methods itself; use xdeepr.model.DownscalingModel, or the functions of "
+            "xdeepr.model.conditioning",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return DownscalingModel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

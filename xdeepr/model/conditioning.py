@@ -1,8 +1,8 @@
 """The xarray side of a model: inputs validated, cropped and turned into conditions.
 
-:class:`ConditioningMixin` gives :class:`~xdeepr.model.DownscalingModel` its
-xarray-facing methods (what coverage an input needs, the bicubic baseline, the
-condition channels, static covariates on another grid); the free functions
+Plain functions of a :class:`~xdeepr.model.DownscalingModel` (what coverage an input
+needs, the bicubic baseline, the condition channels, static covariates on another
+grid), which the model's methods of the same names call; and the functions that
 prepare static covariates and calendar features for training and inference.
 Everything here stays above the tensor boundary: Datasets in, Datasets out.
 """
@@ -10,7 +10,7 @@ Everything here stays above the tensor boundary: Datasets in, Datasets out.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
@@ -19,200 +19,224 @@ from .._util import is_cftime
 from ..errors import GridError, InputError
 
 if TYPE_CHECKING:
-    from ..scaling import Scaler
+    from .container import DownscalingModel
 
 #: Marks a Dataset made by DownscalingModel.static_channels (a prepared target).
 PREPARED = "xdeepr_static_channels"
 
 
-class ConditioningMixin:
-    """Validation and preparation of xarray inputs, for :class:`DownscalingModel`.
+def static_names(model: DownscalingModel) -> list[str]:
+    """Names of the static channels, in channel order.
 
-    The methods read only the attributes declared below, which the model sets.
+    Examples
+    --------
+    >>> static_names(model)  # doctest: +SKIP
+    ['orog', 'lsm']
     """
+    return [str(v) for v in model.static.data_vars]
 
-    feature_scaler: Scaler
-    label_scaler: Scaler
-    features: list[str]
-    labels: list[str]
-    label_grid: xr.Dataset
-    feature_grid: dict[str, Any]
-    static: xr.Dataset
-    static_stats: dict[str, tuple[float, float]]
 
-    @property
-    def levels(self) -> int:  # pragma: no cover - provided by DownscalingModel
-        raise NotImplementedError
+def required_coverage(
+    model: DownscalingModel, target: xr.Dataset | None = None
+) -> dict[str, list[float]]:
+    """Feature coverage needed to downscale onto the label grid or onto `target`.
 
-    @property
-    def static_names(self) -> list[str]:
-        """Names of the static channels, in channel order."""
-        return [str(v) for v in self.static.data_vars]
+    On the label grid it is the training coverage (so inputs are prepared exactly
+    as in training). On another domain it is that domain's extent plus the
+    training halo capped at two coarse cells per side, enough for the bicubic
+    interpolation the condition is made of (the network itself only sees the
+    hi-res grid).
 
-    def required_coverage(self, target: xr.Dataset | None = None) -> dict[str, list[float]]:
-        """Feature coverage needed to downscale onto the label grid or onto `target`.
+    Examples
+    --------
+    >>> required_coverage(model)["longitude"]  # doctest: +SKIP
+    [6.0, 13.75]
+    """
+    from ..grid import find_latlon, finest_grid
 
-        On the label grid it is the training coverage (so inputs are prepared exactly
-        as in training). On another domain it is that domain's extent plus the
-        training halo capped at two coarse cells per side, enough for the bicubic
-        interpolation the condition is made of (the network itself only sees the
-        hi-res grid).
-        """
-        from ..grid import find_latlon, finest_grid
-
-        if target is None:
-            cov = self.feature_grid["coverage"]
-            return {"longitude": list(cov["longitude"]), "latitude": list(cov["latitude"])}
-        for what, scaler in (("feature", self.feature_scaler), ("label", self.label_scaler)):
-            if scaler.method != "domain-wise":
-                raise InputError(
-                    f"target= needs a model trained with {what}_scaling='domain-wise'; this "
-                    f"one uses {scaler.method!r} statistics tied to its training grid"
-                )
-        tgt = finest_grid(target)
-        lat, lon = find_latlon(tgt)
-        la = np.asarray(tgt[lat].values, dtype="float64")
-        lo = np.asarray(tgt[lon].values, dtype="float64")
-        cap_lat = 2 * abs(self.feature_grid["lat_step"])
-        cap_lon = 2 * abs(self.feature_grid["lon_step"])
-        h = {
-            k: min(v, cap_lon if k in ("west", "east") else cap_lat)
-            for k, v in self.feature_grid["halo"].items()
-        }
-        return {
-            "longitude": [float(lo.min() - h["west"]), float(lo.max() + h["east"])],
-            "latitude": [float(la.max() + h["north"]), float(la.min() - h["south"])],
-        }
-
-    def coarse_features(self, ds: xr.Dataset, target: xr.Dataset | None = None) -> xr.Dataset:
-        """Validate `ds` against what the model needs and crop it to the required coverage.
-
-        Raises
-        ------
-        InputError
-            Missing variables (all listed), no ``time`` coordinate, units that do not
-            convert to the training units or undecoded packed data (variable, expected
-            and found named), or an extra dimension larger than 1 (with the ``.isel``
-            to use).
-        GridError
-            A grid step different from training (both given), or a coverage that does
-            not contain what is needed (the edge named).
-        TypeError
-            A time coordinate that is neither datetime64 nor cftime.
-
-        Examples
-        --------
-        >>> coarse = model.coarse_features(era5)  # doctest: +SKIP
-        """
-        from .. import grid
-        from ..units import convert_units
-
-        missing = [v for v in self.features if v not in ds.data_vars]
-        if missing:
+    if target is None:
+        cov = model.feature_grid["coverage"]
+        return {"longitude": list(cov["longitude"]), "latitude": list(cov["latitude"])}
+    for what, scaler in (("feature", model.feature_scaler), ("label", model.label_scaler)):
+        if scaler.method != "domain-wise":
             raise InputError(
-                f"the input lacks the variable(s) {missing} this model needs (it needs "
-                f"{self.features}; the input has {list(map(str, ds.data_vars))})"
+                f"target= needs a model trained with {what}_scaling='domain-wise'; this "
+                f"one uses {scaler.method!r} statistics tied to its training grid"
             )
-        steps = grid.grid_spacing(ds)
-        want = (self.feature_grid["lat_step"], self.feature_grid["lon_step"])
-        if not np.allclose(np.abs(steps), np.abs(want), rtol=1e-3):
-            raise GridError(
-                f"the input grid step ({abs(steps[0]):g}° x {abs(steps[1]):g}°) differs from the "
-                f"model's feature grid ({abs(want[0]):g}° x {abs(want[1]):g}°); regrid the input"
-            )
-        cov = self.required_coverage(target)
-        lat, lon = grid.find_latlon(ds)
-        box = xr.Dataset(
-            coords={
-                lat: np.array(cov["latitude"]),
-                lon: np.array(cov["longitude"]),
-            }
+    tgt = finest_grid(target)
+    lat, lon = find_latlon(tgt)
+    la = np.asarray(tgt[lat].values, dtype="float64")
+    lo = np.asarray(tgt[lon].values, dtype="float64")
+    cap_lat = 2 * abs(model.feature_grid["lat_step"])
+    cap_lon = 2 * abs(model.feature_grid["lon_step"])
+    h = {
+        k: min(v, cap_lon if k in ("west", "east") else cap_lat)
+        for k, v in model.feature_grid["halo"].items()
+    }
+    return {
+        "longitude": [float(lo.min() - h["west"]), float(lo.max() + h["east"])],
+        "latitude": [float(la.max() + h["north"]), float(la.min() - h["south"])],
+    }
+
+
+def coarse_features(
+    model: DownscalingModel, ds: xr.Dataset, target: xr.Dataset | None = None
+) -> xr.Dataset:
+    """Validate `ds` against what the model needs and crop it to the required coverage.
+
+    Raises
+    ------
+    InputError
+        Missing variables (all listed), no ``time`` coordinate, units that do not
+        convert to the training units or undecoded packed data (variable, expected
+        and found named), or an extra dimension larger than 1 (with the ``.isel``
+        to use).
+    GridError
+        A grid step different from training (both given), or a coverage that does
+        not contain what is needed (the edge named).
+    TypeError
+        A time coordinate that is neither datetime64 nor cftime.
+
+    Examples
+    --------
+    >>> coarse = coarse_features(model, era5)  # doctest: +SKIP
+    """
+    from .. import grid
+    from ..units import convert_units
+
+    missing = [v for v in model.features if v not in ds.data_vars]
+    if missing:
+        raise InputError(
+            f"the input lacks the variable(s) {missing} this model needs (it needs "
+            f"{model.features}; the input has {list(map(str, ds.data_vars))})"
         )
-        grid.check_inside(box, ds, inner_name="required feature", outer_name="input")
-        _check_time(ds)
-        ds = grid.squeeze_extra_dims(ds[self.features], "input")
-        # units as trained: K/°C/°F and Pa/hPa convert, anything else is refused by name
-        ds = convert_units(ds, {v: self.feature_scaler.units.get(v) for v in self.features})
-        return grid.crop(ds, coverage=cov)
+    steps = grid.grid_spacing(ds)
+    want = (model.feature_grid["lat_step"], model.feature_grid["lon_step"])
+    if not np.allclose(np.abs(steps), np.abs(want), rtol=1e-3):
+        raise GridError(
+            f"the input grid step ({abs(steps[0]):g}° x {abs(steps[1]):g}°) differs from the "
+            f"model's feature grid ({abs(want[0]):g}° x {abs(want[1]):g}°); regrid the input"
+        )
+    cov = required_coverage(model, target)
+    lat, lon = grid.find_latlon(ds)
+    box = xr.Dataset(
+        coords={
+            lat: np.array(cov["latitude"]),
+            lon: np.array(cov["longitude"]),
+        }
+    )
+    grid.check_inside(box, ds, inner_name="required feature", outer_name="input")
+    _check_time(ds)
+    ds = grid.squeeze_extra_dims(ds[model.features], "input")
+    # units as trained: K/°C/°F and Pa/hPa convert, anything else is refused by name
+    ds = convert_units(ds, {v: model.feature_scaler.units.get(v) for v in model.features})
+    return grid.crop(ds, coverage=cov)
 
-    def feature_stats(self) -> dict[str, tuple[float, float]]:
-        """Overall (mean, std) of each feature in training, from the feature scaler.
 
-        The scaler's statistics may be per month, per pixel or per land class; the
-        overall moments combine them (std² = mean of the variances + variance of the
-        means), so the range check of downscaling is as wide as the data trained on.
-        """
-        sc = self.feature_scaler
-        out = {}
-        for v in self.features:
-            m = np.asarray(sc.mean[v], dtype="float64").ravel()
-            sd = np.asarray(sc.std[v], dtype="float64").ravel()
-            out[v] = (float(m.mean()), float(np.sqrt((sd**2).mean() + m.var())))
-        return out
+def feature_stats(model: DownscalingModel) -> dict[str, tuple[float, float]]:
+    """Overall (mean, std) of each feature in training, from the feature scaler.
 
-    def baseline(
-        self,
-        features: xr.Dataset,
-        target: xr.Dataset | None = None,
-        method: str = "bicubic",
-        *,
-        validated: bool = False,
-    ) -> xr.Dataset:
-        """Interpolate the coarse label variables onto the label (or `target`) grid.
+    The scaler's statistics may be per month, per pixel or per land class; the
+    overall moments combine them (std² = mean of the variances + variance of the
+    means), so the range check of downscaling is as wide as the data trained on.
 
-        ``validated=True`` says `features` already is :meth:`coarse_features` output.
-        """
-        from .. import grid
+    Examples
+    --------
+    >>> feature_stats(model)["t2m"]  # doctest: +SKIP
+    (280.1, 7.3)
+    """
+    sc = model.feature_scaler
+    out = {}
+    for v in model.features:
+        m = np.asarray(sc.mean[v], dtype="float64").ravel()
+        sd = np.asarray(sc.std[v], dtype="float64").ravel()
+        out[v] = (float(m.mean()), float(np.sqrt((sd**2).mean() + m.var())))
+    return out
 
-        coarse = features if validated else self.coarse_features(features, target)
-        tgt = self.label_grid if target is None else grid.finest_grid(target)
-        return grid.interpolate(coarse[self.labels], tgt, method=method)
 
-    def condition(
-        self, features: xr.Dataset, target: xr.Dataset | None = None, *, validated: bool = False
-    ) -> xr.DataArray:
-        """Condition channels ``(time, channel, lat, lon)`` on the padded label grid.
+def baseline(
+    model: DownscalingModel,
+    features: xr.Dataset,
+    target: xr.Dataset | None = None,
+    method: str = "bicubic",
+    *,
+    validated: bool = False,
+) -> xr.Dataset:
+    """Interpolate the coarse label variables onto the label (or `target`) grid.
 
-        Coarse features are validated, cropped and normalised (``validated=True``: they
-        already are :meth:`coarse_features` output), interpolated onto the label grid by
-        coordinate-aware bicubic interpolation, stacked with the static channels and
-        padded to a multiple of ``2**(levels-1)``. Lazy on dask.
-        """
-        from .. import grid
+    ``validated=True`` says `features` already is :func:`coarse_features` output.
 
-        coarse = features if validated else self.coarse_features(features, target)
-        coarse = self.feature_scaler.normalize(coarse)
-        tgt = self.label_grid if target is None else grid.finest_grid(target)
-        hi = grid.interpolate(coarse, tgt, method="bicubic")
-        if target is None:
-            static = self.static
-        elif target.attrs.get(PREPARED):
-            static = target  # already the output of static_channels()
-        else:
-            static = self.static_channels(target)
-        lat, lon = grid.find_latlon(hi)
-        time = hi[self.features[0]].dims[0]
-        chans = [hi[v].transpose(time, lat, lon) for v in self.features]
-        chans += [static[v].broadcast_like(hi[self.features[0]]) for v in self.static_names]
-        cond = xr.concat(chans, dim="channel", coords="minimal", compat="override")
-        cond = cond.assign_coords(channel=self.features + self.static_names)
-        cond = cond.transpose(time, "channel", lat, lon).astype("float32")
-        return grid.pad(cond, levels=self.levels, mode="reflect")
+    Examples
+    --------
+    >>> bicubic = baseline(model, era5)  # doctest: +SKIP
+    """
+    from .. import grid
 
-    def static_channels(self, target: xr.Dataset) -> xr.Dataset:
-        """Normalised static channels on `target`'s grid, read from `target`'s variables."""
-        missing = [v for v in self.static_names if v not in target.data_vars]
-        if missing:
-            raise InputError(
-                f"target= lacks the static covariate(s) {missing} the model was trained with; "
-                f"it must carry {self.static_names}"
-            )
-        from ..grid import finest_grid
+    coarse = features if validated else coarse_features(model, features, target)
+    tgt = model.label_grid if target is None else grid.finest_grid(target)
+    return grid.interpolate(coarse[model.labels], tgt, method=method)
 
-        grid_ = finest_grid(target)
-        chans, _ = prepare_static(target[self.static_names], grid_, self.static_stats)
-        chans.attrs[PREPARED] = 1
-        return chans
+
+def condition(
+    model: DownscalingModel,
+    features: xr.Dataset,
+    target: xr.Dataset | None = None,
+    *,
+    validated: bool = False,
+) -> xr.DataArray:
+    """Condition channels ``(time, channel, lat, lon)`` on the padded label grid.
+
+    Coarse features are validated, cropped and normalised (``validated=True``: they
+    already are :func:`coarse_features` output), interpolated onto the label grid by
+    coordinate-aware bicubic interpolation, stacked with the static channels and
+    padded to a multiple of ``2**(levels-1)``. Lazy on dask.
+
+    Examples
+    --------
+    >>> condition(model, era5).dims  # doctest: +SKIP
+    ('time', 'channel', 'latitude', 'longitude')
+    """
+    from .. import grid
+
+    coarse = features if validated else coarse_features(model, features, target)
+    coarse = model.feature_scaler.normalize(coarse)
+    tgt = model.label_grid if target is None else grid.finest_grid(target)
+    hi = grid.interpolate(coarse, tgt, method="bicubic")
+    if target is None:
+        static = model.static
+    elif target.attrs.get(PREPARED):
+        static = target  # already the output of static_channels()
+    else:
+        static = static_channels(model, target)
+    lat, lon = grid.find_latlon(hi)
+    time = hi[model.features[0]].dims[0]
+    chans = [hi[v].transpose(time, lat, lon) for v in model.features]
+    chans += [static[v].broadcast_like(hi[model.features[0]]) for v in static_names(model)]
+    cond = xr.concat(chans, dim="channel", coords="minimal", compat="override")
+    cond = cond.assign_coords(channel=model.features + static_names(model))
+    cond = cond.transpose(time, "channel", lat, lon).astype("float32")
+    return grid.pad(cond, levels=model.levels, mode="reflect")
+
+
+def static_channels(model: DownscalingModel, target: xr.Dataset) -> xr.Dataset:
+    """Normalised static channels on `target`'s grid, read from `target`'s variables.
+
+    Examples
+    --------
+    >>> chans = static_channels(model, other_domain)  # doctest: +SKIP
+    """
+    missing = [v for v in static_names(model) if v not in target.data_vars]
+    if missing:
+        raise InputError(
+            f"target= lacks the static covariate(s) {missing} the model was trained with; "
+            f"it must carry {static_names(model)}"
+        )
+    from ..grid import finest_grid
+
+    grid_ = finest_grid(target)
+    chans, _ = prepare_static(target[static_names(model)], grid_, model.static_stats)
+    chans.attrs[PREPARED] = 1
+    return chans
 
 
 def calendar_features(time: xr.DataArray) -> np.ndarray:

@@ -1,9 +1,10 @@
 """DownscalingModel: network + EMA weights + schedule + scalers + grids + variables.
 
 The container holds what a trained model is and samples from it at the tensor
-level. Its xarray-side methods (conditions, baseline, coverage) come from
-:mod:`xdeepr.model.conditioning`; its file format lives in
-:mod:`xdeepr.model.fileformat`.
+level. Its xarray-side methods (conditions, baseline, coverage) call the functions
+of :mod:`xdeepr.model.conditioning`; its parts are written, read and hashed by
+:mod:`xdeepr.model.parts` (the file layout: :mod:`xdeepr.model.fileformat`, which
+imports this module, never the reverse).
 """
 
 from __future__ import annotations
@@ -18,15 +19,16 @@ import xarray as xr
 
 from .. import tiling
 from ..diffusion import DEFAULT_SAMPLER, DEFAULT_STEPS, NoiseSchedule, sample
+from ..diffusion.losses import ModelFn
 from ..diffusion.noise import StackedRandomGenerator, check_noise
-from ..fastpath import FastPath
 from ..nn import UNet
 from ..options import SamplingOptions
 from ..scaling import Scaler
-from .conditioning import ConditioningMixin
+from . import conditioning, parts
+from .guidance import guidance_model_fn
 
 
-class DownscalingModel(ConditioningMixin):
+class DownscalingModel:
     """A trained conditional diffusion downscaling model.
 
     Create one with :func:`xdeepr.train`; load one with :func:`xdeepr.load_model`;
@@ -67,13 +69,13 @@ class DownscalingModel(ConditioningMixin):
 
     Notes
     -----
-    :attr:`identity` is computed once and cached; assigning any attribute in
-    :data:`RESULT_ATTRIBUTES` (``model.network = ...``, ``model.label_scaler = ...``)
-    drops the cache. Treat the attributes' values as immutable: change them by
-    assigning a new value, not in place.
+    :attr:`identity` is computed from the model's current state whenever it is asked
+    for (no cache): a model changed in place (weights loaded or scaled, a scaler's
+    statistics edited, a copy fine-tuned) is a different model to every cache keyed
+    on it.
     """
 
-    #: Attributes whose value changes a result: assigning one resets the identity.
+    #: Attributes whose value changes a result (what :attr:`digest` covers).
     RESULT_ATTRIBUTES = frozenset(
         {
             "network",
@@ -95,11 +97,6 @@ class DownscalingModel(ConditioningMixin):
             "observations",
         }
     )
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in self.RESULT_ATTRIBUTES:
-            self.__dict__.pop("_digest", None)
-        super().__setattr__(name, value)
 
     def __init__(
         self,
@@ -179,20 +176,16 @@ class DownscalingModel(ConditioningMixin):
         statistics, schedule, prediction, variables, label attributes and the network
         and training configuration, but not the training summary, the raw training
         weights or the configuration's bookkeeping (``checkpoint_dir``, ``progress``,
-        ...): see :func:`xdeepr.model.fileformat.model_digest`. Computed on first use
-        and cached until a :data:`RESULT_ATTRIBUTES` attribute is assigned.
+        ...): see :func:`xdeepr.model.parts.model_digest`. Computed from the current
+        state each time it is asked for (about 10 ms for the demo network): ask once
+        per operation.
 
         Examples
         --------
         >>> len(model.digest)  # doctest: +SKIP
         64
         """
-        digest = self.__dict__.get("_digest")
-        if digest is None:
-            from . import fileformat
-
-            digest = self.__dict__["_digest"] = fileformat.model_digest(self)
-        return str(digest)
+        return parts.model_digest(self)
 
     @property
     def identity(self) -> str:
@@ -206,11 +199,12 @@ class DownscalingModel(ConditioningMixin):
         return self.digest[:12]
 
     def __repr__(self) -> str:
+        ident = self.identity
         lat, lon = self.label_grid_names
         g = self.label_grid
         s = self.summary
         lines = [
-            f"<xdeepr.DownscalingModel {self.identity}>",
+            f"<xdeepr.DownscalingModel {ident}>",
             f"  features: {', '.join(self.features)}  ->  labels: {', '.join(self.labels)}"
             + (f"  (mean: {self.mean})" if self.mean else ""),
             f"  label grid: {g.sizes[lat]}x{g.sizes[lon]} ({lat} {float(g[lat][0]):g}.."
@@ -256,6 +250,45 @@ class DownscalingModel(ConditioningMixin):
 
         return find_latlon(self.label_grid)
 
+    # ------------------------------------------------ inputs (xdeepr.model.conditioning)
+    @property
+    def static_names(self) -> list[str]:
+        """Names of the static channels, in channel order."""
+        return conditioning.static_names(self)
+
+    def required_coverage(self, target: xr.Dataset | None = None) -> dict[str, list[float]]:
+        """Feature coverage needed; see :func:`~xdeepr.model.conditioning.required_coverage`."""
+        return conditioning.required_coverage(self, target)
+
+    def coarse_features(self, ds: xr.Dataset, target: xr.Dataset | None = None) -> xr.Dataset:
+        """`ds` validated and cropped; see :func:`~xdeepr.model.conditioning.coarse_features`."""
+        return conditioning.coarse_features(self, ds, target)
+
+    def feature_stats(self) -> dict[str, tuple[float, float]]:
+        """Training (mean, std) per feature: :func:`~xdeepr.model.conditioning.feature_stats`."""
+        return conditioning.feature_stats(self)
+
+    def baseline(
+        self,
+        features: xr.Dataset,
+        target: xr.Dataset | None = None,
+        method: str = "bicubic",
+        *,
+        validated: bool = False,
+    ) -> xr.Dataset:
+        """Interpolated coarse labels; see :func:`~xdeepr.model.conditioning.baseline`."""
+        return conditioning.baseline(self, features, target, method, validated=validated)
+
+    def condition(
+        self, features: xr.Dataset, target: xr.Dataset | None = None, *, validated: bool = False
+    ) -> xr.DataArray:
+        """Condition channels; see :func:`~xdeepr.model.conditioning.condition`."""
+        return conditioning.condition(self, features, target, validated=validated)
+
+    def static_channels(self, target: xr.Dataset) -> xr.Dataset:
+        """Static channels on `target`; see :func:`~xdeepr.model.conditioning.static_channels`."""
+        return conditioning.static_channels(self, target)
+
     # ------------------------------------------------------------------- sampling
     def sample(
         self,
@@ -275,10 +308,13 @@ class DownscalingModel(ConditioningMixin):
             ``(B, n_condition_channels, H, W)``, normalised and padded.
         calendar : torch.Tensor, optional
             ``(B, 2)`` hour-of-day and day-of-year fractions.
-        options : xdeepr.SamplingOptions, optional
-            Sampler, steps, η, tiling and fast path (``members``, ``seed`` and the
-            batching options are the caller's business here). Default: the model's
-            default sampler and steps.
+        options : xdeepr.SamplingOptions or mapping, optional
+            Sampler, steps, η, guidance, tiling and fast path (``members``, ``seed``
+            and the batching options are the caller's business here). Default: the
+            model's default sampler and steps. Options not yet resolved are resolved
+            here, once per call (:meth:`xdeepr.SamplingOptions.resolve`, then
+            :meth:`~xdeepr.SamplingOptions.on_device` for the network's device);
+            resolved ones are used as they are.
         noise : xdeepr.diffusion.StackedRandomGenerator, optional
             One generator per batch item: each item's initial and per-step noise is
             drawn from its own generator, so a sample does not depend on its batch.
@@ -304,23 +340,27 @@ class DownscalingModel(ConditioningMixin):
         >>> noise = StackedRandomGenerator.from_seeds([0, 1])
         >>> x = model.sample(cond, cal, opts, noise=noise)  # doctest: +SKIP
         """
-        opts = SamplingOptions.coerce(options).resolve(self)
         net = self.network
         device = next(net.parameters()).device
+        opts = SamplingOptions.coerce(options)
+        if not opts.resolved:  # a direct caller: settled here, at the entry only
+            opts = opts.resolve(self, observations=observed is not None)
+        if not opts.on_a_device:
+            opts = opts.on_device(device)
         condition = condition.to(device=device, dtype=torch.float32)  # (B, C_cond, H, W)
         if calendar is not None:
             calendar = calendar.to(device=device, dtype=torch.float32)  # (B, 2)
-        fast = FastPath.coerce(opts.fast_path)
+        assert opts.fast_path is not None  # settled by on_device
         denoise = tiling.tiled(
-            fast.denoiser(net, device), opts.tile, opts.overlap, net.size_multiple
+            opts.fast_path.denoiser(net, device), opts.tile, opts.overlap, net.size_multiple
         )
 
-        def model_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            return denoise(x, t, condition, calendar)
+        def denoised(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            return denoise(x, t, condition, calendar)  # (B, n_labels, H, W)
 
-        if observed is not None and opts.guidance != 0:  # None: the default guidance
-            from ..observations import guidance_model_fn
+        model_fn: ModelFn = denoised
 
+        if observed is not None and opts.guidance:
             model_fn = guidance_model_fn(self, model_fn, observed.to(device), opts)
         net.eval()
         like = torch.empty(
@@ -358,10 +398,14 @@ class DownscalingModel(ConditioningMixin):
 
     # -------------------------------------------------------------------- files
     def to_dict(self) -> dict[str, Any]:
-        """The model as a mapping of tensors and plain values (see :mod:`.fileformat`)."""
-        from .fileformat import to_dict
+        """The model as a mapping of tensors and plain values (see :mod:`.fileformat`).
 
-        return to_dict(self)
+        Examples
+        --------
+        >>> model.to_dict()["format_version"]  # doctest: +SKIP
+        3
+        """
+        return parts.to_dict(self)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the model to `path` atomically: safetensors plus a JSON header.
@@ -372,9 +416,7 @@ class DownscalingModel(ConditioningMixin):
         --------
         >>> model.save("t2m.xdeepr")  # doctest: +SKIP
         """
-        from .fileformat import save_model
-
-        return save_model(self, path)
+        return parts.save_model(self, path)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> DownscalingModel:
@@ -384,7 +426,10 @@ class DownscalingModel(ConditioningMixin):
         ------
         xdeepr.errors.ModelFileError
             When `d` is not a model mapping, lacks an entry or holds a wrong shape.
-        """
-        from .fileformat import from_dict
 
-        return from_dict(d)
+        Examples
+        --------
+        >>> DownscalingModel.from_dict(model.to_dict()).identity == model.identity  # doctest: +SKIP
+        True
+        """
+        return cls(**parts.model_kwargs(d))

@@ -95,7 +95,7 @@ def residual_mean(
             lon: condition[lon],
         },
     )
-    return scaler.denormalize(grid.unpad(arr).to_dataset("variable"))  # type: ignore[no-any-return]
+    return scaler.denormalize(grid.unpad(arr).to_dataset("variable"))
 
 
 def regression_mean(
@@ -116,10 +116,26 @@ def regression_mean(
     -------
     xarray.Dataset
         ``(time, lat, lon)`` per label variable, float32, with the label's attributes.
+
+    Raises
+    ------
+    xdeepr.errors.ConfigError
+        When the model has no regression mean.
+
+    Examples
+    --------
+    >>> mean = regression_mean(model, era5)  # doctest: +SKIP
     """
     from .. import grid
+    from ..errors import ConfigError
     from .conditioning import calendar_features
 
+    if getattr(model, "regression", None) is None:
+        raise ConfigError(
+            "this model has no regression mean (its mean is "
+            f"{getattr(model, 'mean', None)!r}); train with TrainConfig(mean='regression'), "
+            "or use .deepr.interpolate(model) for the bicubic one"
+        )
     coarse = model.coarse_features(features, target)
     cond = model.condition(coarse, target, validated=True).compute()
     mean = residual_mean(model, cond, calendar_features(coarse["time"]))

@@ -14,9 +14,9 @@ import numpy as np
 import xarray as xr
 
 from .. import grid
-from ..errors import InputError
-from ..options import DEFAULT_GUIDANCE, SamplingOptions
-from .encoding import channel_names, match_times, observation_channels, prepare_observations
+from ..options import SamplingOptions
+from .encoding import channel_names, observation_channels, prepare_observations
+from .times import match_times
 
 if TYPE_CHECKING:
     from ..model import DownscalingModel
@@ -27,33 +27,23 @@ __all__ = ["block_inputs", "for_downscaling", "guidance_model_fn", "pack", "unpa
 def guidance_model_fn(
     model: DownscalingModel, model_fn: Any, observed: Any, options: SamplingOptions
 ) -> Any:
-    """`model_fn` guided towards `observed` (:func:`xdeepr.diffusion.guidance.guided`).
-
-    `observed` is ``(B, 2 * n_labels, H, W)``: the ``obs_target`` channels, then the
-    ``obs_mask`` channels. The observation error variance in sample units is
-    ``(options.observation_error / std)²``, with ``std`` each label scaler's mean
-    standard deviation.
+    """Deprecated: :func:`xdeepr.model.guidance.guidance_model_fn` (the model's glue).
 
     Examples
     --------
     >>> fn = guidance_model_fn(model, fn, observed, options)  # doctest: +SKIP
     """
-    import torch
+    import warnings
 
-    from ..diffusion.guidance import guided
+    from ..model.guidance import guidance_model_fn as model_guidance
 
-    n = len(model.labels)
-    std = [float(np.mean(np.asarray(model.label_scaler.std[v]))) for v in model.labels]
-    var = torch.tensor([(options.observation_error / s) ** 2 for s in std], dtype=torch.float32)
-    return guided(
-        model_fn,
-        model.schedule,
-        model.prediction,
-        observed[:, :n],
-        observed[:, n:],
-        scale=DEFAULT_GUIDANCE if options.guidance is None else options.guidance,
-        variance=var.to(observed.device).view(1, n, 1, 1),
+    warnings.warn(
+        "xdeepr.observations.guidance_model_fn is deprecated: use "
+        "xdeepr.model.guidance.guidance_model_fn",
+        FutureWarning,
+        stacklevel=2,
     )
+    return model_guidance(model, model_fn, observed, options)
 
 
 _PREFIX, _STATION = "xdeepr_obs_", "xdeepr_station"
@@ -66,46 +56,43 @@ def for_downscaling(
     features: xr.Dataset,
     target: xr.Dataset | None,
     options: SamplingOptions,
-) -> tuple[xr.Dataset | None, SamplingOptions]:
-    """Check `obs` for downscaling `features`, match them to its times, settle the guidance.
+) -> xr.Dataset | None:
+    """Check `obs` for downscaling `features` and match them to its times.
 
     Uses the model's variable mapping and time tolerance when it was trained with
-    observations. ``options.guidance=None`` becomes :data:`~xdeepr.options.DEFAULT_GUIDANCE`
-    (0 for a model whose mean is a regression network). The observations returned are
-    None (with a warning) when nothing would use them: a model trained without
-    observations and no guidance.
+    observations. `options` are resolved with observations
+    (``SamplingOptions.resolve(model, observations=True)``: the guidance is settled
+    there, once). The observations returned are None (with a warning) when nothing
+    would use them: a model trained without observations and no guidance.
 
     Raises
     ------
     InputError
-        Bad station input (:func:`xdeepr.datasets.check_observations`), or guidance
-        asked of a model whose mean is a regression network.
+        Bad station input (:func:`xdeepr.datasets.check_observations`).
+    ValueError
+        When `options` are not resolved.
+
+    Examples
+    --------
+    >>> obs = for_downscaling(model, stations, coarse, None, options)  # doctest: +SKIP
     """
     import warnings
 
+    options.check_resolved("for_downscaling")
     record = model.observations or {}
-    regression = getattr(model, "regression", None) is not None
-    if options.guidance is None:  # observations given: guided by them unless told otherwise
-        options = options.replace(guidance=0.0 if regression else DEFAULT_GUIDANCE)
-    guidance = float(options.guidance or 0.0)
-    if not record and guidance == 0:
+    if not record and not options.guidance:
         warnings.warn(
             "this model was trained without observations: they are unused unless sampling "
             "is guided by them (SamplingOptions(guidance=1.0))",
             UserWarning,
             stacklevel=3,
         )
-        return None, options
-    if guidance > 0 and regression:
-        raise InputError(
-            "guidance by observations needs a model whose mean is bicubic or none; this "
-            "one corrects a regression network's mean"
-        )
+        return None
     domain = model.label_grid if target is None else grid.finest_grid(target)
     clean, _ = prepare_observations(
         obs, model.labels, variables=record.get("variables"), time_like=features, domain=domain
     )
-    return match_times(clean, features["time"], record.get("tolerance")), options
+    return match_times(clean, features["time"], record.get("tolerance"))
 
 
 def block_inputs(
@@ -120,9 +107,10 @@ def block_inputs(
     Returns the extra condition channels ``(T, n, Hp, Wp)`` of a model trained with
     observations (None otherwise; all zero when `obs` is None) and, when `guidance` > 0
     and `obs` is given, the guidance input ``(T, 2 * n_labels, Hp, Wp)``: targets, then
-    masks (None otherwise). None `guidance` is :data:`~xdeepr.options.DEFAULT_GUIDANCE`.
+    masks (None otherwise). `guidance` is resolved (:meth:`xdeepr.SamplingOptions.resolve`).
     """
-    guidance = DEFAULT_GUIDANCE if guidance is None else guidance
+    if guidance is None:
+        raise ValueError("block_inputs takes the resolved guidance (a number), not None")
     if not model.observations and (obs is None or guidance == 0):
         return None, None
     chans = observation_channels(model, features, obs, target).compute()
