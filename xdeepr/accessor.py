@@ -1,11 +1,10 @@
 """The ``.deepr`` accessor: a thin façade over :mod:`xdeepr`'s modules.
 
-It validates and delegates; it holds no maths of its own. Every method returns a
-new object and leaves the original untouched. One base class holds the methods;
-``Dataset.deepr`` and ``DataArray.deepr`` are thin subclasses, so both have real
-methods that ``help()``, tab completion and the API reference see. On a DataArray
-each method works on the one-variable Dataset of that array and hands back an
-array named as the input.
+It validates and delegates (no maths of its own); every method returns a new object.
+One base class holds the methods; ``Dataset.deepr`` and ``DataArray.deepr`` are thin
+subclasses, so both have real methods that ``help()``, tab completion and the API
+reference see. On a DataArray each method works on its one-variable Dataset and
+hands back an array named as the input.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import xarray as xr
 
 from . import grid
-from .errors import ConfigError
 from .options import SamplingOptions
 from .scaling import Scaler
 
@@ -76,9 +74,8 @@ class DeepRAccessor(Generic[T]):
     ) -> T:
         """Crop to a lon/lat box or a DeepR ``spatial_coverage`` mapping.
 
-        Bounds in any order; latitude ascending or descending; longitude 0..360 or
-        -180..180, a box across the seam included. The result keeps the input's
-        orientation and attributes. See :func:`xdeepr.grid.crop`.
+        Bounds in any order, any orientation and longitude convention, a box across
+        the seam included; see :func:`xdeepr.grid.crop`.
 
         Parameters
         ----------
@@ -138,8 +135,8 @@ class DeepRAccessor(Generic[T]):
     ) -> T:
         """Interpolate onto `target`'s grid (a Dataset, a mapping or a model's label grid).
 
-        Coordinate-aware: any regular grid, orientation or longitude convention.
-        See :func:`xdeepr.grid.interpolate`.
+        Coordinate-aware (any orientation or longitude convention); see
+        :func:`xdeepr.grid.interpolate`.
 
         Parameters
         ----------
@@ -193,32 +190,23 @@ class DeepRAccessor(Generic[T]):
         model : DownscalingModel
             From :func:`xdeepr.train` or :func:`xdeepr.load_model`.
         target : xarray.Dataset, optional
-            Another hi-res domain carrying the model's static covariates; the network
-            is convolutional, so the model downscales onto `target`'s grid.
+            Another hi-res domain with the model's static covariates, to downscale onto.
         options : xdeepr.SamplingOptions, optional
-            All the sampling options at once; then no other sampling keyword may be
-            given.
+            All the sampling options at once (then no other sampling keyword).
         observations : xarray.Dataset, optional
-            Station observations (CF timeSeries: dims ``time``, ``station``; see
-            :func:`xdeepr.datasets.stations_from_table`). A model trained with
-            observations takes them as condition channels (any stations, or none),
-            and they guide the sampling of any model (`guidance`). Stations outside
-            the domain are dropped with a warning; times are matched as the model
-            was trained (:mod:`xdeepr.observations`).
+            Station observations (CF timeSeries, :mod:`xdeepr.observations`): condition
+            channels of a model trained with them, and guidance of any model.
         <sampling options>
         Returns
         -------
         Dataset or DataArray
-            The label variable(s) with dims (member, time, lat, lon) on the label grid
-            (its coordinate names, values and orientation), CF attributes and
-            provenance attributes. Lazy (dask-backed) when the input is.
+            The label variable(s), dims (member, time, lat, lon) on the label grid, with
+            CF and provenance attributes; lazy (dask-backed) when the input is.
 
         Raises
         ------
-        xdeepr.errors.ConfigError
-            A sampling option of the wrong type or range, named.
-        xdeepr.errors.InputError
-            Input the model cannot use (variables, grid, coverage, time, NaN), named.
+        xdeepr.errors.ConfigError, xdeepr.errors.InputError
+            A sampling option, or input the model cannot use, named.
 
         Examples
         --------
@@ -244,18 +232,13 @@ class DeepRAccessor(Generic[T]):
     def predict_mean(self, model: DownscalingModel, target: xr.Dataset | None = None) -> T:
         """The model's regression mean: a deterministic downscaling of this coarse input.
 
-        For models trained with ``TrainConfig(mean="regression")`` (CorrDiff), whose
-        U-Net predicts the hi-res field from the condition (the counterpart of DeepR's
-        deterministic networks); ``score(..., baseline="regression", model=model)``
-        scores it next to the ensemble. Computed, not lazy; ``(time, lat, lon)`` on the
-        label grid (or `target`'s). Raises :class:`~xdeepr.errors.ConfigError` for a
-        model without one. See :func:`xdeepr.model.mean.regression_mean`.
+        For models trained with ``TrainConfig(mean="regression")`` (CorrDiff); computed,
+        not lazy, ``(time, lat, lon)`` on the label grid (or `target`'s). See
+        :func:`xdeepr.model.mean.regression_mean`.
 
         Examples
         --------
         >>> mean = era5.deepr.predict_mean(model)  # doctest: +SKIP
-        >>> mean.t2m.dims  # doctest: +SKIP
-        ('time', 'latitude', 'longitude')
         """
         from .model.mean import regression_mean
 
@@ -274,38 +257,29 @@ class DeepRAccessor(Generic[T]):
     ) -> xr.Dataset:
         """Score this (ensemble) prediction against `truth`, metric by metric.
 
+        See :func:`xdeepr.metrics.score` for `member_dim`, `dim` and `weights`
+        (``weights="area"``: cos-latitude) and :func:`xdeepr.metrics.format_table`.
+
         Parameters
         ----------
         truth : Dataset or DataArray
             Observed hi-res fields on the same grid; scored on the times both share.
         baseline : str, Dataset, mapping, list of those, or None
-            Baseline(s) to compare with: ``"bicubic"``, ``"bilinear"``, ``"nearest"``
-            (the coarse `features` interpolated onto the truth's grid),
-            ``"climatology"`` (bicubic plus the training period's mean residual by
-            month and hour of day, stored in `model` by :func:`xdeepr.train`: a model
-            that only learned the fixed patterns does not beat it), ``"regression"``
-            (the `model`'s regression mean, :meth:`predict_mean`), a Dataset, a
-            mapping of name to Dataset, or a list mixing them, e.g.
-            ``["bicubic", "climatology"]``.
-        features : Dataset or DataArray, optional
-            Coarse input, for the named baselines. Without it the named baselines
-            are skipped (see Returns): ``hires.deepr.score(truth)`` scores the
-            prediction alone.
-        model : DownscalingModel, optional
-            The model that made this prediction: its climatology or regression mean,
-            for ``"climatology"`` and ``"regression"`` (skipped without it).
-        member_dim, dim, weights
-            See :func:`xdeepr.metrics.score` (``weights="area"``: cos-latitude).
+            ``"bicubic"``, ``"bilinear"``, ``"nearest"`` (`features` interpolated onto
+            the truth's grid), ``"climatology"`` (bicubic plus the training period's
+            mean residual by month and hour, stored in `model`), ``"regression"`` (the
+            `model`'s regression mean), a Dataset, a mapping of name to Dataset, or a
+            list mixing them, e.g. ``["bicubic", "climatology"]``.
+        features, model : optional
+            The coarse input and the model that made this prediction, for the named
+            baselines. A named baseline whose input is not given is skipped, and the
+            attribute ``xdeepr_skipped_baselines`` says which and why (printed by
+            ``format_table``): ``hires.deepr.score(truth)`` scores the prediction alone.
 
         Returns
         -------
         xarray.Dataset
-            One variable per field with dims (metric, model); see
-            :func:`xdeepr.metrics.score` and :func:`xdeepr.metrics.format_table`.
-            Named baselines that need an input not given (`features`, `model`) are
-            left out; the attribute ``xdeepr_skipped_baselines``
-            (:data:`xdeepr.metrics.SKIPPED_BASELINES`) names them and why, and
-            :func:`~xdeepr.metrics.format_table` prints it.
+            One variable per field with dims (metric, model).
 
         Raises
         ------
@@ -348,9 +322,11 @@ class DeepRAccessor(Generic[T]):
     ) -> xr.Dataset:
         """Score this (ensemble) prediction at weather stations, metric by metric.
 
-        The prediction and the baselines are interpolated bilinearly to the
-        stations and matched on the observation times; see
-        :func:`xdeepr.metrics.score_at` and :func:`xdeepr.metrics.at_stations`.
+        The prediction and the baselines are interpolated bilinearly to the stations
+        and matched on the observation times: :func:`xdeepr.metrics.score_at`, whose
+        page documents `member_dim`, `dim` (``"time"`` scores each station), `weights`,
+        `groupby` (``"season"``, ``"hour"``, ``"month"``), `time_tolerance` and
+        `observation_error` (the stations' own error, allowed for in spread-skill).
 
         Parameters
         ----------
@@ -359,32 +335,18 @@ class DeepRAccessor(Generic[T]):
             ``latitude(station)``, ``longitude(station)``, NaN = missing), e.g. from
             :func:`xdeepr.observations.stations_from_table`. Stations outside this
             prediction's grid are dropped with a warning that counts them.
-        baseline : str, Dataset, mapping, list of those, or None
-            As in :meth:`score` (``"bicubic"``, ``"climatology"``, ``"regression"``,
-            ...), made on this prediction's grid, then interpolated to the stations.
+        baseline, features, model
+            As in :meth:`score`: baselines are made on this prediction's grid, then
+            interpolated to the stations; those whose inputs were not given are
+            skipped and named in ``xdeepr_skipped_baselines``.
         stations : Dataset or DataArray, optional
             Deprecated name of `observations` (a :class:`FutureWarning`).
-        features : Dataset or DataArray, optional
-            Coarse input, for the named baselines (skipped without it, as in
-            :meth:`score`).
-        model : DownscalingModel, optional
-            For ``"climatology"`` and ``"regression"``.
-        member_dim, dim, weights, groupby
-            See :func:`xdeepr.metrics.score_at`: ``dim="time"`` scores each station,
-            ``groupby="season"`` (or ``"hour"``, ``"month"``) each group of times.
-        time_tolerance : str or timedelta, optional
-            Match observation times to the nearest prediction time within it.
-        observation_error : float or mapping, optional
-            Standard deviation of the stations' own error (e.g. ``0.3`` K); the
-            spread-skill ratio then allows for it (see
-            :func:`xdeepr.metrics.score_at`).
 
         Returns
         -------
         xarray.Dataset
             One variable per observed field with dims (metric, model, ...); metrics
-            rmse, mae, mean_error (bias), r2, crps, spread_skill. Skipped baselines
-            are named in ``xdeepr_skipped_baselines``, as in :meth:`score`.
+            rmse, mae, mean_error (bias), r2, crps, spread_skill.
 
         Examples
         --------
@@ -418,47 +380,13 @@ class DeepRAccessor(Generic[T]):
         features: xr.Dataset | xr.DataArray | None,
         model: DownscalingModel | None,
     ) -> tuple[dict[str, xr.Dataset], dict[str, str]]:
-        """Named baselines on `grid_of`'s grid from names, Datasets, mappings or a list.
-
-        Returns the baselines and those skipped, ``{name: why}``: a named baseline
-        whose input (`features`, `model`) was not given.
-        """
-        baselines: dict[str, xr.Dataset] = {}
-        skipped: dict[str, str] = {}
-        items = baseline if isinstance(baseline, (list, tuple)) else [baseline]
-        for item in items:
-            if isinstance(item, str):
-                from .model.baselines import MODEL_BASELINES
-
-                needs = []
-                if features is None and (item in grid.INTERP_METHODS or item in MODEL_BASELINES):
-                    needs.append("the coarse input (features=)")
-                if model is None and item in MODEL_BASELINES:
-                    needs.append("the model (model=)")
-                if needs:
-                    skipped[item] = "needs " + " and ".join(needs)
-                    continue
-                baselines[item] = self._named_baseline(item, grid_of, features, model)
-            elif isinstance(item, (xr.Dataset, xr.DataArray)):
-                baselines["baseline"] = _as_dataset(item, self._name())
-            elif isinstance(item, Mapping):
-                baselines.update({str(k): _as_dataset(v, self._name()) for k, v in item.items()})
-            elif item is not None:
-                raise ConfigError(f"baseline entries must be names or Datasets, got {item!r}")
-        return baselines, skipped
-
-    def _named_baseline(
-        self,
-        name: str,
-        truth: xr.Dataset,
-        features: xr.Dataset | xr.DataArray | None,
-        model: DownscalingModel | None,
-    ) -> xr.Dataset:
-        """The baseline called `name` on the truth's grid (see :meth:`score`)."""
-        from .model.baselines import named_baseline
+        """Baselines and those skipped: :func:`xdeepr.model.baselines.collect_baselines`."""
+        from .model.baselines import collect_baselines
 
         coarse = None if features is None else _as_dataset(features, self._name())
-        return named_baseline(name, truth, coarse, model)
+        return collect_baselines(
+            baseline, grid_of, coarse, model, lambda obj: _as_dataset(obj, self._name())
+        )
 
     # --------------------------------------------------------------- scaling
     def normalize(self, scaler: Scaler) -> T:

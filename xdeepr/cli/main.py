@@ -9,7 +9,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .. import __version__
+from .._version import __version__
 from . import demo, downscale, evaluate, train
 from ._common import PROG, exit_status, one_line
 

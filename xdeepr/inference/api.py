@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .. import __version__, grid
+from .. import grid
 from .._torch import choose_device
+from .._version import __version__
 from ..errors import ConfigError, InputError
 from ..model import DownscalingModel
 from ..options import MAX_CHUNK_BYTES, SamplingOptions
@@ -164,12 +165,14 @@ def downscale(
             coarse if obs is None else pack(coarse, obs), model, digest, out_grid, target, opts
         )
     else:
-        from tqdm.auto import tqdm
+        from .._progress import progress_bar
 
         n_t = coarse.sizes["time"]
         total = n_t * opts.members * int(opts.steps or 0)
         model.to(dev)
-        with tqdm(total=total, disable=not opts.progress, desc="downscaling", unit="eval") as bar:
+        with progress_bar(
+            total=total, disable=not opts.progress, desc="downscaling", unit="eval"
+        ) as bar:
             res = batching.sample_block(
                 coarse,
                 model,

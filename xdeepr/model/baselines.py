@@ -17,7 +17,8 @@ Examples
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import xarray as xr
 
@@ -27,7 +28,7 @@ from ..errors import ConfigError
 if TYPE_CHECKING:
     from .container import DownscalingModel
 
-__all__ = ["MODEL_BASELINES", "named_baseline"]
+__all__ = ["MODEL_BASELINES", "collect_baselines", "named_baseline"]
 
 #: Baselines built from a model: name -> the model attribute it needs.
 MODEL_BASELINES = {"climatology": "climatology", "regression": "regression"}
@@ -86,3 +87,65 @@ def named_baseline(
 
     bicubic = grid.interpolate(features[names], truth, method="bicubic")
     return add_climatology(model.climatology, bicubic)  # type: ignore[arg-type]
+
+
+def collect_baselines(
+    baseline: Any,
+    grid_of: xr.Dataset,
+    features: xr.Dataset | None,
+    model: DownscalingModel | None,
+    as_dataset: Callable[[Any], xr.Dataset] = lambda obj: obj,
+) -> tuple[dict[str, xr.Dataset], dict[str, str]]:
+    """Baselines on `grid_of`'s grid from names, Datasets, mappings or a list of those.
+
+    A named baseline whose input (`features`, `model`) was not given is skipped, not
+    refused: the accessor's ``score(truth)`` works with its defaults and says what it
+    left out.
+
+    Parameters
+    ----------
+    baseline : str, Dataset, mapping, list of those, or None
+        What to compare with (see ``Dataset.deepr.score``).
+    grid_of : xarray.Dataset
+        The fields whose grid and variables the named baselines take.
+    features : xarray.Dataset, optional
+        The coarse input of the interpolation and model baselines.
+    model : DownscalingModel, optional
+        The model holding a climatology or regression mean.
+    as_dataset : callable
+        Turns a given DataArray baseline into a Dataset (the accessor names it).
+
+    Returns
+    -------
+    baselines : dict
+        Name to baseline Dataset.
+    skipped : dict
+        Name to why it was skipped, e.g. ``{"bicubic": "needs the coarse input
+        (features=)"}``.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> collect_baselines("bicubic", xr.Dataset(), None, None)
+    ({}, {'bicubic': 'needs the coarse input (features=)'})
+    """
+    baselines: dict[str, xr.Dataset] = {}
+    skipped: dict[str, str] = {}
+    for item in baseline if isinstance(baseline, (list, tuple)) else [baseline]:
+        if isinstance(item, str):
+            needs = []
+            if features is None and (item in grid.INTERP_METHODS or item in MODEL_BASELINES):
+                needs.append("the coarse input (features=)")
+            if model is None and item in MODEL_BASELINES:
+                needs.append("the model (model=)")
+            if needs:
+                skipped[item] = "needs " + " and ".join(needs)
+                continue
+            baselines[item] = named_baseline(item, grid_of, features, model)
+        elif isinstance(item, (xr.Dataset, xr.DataArray)):
+            baselines["baseline"] = as_dataset(item)
+        elif isinstance(item, Mapping):
+            baselines.update({str(k): as_dataset(v) for k, v in item.items()})
+        elif item is not None:
+            raise ConfigError(f"baseline entries must be names or Datasets, got {item!r}")
+    return baselines, skipped

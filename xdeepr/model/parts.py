@@ -21,8 +21,8 @@ import numpy as np
 import torch
 import xarray as xr
 
-from .. import __version__
 from .._util import atomic_path
+from .._version import __version__
 from ..diffusion import NoiseSchedule
 from ..errors import ModelFileError
 from ..nn import UNet
