@@ -125,7 +125,7 @@ def test_config_files_and_overrides(tmp_path):
     assert parse_overrides(["steps=5", "device=cuda", "is_attention=[False, True]"]) == {
         "steps": 5,
         "device": "cuda",
-        "is_attention": [False, True],
+        "is_attention": (False, True),  # read as the field's type: a tuple of bools
     }
     (tmp_path / "c.ini").write_text("")
     with pytest.raises(Exception, match=r"unknown config file type '\.ini'"):
