@@ -6,7 +6,7 @@ import argparse
 import glob
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -248,3 +248,114 @@ def one_line(err: BaseException) -> str:
     kept = [s for s in sentences if "weights_only" not in s and "can still be loaded" not in s]
     text = ". ".join(kept).strip() or type(err).__name__
     return text if len(text) <= 600 else text[:597] + "..."
+
+
+# ------------------------------------------------------------------------------ output
+
+
+def check_not_input(output: str | os.PathLike[str], inputs: Mapping[str, Sequence[str]]) -> None:
+    """Refuse an output that is one of the inputs, lies inside one or holds one.
+
+    Paths are compared resolved (symbolic links followed, the same file by any
+    name), so ``-o ./in.nc`` or a link to ``in.nc`` is refused as ``in.nc`` is.
+    A zarr store is a folder: an output inside an input store, or an input inside
+    the output store (which ``--overwrite`` would delete), is refused too.
+
+    Parameters
+    ----------
+    output : str or path-like
+        The path a command is about to write.
+    inputs : mapping of str to sequence of str
+        What each input is (an option such as ``"--model"``, or ``"input"``) to its
+        paths or glob patterns; patterns matching nothing are ignored.
+
+    Raises
+    ------
+    CLIError
+        Naming the output, the input it would replace and the option it came from.
+
+    Examples
+    --------
+    >>> check_not_input("in.nc", {"input": ["./in.nc"]})
+    Traceback (most recent call last):
+    ...
+    xdeepr.cli._common.CLIError: refusing to write the output 'in.nc' over the input './in.nc' (input): choose another --output
+    """  # noqa: E501
+    out = Path(os.path.realpath(output))
+    for what, patterns in inputs.items():
+        for pattern in patterns:
+            paths = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+            for path in paths:
+                real = Path(os.path.realpath(path))
+                same = real == out or (
+                    out.exists() and real.exists() and os.path.samefile(out, real)
+                )
+                if same or out in real.parents or real in out.parents:
+                    how = "over" if same else ("around" if out in real.parents else "inside")
+                    raise CLIError(
+                        f"refusing to write the output {str(output)!r} {how} the input "
+                        f"{path!r} ({what}): choose another --output"
+                    )
+
+
+def check_output_file(path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+    """Check that the file `path` (a model) can be written, before any work is done.
+
+    The rule of every ``xdeepr`` command: an existing output is replaced only with
+    ``--overwrite``; the folder must be writable (missing folders are created when
+    the file is written, so their nearest existing parent must be).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file to write.
+    overwrite : bool
+        Replace an existing file.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    OutputError
+        For an existing file without `overwrite`, a folder at `path`, or a folder that
+        is a file or is not writable; naming the path and what to do.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> existing = pathlib.Path(tempfile.mkdtemp()) / "t2m.xdeepr"
+    >>> _ = existing.write_text("")
+    >>> check_output_file(existing)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    xdeepr.errors.OutputError: '...t2m.xdeepr' exists; pass --overwrite to replace it, or choose another --output
+    """  # noqa: E501
+    import tempfile
+
+    from ..errors import OutputError
+
+    p = Path(path)
+    if p.is_dir():
+        raise OutputError(f"cannot write {str(p)!r}: it is a folder; give a file name")
+    if p.exists() and not overwrite:
+        raise OutputError(
+            f"{str(p)!r} exists; pass --overwrite to replace it, or choose another --output"
+        )
+    folder = p.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent  # the folders below are created when the file is written
+    if not folder.is_dir():
+        raise OutputError(
+            f"cannot write {str(p)!r}: {str(folder)!r} is not a directory; choose another --output"
+        )
+    try:  # os.access is not enough: root, read-only file systems, ACLs
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{p.name}.", suffix=".probe"):
+            pass
+    except OSError as err:
+        raise OutputError(
+            f"cannot write {str(p)!r}: its folder {str(folder)!r} is not writable "
+            f"({err.strerror or err}); choose another --output"
+        ) from err
+    return p

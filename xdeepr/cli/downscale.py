@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 from ..diffusion import SAMPLERS
 from ..fastpath import COMPILE_MODES
-from ._common import CLIError, add_command, info, load_model, open_input, positive_int
+from ._common import (
+    CLIError,
+    add_command,
+    check_not_input,
+    info,
+    load_model,
+    open_input,
+    positive_int,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from distributed import Client
@@ -40,7 +48,13 @@ attribute xdeepr_complete is 0 until the last block is in. After a crash or a
 kill, rerun the same command with --resume to continue without redoing
 finished blocks (a run with another model, options or input is refused). A
 netCDF output (OUTPUT.nc) appears only when complete. The same writer is
-xdeepr.writer.write_ensemble in Python.
+xdeepr.writer.write_ensemble in Python. --overwrite replaces an existing
+OUTPUT, never an input: an OUTPUT that is (or is inside, or holds) one of the
+INPUTs, --model or --observations is refused.
+
+Forecast input (a 'step' lead time: ERA5 forecasts opened with cfgrib) is
+downscaled at its valid times (valid_time, or time + step), which stamp the
+output; several steps become one valid-time axis.
 """
 
 EPILOG = """\
@@ -188,11 +202,15 @@ def _fill(text: str | None) -> str | float | None:
 def run(args: argparse.Namespace) -> int:
     """``xdeepr downscale``: downscale files on a dask cluster, block by block."""
     import xdeepr
-    from xdeepr import writer
+    from xdeepr import grid, writer
 
     out = Path(args.output)
     # Everything that can be checked without computing is checked first.
     writer.check_destination(out, resume=args.resume, overwrite=args.overwrite)
+    given = {"INPUT": list(args.inputs), "--model": [args.model]}
+    if args.observations:
+        given["--observations"] = [args.observations]
+    check_not_input(out, given)  # --overwrite replaces outputs, never inputs
     if "time" not in args.chunks:
         raise CLIError(
             f"--chunks must give the time steps per block, e.g. time=8, got {args.chunks}"
@@ -224,8 +242,11 @@ def run(args: argparse.Namespace) -> int:
     from ._stations import open_observations
 
     obs = open_observations(args.observations) if args.observations else None
-    if "time" not in ds.dims:
-        raise CLIError(f"the input has no 'time' dimension (its dimensions: {list(ds.dims)})")
+    try:  # forecast steps become valid times here, so blocks and --resume see those
+        ds, _ = grid.standard_time(ds)
+    except ValueError as err:
+        raise CLIError(f"the input's time axis: {err}") from err
+    ds = ds.chunk({"time": args.chunks["time"]})  # also a time axis renamed or made here
     record = writer.read_progress(out) if args.resume and out.exists() else None
     if record is not None:  # compute in the store's blocks, whatever --chunks says
         sizes = tuple(int(b) - int(a) for a, b in record["blocks"])

@@ -10,7 +10,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ._common import CLIError, add_command, info, open_input
+from ._common import (
+    CLIError,
+    add_command,
+    check_not_input,
+    check_output_file,
+    info,
+    open_input,
+)
 
 SUMMARY = "train a model on coarse features and hi-res labels"
 
@@ -40,6 +47,11 @@ temporal_coverage and split; keys it ignores are listed in docs/from-deepr.md.
 
 Checkpoints go to OUTPUT.checkpoints/ (unless checkpoint_dir is set); --resume
 continues an interrupted run from the last one, exactly where it stopped.
+
+--output is checked before anything is read or trained: its folder must be
+writable, it must not be one of the inputs, and an existing model file is
+replaced only with --overwrite (with --resume too: resuming continues the
+checkpoints, replacing a finished model file is a separate decision).
 """
 
 EPILOG = """\
@@ -96,6 +108,11 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         "--resume",
         action="store_true",
         help="continue from the last checkpoint (OUTPUT.checkpoints/ or checkpoint_dir)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing MODEL file (also needed with --resume to replace one)",
     )
 
 
@@ -199,6 +216,13 @@ def run(args: argparse.Namespace) -> int:
 
     import xdeepr
 
+    # the output first: a model trained for hours must have somewhere to go
+    check_output_file(args.output, overwrite=args.overwrite)
+    given = {"FEATURES": [args.features], "LABELS": [args.labels], "--static": args.static}
+    for flag in ("observations", "config", "deepr_config"):
+        if getattr(args, flag, None):
+            given[f"--{flag.replace('_', '-')}"] = [getattr(args, flag)]
+    check_not_input(args.output, given)
     deepr = None
     if args.deepr_config:
         if args.config:

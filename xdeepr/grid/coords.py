@@ -117,10 +117,18 @@ def grid_step(obj: xr.Dataset | xr.DataArray, name: Hashable) -> float:
     values = np.asarray(obj[name].values)
     if values.size < 2:
         raise GridError(f"coordinate {name!r} has {values.size} point(s); need at least 2")
-    _, lon = _maybe_latlon(obj)
-    d = _diffs(values, is_lon=(name == lon))
+    d = _diffs(values, is_lon=_is_longitude(obj, name))
     step = float(np.median(d))
-    if step == 0 or not np.allclose(d, step, rtol=1e-3, atol=1e-6 * abs(step)):
+    if not _regular(d):
+        if _regular(
+            _diffs(values, is_lon=True)
+        ):  # regular modulo 360: a longitude split at the seam
+            raise GridError(
+                f"coordinate {name!r} is regular but split at the 0°/360° seam (it jumps from "
+                f"{_seam(values)}); mark it as a longitude (standard_name='longitude') or "
+                f"roll it to -180..180: ds.assign_coords({name}=((ds.{name} + 180) % 360) - 180)"
+                f'.sortby("{name}")'
+            )
         raise GridError(
             f"coordinate {name!r} is not regular: spacing ranges from {d.min():g} to "
             f"{d.max():g}. Regrid it to a regular grid first."
@@ -129,11 +137,36 @@ def grid_step(obj: xr.Dataset | xr.DataArray, name: Hashable) -> float:
     return float(np.round(step, 10))
 
 
-def _maybe_latlon(obj: xr.Dataset | xr.DataArray) -> tuple[str | None, str | None]:
+#: ``units`` of a longitude coordinate (CF; as cf-xarray reads them).
+LON_UNITS = ("degrees_east", "degree_east", "degree_e", "degrees_e", "degreee", "degreese")
+
+
+def _is_longitude(obj: xr.Dataset | xr.DataArray, name: Hashable) -> bool:
+    """Whether the coordinate `name` is a longitude: by CF metadata, by name, or as found.
+
+    Looked at one coordinate at a time, so that a Dataset holding two grids (static
+    fields at two resolutions) still knows its longitudes.
+    """
+    attrs = obj[name].attrs
+    if attrs.get("standard_name") == "longitude" or str(name) in LON_NAMES:
+        return True
+    if str(attrs.get("units", "")).lower() in LON_UNITS:
+        return True
     try:
-        return find_latlon(obj)
+        return name in _cf_coord(obj, "longitude") or name == find_latlon(obj)[1]
     except GridError:
-        return None, None
+        return False
+
+
+def _regular(d: np.ndarray) -> bool:
+    step = float(np.median(d))
+    return step != 0 and bool(np.allclose(d, step, rtol=1e-3, atol=1e-6 * abs(step)))
+
+
+def _seam(values: np.ndarray) -> str:
+    """Where a longitude split at the seam jumps, e.g. ``'359.75 to 0'``."""
+    i = int(np.argmax(np.abs(np.diff(values.astype("float64")))))
+    return f"{values[i]:g} to {values[i + 1]:g}"
 
 
 def grid_spacing(obj: xr.Dataset | xr.DataArray) -> tuple[float, float]:

@@ -6,6 +6,7 @@ from collections.abc import Hashable, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from .._util import is_cftime
@@ -48,7 +49,18 @@ def find_time(obj: xr.Dataset | xr.DataArray) -> str:
 def standard_time(obj: XrObj) -> tuple[XrObj, str]:
     """`obj` with its time dimension named ``time`` (a scalar time made a length-1 dim).
 
-    Returns the renamed object and the original name, to rename results back.
+    Forecast input (a ``step`` lead time, as cfgrib opens ERA5 forecasts: ``time``
+    the initialisation, ``step`` a scalar or a dimension, perhaps ``valid_time``)
+    is put on its valid times first (:func:`valid_time_axis`), so that the calendar
+    the model is conditioned on and the output's stamps are those of the field.
+
+    Returns the renamed object and the original name, to rename results back
+    (``"time"`` for forecast input: the result is stamped with the valid times).
+
+    Raises
+    ------
+    InputError
+        For forecast input whose valid times repeat (see :func:`valid_time_axis`).
 
     Examples
     --------
@@ -58,12 +70,146 @@ def standard_time(obj: XrObj) -> tuple[XrObj, str]:
     >>> dict(out.sizes), name
     ({'time': 1}, 'time')
     """
+    obj, forecast = valid_time_axis(obj)
+    if forecast:
+        return obj, "time"
     if "time" not in obj.dims:
         scalar = [n for n in obj.coords if obj[n].ndim == 0 and _is_time(obj[n])]
         if scalar:
             obj = obj.expand_dims(scalar[0])
     name = find_time(obj)
     return (obj if name == "time" else obj.rename({name: "time"})), name
+
+
+def valid_time_axis(obj: XrObj) -> tuple[XrObj, bool]:
+    """`obj` on one ``time`` axis of valid times when it holds forecast steps.
+
+    A forecast field has an initialisation time ``time`` (a dimension or a scalar)
+    and a lead time ``step`` (a timedelta coordinate: a scalar, or a dimension of
+    any size). Its valid time is ``valid_time`` when present, else ``time + step``.
+    The result has a ``time`` dimension holding the valid times, sorted, without
+    ``step`` and ``valid_time``; input without a ``step`` is returned unchanged.
+
+    Parameters
+    ----------
+    obj : xarray.Dataset or xarray.DataArray
+
+    Returns
+    -------
+    (same type as `obj`, bool)
+        The object, and whether it held forecast steps.
+
+    Raises
+    ------
+    InputError
+        When two (time, step) pairs share a valid time, naming it and the selection
+        (one step, or one initialisation) that removes the repetition.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> ds = xr.Dataset({"t2m": (("time", "lat"), np.zeros((2, 3)))},
+    ...                 coords={"time": np.array(["2020-01-01T00", "2020-01-01T12"], "M8[ns]"),
+    ...                         "step": np.timedelta64(6, "h")})
+    >>> out, forecast = valid_time_axis(ds)
+    >>> [str(t)[:13] for t in out.time.values], forecast, "step" in out.coords
+    (['2020-01-01T06', '2020-01-01T18'], True, False)
+    """
+    step = _step_name(obj)
+    init = "time" if "time" in obj.coords and obj["time"].ndim <= 1 else None
+    if step is None or init is None or (obj[init].ndim == 1 and init not in obj.dims):
+        return obj, False
+    valid = _valid_times(obj, init, step)
+    attrs = dict(obj["valid_time"].attrs) if "valid_time" in obj.coords else {}
+    attrs = attrs or {"standard_name": "time", "long_name": "valid time"}
+    dims: list[str] = [d for d in (init, step) if d in obj.dims]
+    drop: list[str] = [n for n in (init, step, "valid_time") if n in obj.coords]
+    if len(dims) == 2:
+        flat = np.asarray(valid.transpose(init, step).values).ravel()
+        _check_unique(obj, flat, step)
+        out = obj.stack({"__valid__": dims})
+        out = out.drop_vars([*drop, "__valid__"], errors="ignore").rename({"__valid__": "time"})
+    elif dims:
+        flat = np.asarray(valid.values).ravel()
+        _check_unique(obj, flat, step)
+        out = obj.drop_vars(drop)
+        out = out if dims[0] == "time" else out.rename({dims[0]: "time"})
+    else:  # a scalar initialisation time and a scalar step
+        flat = np.asarray(valid.values).ravel()
+        out = obj.drop_vars(drop).expand_dims("time")
+    out = out.assign_coords(time=("time", flat, attrs))
+    if flat.size > 1 and not out.indexes["time"].is_monotonic_increasing:
+        out = out.sortby("time")
+    return out.transpose("time", ...), True
+
+
+def _step_name(obj: xr.Dataset | xr.DataArray) -> str | None:
+    """The forecast lead-time coordinate: a timedelta scalar, or dimension coordinate."""
+    for name in obj.coords:
+        da = obj[name]
+        if not np.issubdtype(da.dtype, np.timedelta64):
+            continue
+        if da.ndim == 0 or (da.ndim == 1 and da.dims[0] == name):
+            return str(name)
+    return None
+
+
+def _valid_times(obj: xr.Dataset | xr.DataArray, init: str, step: str) -> xr.DataArray:
+    """``valid_time`` when the input has it (over the init/step dims), else ``time + step``."""
+    lead = obj[step].reset_coords(drop=True)
+    start = obj[init].reset_coords(drop=True)
+    computed = xr.apply_ufunc(_plus, start, lead) if is_cftime(start) else start + lead
+    given = obj.coords.get("valid_time")
+    if given is not None and set(given.dims) <= {init, step} and _is_time(given):
+        return given.reset_coords(drop=True).broadcast_like(computed)
+    return computed
+
+
+def _plus(start: np.ndarray, lead: np.ndarray) -> np.ndarray:
+    """cftime datetimes plus numpy timedeltas (cftime adds only ``datetime.timedelta``)."""
+    lead = np.asarray(lead)
+    py = np.asarray(pd.to_timedelta(lead.ravel()).to_pytimedelta(), dtype=object)
+    return np.asarray(start, dtype=object) + py.reshape(lead.shape)
+
+
+def _check_unique(obj: xr.Dataset | xr.DataArray, valid: np.ndarray, step: str) -> None:
+    """Refuse valid times that repeat, naming one and the selections that avoid it."""
+    values, counts = np.unique(valid, return_counts=True)
+    if np.all(counts == 1):
+        return
+    twice = values[np.argmax(counts > 1)]
+    steps = np.atleast_1d(obj[step].values)
+    shown = ", ".join(_duration(s) for s in steps[:4]) + (", ..." if steps.size > 4 else "")
+    raise InputError(
+        f"the input's forecast steps ({step}: {shown}) give the same valid time "
+        f"{_stamp(twice)} {int(counts.max())} times (time + {step} repeats), but xdeepr needs "
+        f"one field per valid time; pick one step with .sel({step}={_literal(steps[-1])}), or "
+        f"initialisations whose steps do not overlap"
+    )
+
+
+def _duration(value: Any) -> str:
+    """A lead time as pandas reads it back: ``'6h'``, ``'1h30min'``, ``'0h'``."""
+    td = pd.Timedelta(value)
+    if td == pd.Timedelta(0):
+        return "0h"
+    seconds = int(td.total_seconds())
+    if td != pd.Timedelta(seconds=seconds) or seconds < 0:
+        return str(td)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [
+        f"{hours}h" if hours else "",
+        f"{minutes}min" if minutes else "",
+        f"{secs}s" if secs else "",
+    ]
+    return "".join(parts)
+
+
+def _stamp(value: Any) -> str:
+    if isinstance(value, np.datetime64):
+        return str(np.datetime_as_string(value, unit="m"))
+    return str(value)
 
 
 def _is_time(da: xr.DataArray) -> bool:
@@ -146,7 +292,15 @@ def squeeze_extra_dims(
 
 
 def _literal(value: Any) -> str:
-    """`value` as Python source to paste into ``.sel(...)`` (numpy scalars unwrapped)."""
+    """`value` as Python source to paste into ``.sel(...)`` (numpy scalars unwrapped).
+
+    Examples
+    --------
+    >>> _literal(np.timedelta64(21600000000000, "ns")), _literal(np.float32(850.0))
+    ("'6h'", '850.0')
+    """
+    if isinstance(value, np.timedelta64):
+        return repr(_duration(value))
     if isinstance(value, np.datetime64):
         return repr(str(value))
     if isinstance(value, np.generic):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import warnings
@@ -248,6 +249,8 @@ class EnsembleWriter:
             self._finish(record_path, state)
 
     def _create_store(self, record_path: Path) -> None:
+        if self.path.exists() and not self.overwrite:
+            raise self._raced()  # it appeared since the destination was checked
         if self.path.exists():  # overwrite: the old store and its record go first
             record_path.unlink(missing_ok=True)
             if self.path.is_dir():
@@ -256,8 +259,13 @@ class EnsembleWriter:
                 self.path.unlink()
         record_path.unlink(missing_ok=True)  # a stale record must never outlive its store
         template = self.ds.assign_attrs({COMPLETE_ATTR: 0})
-        with atomic_path(self.path) as tmp, quiet_zarr():  # metadata and coordinates only
-            template.to_zarr(tmp, mode="w", compute=False)
+        try:
+            with atomic_path(self.path) as tmp, quiet_zarr():  # metadata and coordinates only
+                template.to_zarr(tmp, mode="w", compute=False)
+        except OSError as err:
+            if err.errno in (errno.ENOTEMPTY, errno.EEXIST) and self.path.exists():
+                raise self._raced() from err  # another run's store took its place first
+            raise OutputError(f"cannot create {str(self.path)!r}: {err}") from err
         self._record = {
             "xdeepr_progress": 2,
             **{k: self.ds.attrs.get(k) for k in RESUME_KEYS},
@@ -270,6 +278,15 @@ class EnsembleWriter:
         }
         write_json(record_path, self._record)
         self.done = []
+
+    def _raced(self) -> OutputError:
+        """The error of the run that lost the race to create the same store."""
+        return OutputError(
+            f"another run is writing the same output {str(self.path)!r} (it created the store "
+            "after this run checked that it was free): let that run finish, or give this one "
+            "another --output; to continue that run's store after it stopped, pass resume "
+            "(--resume)"
+        )
 
     def _finish(self, record_path: Path, state: dict[str, Any]) -> None:
         """Mark the store complete: its attribute (and consolidated metadata), then the record."""

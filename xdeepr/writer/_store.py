@@ -144,7 +144,9 @@ def ensure_complete(ds: xr.Dataset, path: str | os.PathLike[str] | None = None) 
 
     A Dataset is incomplete when its ``xdeepr_complete`` attribute is 0 or, for a
     zarr store at `path`, when its progress record says so. Data written by other
-    tools (neither attribute nor record) pass.
+    tools (neither attribute nor record) pass, unless every data variable is
+    missing (NaN or fill value) at the last time step: a file whose writing was
+    killed part way (``to_netcdf`` writes the metadata first, then the values).
 
     Parameters
     ----------
@@ -156,7 +158,7 @@ def ensure_complete(ds: xr.Dataset, path: str | os.PathLike[str] | None = None) 
     Raises
     ------
     OutputError
-        When `ds` is incomplete.
+        When `ds` is incomplete, or looks interrupted (no mark and no data at its end).
 
     Examples
     --------
@@ -172,6 +174,15 @@ def ensure_complete(ds: xr.Dataset, path: str | os.PathLike[str] | None = None) 
     incomplete = (flag is not None and int(flag) == 0) or (
         record is not None and not record.get("complete")
     )
+    if not incomplete and flag is None and record is None and _missing_at_end(ds):
+        raise OutputError(
+            f"{name} looks interrupted: it has no xdeepr completeness mark ({COMPLETE_ATTR}) "
+            f"and every data variable ({', '.join(map(str, ds.data_vars))}) is missing (NaN or "
+            "fill value) at its last time step, as a file whose writing was killed is; write "
+            "it again (re-run what made it, e.g. with xdeepr.writer.write_ensemble, which "
+            "marks complete outputs), or pass allow_incomplete=True (--allow-incomplete) to "
+            "read it anyway"
+        )
     if not incomplete:
         return ds
     written = ""
@@ -207,7 +218,8 @@ def open_ensemble(
     FileNotFoundError
         When nothing is at `path`.
     OutputError
-        When the store is incomplete and `allow_incomplete` is False.
+        When the store is incomplete, looks interrupted (see :func:`ensure_complete`) or
+        cannot be read (a damaged or truncated file), and `allow_incomplete` is False.
 
     Examples
     --------
@@ -219,7 +231,15 @@ def open_ensemble(
     kwargs.setdefault("chunks", {})
     if path.is_dir():
         kwargs.setdefault("engine", "zarr")
-    ds = xr.open_dataset(path, **kwargs)
+    try:
+        ds = xr.open_dataset(path, **kwargs)
+    except (OSError, ValueError, KeyError) as err:  # netCDF/HDF5/zarr each raise their own
+        if allow_incomplete:
+            raise
+        raise OutputError(
+            f"cannot open {str(path)!r} as an ensemble: it is damaged or cut short (was a run "
+            f"writing it killed?); write it again ({type(err).__name__}: {err})"
+        ) from err
     if not allow_incomplete:
         try:
             ensure_complete(ds, path)
@@ -227,6 +247,24 @@ def open_ensemble(
             ds.close()
             raise
     return ds
+
+
+def _missing_at_end(ds: xr.Dataset) -> bool:
+    """Whether every data variable of `ds` is all missing at its last time step.
+
+    A file written by plain ``to_netcdf``/``to_zarr`` and killed part way holds its
+    metadata and the blocks written so far: what follows reads as NaN (the fill
+    value). Only the last time step is read (everything, for variables without time).
+    """
+    arrays = [ds[v] for v in ds.data_vars if ds[v].size > 0]
+    if not arrays:
+        return False
+    for da in arrays:
+        if "time" in da.dims:
+            da = da.isel(time=-1)
+        if not bool(da.isnull().all()):
+            return False
+    return True
 
 
 # ------------------------------------------------------------------------------ writing
