@@ -98,11 +98,13 @@ def test_times_match_exactly_or_within_the_tolerance(obs_model, data):
     ft = f.isel(time=slice(N_TRAIN, N_TRAIN + 2))
     shifted = ft.time.values + np.timedelta64(10, "m")
     raw = _stations([47.5], [9.5], shifted, [[280.0], [281.0]])
-    exact = match_times(raw, ft.time)
-    assert np.isnan(exact.t2m.values).all()
-    near = match_times(raw, ft.time, "15min")
+    # issue 24: no observation at the input's times is refused, not silently unused
+    with pytest.raises(InputError, match="none of the 2 observation values .* exactly"):
+        match_times(raw, ft.time)
+    near = match_times(raw, ft.time, "15min", few=0)
     assert near.t2m.values.ravel().tolist() == [280.0, 281.0]
-    assert np.isnan(match_times(raw, ft.time, "5min").t2m.values).all()
+    with pytest.raises(InputError, match="within 5min"):
+        match_times(raw, ft.time, "5min")
     with pytest.raises(InputError, match="not a time span"):
         match_times(raw, ft.time, "soon")
 
@@ -411,10 +413,10 @@ def test_time_tolerance_is_recorded_and_used_at_downscale(obs_model, data):
     none = ft.deepr.downscale(tolerant, options=opts)
     matched = ft.deepr.downscale(tolerant, options=opts, observations=late)
     assert not np.array_equal(none.t2m.values, matched.t2m.values)
-    # the exact-time model finds no observation at the shifted times: as if none were given
-    exact_none = ft.deepr.downscale(obs_model, options=opts)
-    exact_late = ft.deepr.downscale(obs_model, options=opts, observations=late)
-    np.testing.assert_array_equal(exact_none.t2m.values, exact_late.t2m.values)
+    # the exact-time model finds no observation at the shifted times: refused (issue 24;
+    # main returned the unguided result as if none were given)
+    with pytest.raises(InputError, match=r"input covers .*observation_tolerance"):
+        ft.deepr.downscale(obs_model, options=opts, observations=late)
 
 
 # ------------------------------------------------------------------ on a GPU

@@ -80,9 +80,10 @@ def test_time_types_that_differ_get_one_error_everywhere():
 def test_match_times_nearest_and_exact_agree_with_at_stations():
     shifted = TIMES + np.timedelta64(10, "m")
     obs = _obs(times=shifted)
-    near = observations.match_times(obs, TIMES, "15min")
+    near = observations.match_times(obs, TIMES, "15min", few=0)
     assert near.t2m.values.ravel().tolist() == [1.0, 1.0, 1.0]
-    assert np.isnan(observations.match_times(obs, TIMES).t2m.values).all()
+    with pytest.raises(InputError, match="none of the 3 observation values"):
+        observations.match_times(obs, TIMES)  # none used: refused (issue 24)
     assert metrics.at_stations(_field(), obs, time_tolerance="15min").sizes["time"] == 3
     positions = observations.time_positions(pd.DatetimeIndex(TIMES), shifted[::-1], "15min")
     assert positions.tolist() == [2, 1, 0]

@@ -24,15 +24,17 @@ def open_observations(path: str, what: str = "observations") -> xr.Dataset:
     A table has one row per station and time: columns ``station``, ``latitude``,
     ``longitude``, ``time``, optionally ``altitude``, and the values in a ``value``
     column (read as ``t2m``) or in one column named after the variable (as
-    :func:`xdeepr.observations.stations_to_table` writes); anything else is opened as a Dataset
-    with dims ``(time, station)``. The result is loaded (observations are small).
+    :func:`xdeepr.observations.stations_to_table` writes), and a ``units`` column (one
+    value, e.g. ``degC``) that makes the values convert to the model's units; anything
+    else is opened as a Dataset with dims ``(time, station)``. The result is loaded
+    (observations are small).
 
     Raises
     ------
     FileNotFoundError
         When there is no such file.
     xdeepr.errors.InputError
-        When a table's columns or values are wrong (named).
+        When a table's columns or values are wrong (named), or it has no row.
 
     Examples
     --------
@@ -46,7 +48,7 @@ def open_observations(path: str, what: str = "observations") -> xr.Dataset:
         import pandas as pd
 
         columns = list(pd.read_csv(path, nrows=0).columns)
-        known = {"station", "latitude", "longitude", "time", "altitude", "station_name"}
+        known = {"station", "latitude", "longitude", "time", "altitude", "station_name", "units"}
         values = [c for c in columns if c not in known]
         altitude = "altitude" if "altitude" in columns else None
         if "value" in columns or len(values) != 1:  # a 'value' column, or a clear error

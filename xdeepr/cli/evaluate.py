@@ -102,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
     from ._stations import observations_flag
 
     observations = observations_flag(args)
+    if args.figures:
+        _figure_folder(args.figures)  # before the scores: a wrong path fails at once
     if args.observation_error is not None and not observations:
         raise CLIError(
             "--observation-error is the error of --observations; give the observations too"
@@ -162,9 +164,28 @@ def run(args: argparse.Namespace) -> int:
         allowing = f" (spread-skill allowing for their {error:g} error)" if error else ""
         print(f"\nat {stations.sizes.get('station', 0)} stations{allowing}:")
         print(metrics.format_table(metrics.mark_skipped(at.compute(), skipped)))
+        print(f"({at.attrs.get('observations_used', '?')} observation values scored)")
     if args.figures:
         _figures(args, prediction, truth, coarse, baselines.get("bicubic"), names)
     return 0
+
+
+def _figure_folder(path: str) -> Path:
+    """The ``--figures`` folder, created if missing; a file or an unusable path is refused."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise CLIError(
+            f"--figures {path!r} is a file, not a folder: pass a folder to write the PNG "
+            f"figures into (created if missing), e.g. --figures {folder.with_suffix('')}_figures"
+        )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise CLIError(
+            f"--figures {path!r}: cannot create the folder ({err.strerror or err}); pass a "
+            "folder that can be written (created if missing)"
+        ) from None
+    return folder
 
 
 def _figures(
@@ -177,8 +198,7 @@ def _figures(
 ) -> None:
     from xdeepr import metrics, plot
 
-    folder = Path(args.figures)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = _figure_folder(args.figures)
     ensemble = "member" in prediction.dims
     n_members = prediction.sizes.get("member", 1)
     written: list[str] = []

@@ -89,12 +89,33 @@ def reduce_dims(
     return dims
 
 
+def coord_tolerance(a: np.ndarray, b: np.ndarray) -> float:
+    """How far two numeric coordinates may differ and still be one: 1e-6, a thousandth of
+    the spacing, or the rounding of float32 values, whichever is largest.
+
+    Examples
+    --------
+    >>> a = np.array([47.0, 47.05, 47.1])
+    >>> coord_tolerance(a, a.astype("float32")) > 1e-6
+    True
+    """
+    spacing = float(np.median(np.abs(np.diff(np.sort(a))))) if a.size > 1 else 0.0
+    tol = max(1e-6, 1e-3 * spacing)
+    if np.float32 in (a.dtype.type, b.dtype.type):
+        scale = max(float(np.max(np.abs(a))) if a.size else 0.0, 1.0)
+        tol = max(tol, 4.0 * float(np.finfo(np.float32).eps) * scale)
+    return tol
+
+
 def match_coords(reference: xr.Dataset | xr.DataArray, other: XrObj, what: str) -> XrObj:
     """Check `other` lies on `reference`'s coordinates; return it with `reference`'s values.
 
-    Dimension coordinates present in both must have the same length and agree
-    (floats within 1e-6); `other` then takes `reference`'s exact values, so that
-    xarray's alignment keeps every point. `what` names the pair in errors.
+    Dimension coordinates present in both must have the same length and agree,
+    numbers within :func:`coord_tolerance` (float32 against float64 passes), in
+    either order (`other` is put in `reference`'s: an ascending latitude against a
+    descending one); `other` then takes `reference`'s exact values, so that xarray's
+    alignment keeps every point. `what` names the pair in errors, which name the
+    coordinate and the largest difference.
     """
     try:
         spatial = set(find_latlon(reference))
@@ -115,19 +136,41 @@ def match_coords(reference: xr.Dataset | xr.DataArray, other: XrObj, what: str) 
             continue
         a = np.asarray(reference[name].values)
         b = np.asarray(other[name].values)
-        if np.issubdtype(a.dtype, np.number) and np.issubdtype(b.dtype, np.number):
-            same = bool(np.allclose(a, b, rtol=0.0, atol=1e-6))
-        else:
-            same = bool(np.array_equal(a, b))
-        if not same:
+        numeric = np.issubdtype(a.dtype, np.number) and np.issubdtype(b.dtype, np.number)
+        if numeric:
+            a64, b64 = a.astype("float64"), b.astype("float64")
+            tol = coord_tolerance(a, b)
+            if a.size and not np.allclose(a64, b64, rtol=0.0, atol=tol):
+                order = _same_points(a64, b64, tol)
+                if order is None:
+                    gap = np.abs(a64 - b64)
+                    at = int(np.nanargmax(gap))
+                    raise error(
+                        f"{what} differ along coordinate {name!r}: largest difference "
+                        f"{gap[at]:.6g} at position {at} ({a64[at]:.8g} versus "
+                        f"{b64[at]:.8g}), more than the tolerance {tol:.3g}. Put them on "
+                        "the same grid and times first (e.g. ds.deepr.interpolate(truth))."
+                    )
+                other = other.isel({name: order})
+        elif not np.array_equal(a, b):
             bad = int(np.argmax(a != b))
             raise error(
                 f"{what} differ along coordinate {name!r} (first difference at position "
                 f"{bad}: {a[bad]!r} versus {b[bad]!r}). Put them on the same grid and times first."
             )
-        if not np.array_equal(a, b):
+        if not np.array_equal(a, np.asarray(other[name].values)):
             updates[name] = reference[name]
     return other.assign_coords(updates) if updates else other
+
+
+def _same_points(a: np.ndarray, b: np.ndarray, tol: float) -> np.ndarray | None:
+    """Positions in `b` that put its points in `a`'s order, if both hold the same points."""
+    ia, ib = np.argsort(a, kind="stable"), np.argsort(b, kind="stable")
+    if not np.allclose(a[ia], b[ib], rtol=0.0, atol=tol):
+        return None
+    order = np.empty_like(ib)
+    order[ia] = ib
+    return order
 
 
 def align(

@@ -28,6 +28,8 @@ from ..observations import (
     station_positions,
     time_positions,
 )
+from ..observations.times import USED_ATTR, count_used
+from ..observations.values import field_stats, to_units
 from ._core import Dims, Weights, XrObj
 from .probabilistic import ObservationError
 from .score import _describe, score
@@ -202,6 +204,15 @@ def at_stations(
         return _match_times(field.assign_coords(station_coords), stations, time_tolerance)
     ydim, xdim = field[lat].dims[0], field[lon].dims[0]
     rows, cols, weights, inside = _stencil(field, lat, lon, slat, slon)
+    if slat.size and not inside.any():
+        glat, glon = field[lat].values, field[lon].values
+        raise InputError(
+            f"all {slat.size} stations lie outside the field's grid (lat "
+            f"{np.min(glat):g}..{np.max(glat):g}, lon {np.min(glon):g}..{np.max(glon):g}): "
+            f"the stations span lat {slat.min():g}..{slat.max():g}, lon "
+            f"{slon.min():g}..{slon.max():g}. Give stations inside the grid (check their "
+            "latitude and longitude, not swapped) or a field that covers them"
+        )
     if not inside.all():
         ids = np.asarray(stations[sdim].values if sdim in stations.coords else np.arange(slat.size))
         listed = ", ".join(str(i) for i in ids[~inside][:10]) + (
@@ -297,13 +308,17 @@ def score_at(
         forecast - observation), ``r2``, ``crps`` and ``spread_skill``; models
         ``"xdeepr"`` then the baselines. Per-station results keep the
         stations' coordinates (latitude, longitude...). Attributes as in
-        :func:`xdeepr.metrics.score`, with ``title`` "xdeepr skill scores at stations".
+        :func:`xdeepr.metrics.score`, with ``title`` "xdeepr skill scores at stations"
+        and ``observations_used``, the number of observation values scored.
 
     Raises
     ------
     InputError
         Bad observations (see :func:`~xdeepr.datasets.check_observations`), a
-        forecast lacking an observed variable, no time shared.
+        forecast lacking an observed variable, no time shared, every station outside
+        the grid; observations in units that cannot be converted to the forecasts'
+        (a ``units`` attribute, e.g. ``degC``, is converted), or, without ``units``,
+        values implausible in the forecasts' units (°C against kelvin).
     ConfigError
         A bad `outside` or `observation_error`.
 
@@ -342,6 +357,10 @@ def score_at(
 
     model_at = at(forecasts, outside)
     obs = obs.sel(station=model_at.indexes["station"])  # those dropped, if any, left out
+    # the observations in the forecasts' units: converted, or refused (°C taken as K)
+    units = {str(v): model_at[v].attrs.get("units") for v in names if v in model_at.data_vars}
+    stats = field_stats(model_at, names) if not model_at.chunks else None  # lazy: physical
+    obs = to_units(obs, units, stats, what="observations")
     # Baselines are read at the stations the forecasts keep; NaN where their grid stops.
     baselines_at = {
         k: at(v, "nan" if outside == "drop" else outside) for k, v in (baselines or {}).items()
@@ -359,4 +378,11 @@ def score_at(
     )
     out = out.drop_sel(metric="spectral_ratio")
     out.attrs["title"] = "xdeepr skill scores at stations"
+    out.attrs[USED_ATTR] = _used(obs, model_at)
     return out
+
+
+def _used(obs: xr.Dataset, model_at: xr.Dataset) -> int:
+    """The observation values scored: not NaN at a time and station the forecasts have."""
+    common = obs.sel(time=obs.indexes["time"].intersection(model_at.indexes["time"]))
+    return count_used(common)

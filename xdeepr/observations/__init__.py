@@ -11,7 +11,10 @@ By concept:
   station-position check :func:`station_positions`;
 - :mod:`~xdeepr.observations.times`: the one time matcher (:func:`time_positions`,
   :func:`match_times`), used for conditioning, guidance and scoring alike;
-- :mod:`~xdeepr.observations.encoding`: condition channels on the label grid;
+- :mod:`~xdeepr.observations.values`: station values in the model's units (converted,
+  or refused: °C taken as K is not silently used);
+- :mod:`~xdeepr.observations.encoding`: condition channels on the label grid, and
+  :func:`prepare_for_model` (checked, in the model's units, matched and counted);
 - :mod:`~xdeepr.observations.downscaling`: observations through ``downscale``.
 
 Scoring at stations is :func:`xdeepr.metrics.score_at`, figures are in
@@ -38,8 +41,10 @@ Placement is *nearest pixel*: each station goes to the label-grid point nearest 
 0.05° grid a station is at most 2.8 km from its pixel, less than the grid can resolve,
 and a bilinear splat would smear one measurement over four pixels the network then
 could not tell apart from four measurements. Times are matched exactly, or to the
-nearest observation within a stated ``tolerance``. Stations outside the domain are
-dropped by :func:`check_observations` with a warning that counts them.
+nearest observation within a stated ``tolerance``; the values used are counted
+(``observations_used``), none is refused, a few get a warning. Stations outside the
+domain are dropped by :func:`check_observations` with a warning that counts them; all
+of them outside is refused, naming the domain's bounds and the stations' extent.
 
 Examples
 --------
@@ -60,11 +65,12 @@ from .encoding import (
     CONDITION_KINDS,
     channel_names,
     observation_channels,
+    prepare_for_model,
     prepare_observations,
     station_pixels,
 )
 from .table import stations_from_table, stations_to_table
-from .times import match_times, parse_tolerance, time_positions
+from .times import count_used, match_times, parse_tolerance, time_positions
 
 __all__ = [
     "CHANNEL_KINDS",
@@ -72,6 +78,7 @@ __all__ = [
     "block_inputs",
     "channel_names",
     "check_observations",
+    "count_used",
     "for_downscaling",
     "guidance_model_fn",
     "match_times",
@@ -79,6 +86,7 @@ __all__ = [
     "observations_argument",
     "pack",
     "parse_tolerance",
+    "prepare_for_model",
     "prepare_observations",
     "station_pixels",
     "station_positions",

@@ -341,6 +341,14 @@ def check_observations(
 
     if domain is not None:
         ok, hull = _inside(ds[LATITUDE].values.astype("float64"), ds[LONGITUDE].values, domain)
+        if ok.size and not ok.any():
+            la, lo = ds[LATITUDE].values.astype("float64"), ds[LONGITUDE].values
+            raise InputError(
+                f"all {ok.size} stations lie outside the domain ({hull}): the stations span "
+                f"lat {la.min():g}..{la.max():g}, lon {np.min(lo):g}..{np.max(lo):g}. Give "
+                "observations of stations inside the domain (check their latitude and "
+                "longitude columns, not swapped), or leave the observations out"
+            )
         if not ok.all():
             out = ds[STATION].values[~ok]
             warnings.warn(

@@ -15,8 +15,7 @@ import xarray as xr
 
 from .. import grid
 from ..options import SamplingOptions
-from .encoding import channel_names, observation_channels, prepare_observations
-from .times import match_times
+from .encoding import channel_names, observation_channels, prepare_for_model
 
 if TYPE_CHECKING:
     from ..model import DownscalingModel
@@ -89,10 +88,15 @@ def for_downscaling(
         )
         return None
     domain = model.label_grid if target is None else grid.finest_grid(target)
-    clean, _ = prepare_observations(
-        obs, model.labels, variables=record.get("variables"), time_like=features, domain=domain
+    # checked, in the model's units (converted or refused), matched to the input's times
+    return prepare_for_model(
+        model,
+        obs,
+        features,
+        domain=domain,
+        variables=record.get("variables"),
+        tolerance=record.get("tolerance"),
     )
-    return match_times(clean, features["time"], record.get("tolerance"))
 
 
 def block_inputs(

@@ -14,6 +14,8 @@ import xarray as xr
 from .. import grid
 from ..errors import InputError
 from .checks import check_observations, station_positions
+from .times import match_times
+from .values import model_units, to_units
 
 if TYPE_CHECKING:
     from ..model import DownscalingModel
@@ -23,6 +25,7 @@ __all__ = [
     "CONDITION_KINDS",
     "channel_names",
     "observation_channels",
+    "prepare_for_model",
     "prepare_observations",
     "station_pixels",
 ]
@@ -100,6 +103,43 @@ def prepare_observations(
         mapping = {}  # check_observations names what is wrong with `obs`
     clean = check_observations(obs, variables=mapping or None, time_like=time_like, domain=domain)
     return clean, mapping
+
+
+def prepare_for_model(
+    model: DownscalingModel,
+    obs: xr.Dataset | xr.DataArray,
+    features: xr.Dataset,
+    *,
+    domain: xr.Dataset | None = None,
+    variables: Mapping[str, str] | None = None,
+    tolerance: Any = None,
+) -> xr.Dataset:
+    """`obs` checked, in `model`'s units and matched to `features`' times, counted.
+
+    :func:`prepare_observations`, then the units of the model's labels
+    (:func:`~xdeepr.observations.values.to_units`: converted, or refused; without a
+    ``units`` attribute, a range check against the training statistics), then
+    :func:`~xdeepr.observations.match_times`, whose ``observations_used`` attribute
+    counts the values used (none is refused, a few get a warning).
+
+    Raises
+    ------
+    InputError
+        Bad station input, units that cannot be converted or implausible values,
+        every station outside `domain`, no observation at `features`' times.
+
+    Examples
+    --------
+    >>> matched = prepare_for_model(model, stations, coarse, domain=grid)  # doctest: +SKIP
+    >>> matched.attrs["observations_used"]  # doctest: +SKIP
+    96
+    """
+    clean, _ = prepare_observations(
+        obs, model.labels, variables=variables, time_like=features, domain=domain
+    )
+    units, stats = model_units(model)
+    clean = to_units(clean, units, stats)
+    return match_times(clean, features["time"], tolerance)
 
 
 def station_pixels(obs: xr.Dataset, grid_: xr.Dataset | xr.DataArray) -> tuple[np.ndarray, ...]:

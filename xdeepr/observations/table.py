@@ -13,6 +13,7 @@ works on them as an :class:`xarray.Dataset` with dims ``(time, station)``, the C
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Hashable, Mapping
 from typing import Any
 
@@ -22,6 +23,7 @@ import xarray as xr
 
 from .._util import is_cftime
 from ..errors import InputError
+from ..units import canonical_units
 from .cf import (
     ALTITUDE,
     LATITUDE,
@@ -68,19 +70,78 @@ def _read_table(
     )
 
 
-def _parse_times(column: pd.Series, name: str) -> np.ndarray:
+#: A date written day and month first, in either order: "01/02/2020", "1.2.20 06:00".
+_DAY_MONTH = re.compile(r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-]\d{2,4}\b")
+#: The time zone written at the end of a time stamp ("Z", "+01:00", "-0500", "UTC").
+_ZONE = re.compile(r"(Z|UTC|GMT|[+\-]\d{2}:?\d{2})\s*$", re.IGNORECASE)
+
+
+def _time_texts(column: pd.Series) -> list[str]:
+    return [str(x) for x in column.to_numpy() if isinstance(x, str)]
+
+
+def _mixed_zones(texts: list[str], name: str) -> None:
+    """Refuse time stamps written in several time zones (or some with a zone, some without)."""
+    first: dict[str, tuple[str, str]] = {}  # zone as +hh:mm → (zone as written, example)
+    for t in texts:
+        m = _ZONE.search(t)
+        written = m.group(1) if m else ""
+        zone = written.upper().replace(":", "")
+        zone = "+0000" if zone in ("Z", "UTC", "GMT") else zone
+        first.setdefault(zone, (written, t))
+    if len(first) > 1:
+        (za, a), (zb, b) = list(first.values())[:2]
+        raise InputError(
+            f"the time column {name!r} mixes time zones: {a!r} ({za or 'no zone'}) and "
+            f"{b!r} ({zb or 'no zone'}). Convert every time to UTC first, e.g. write "
+            "'2020-01-01T06:00Z' (or pandas: pd.to_datetime(column, utc=True))"
+        )
+
+
+def _day_month(texts: list[str], name: str) -> None:
+    """Refuse dates whose day and month order is not stated (``01/02/2020``)."""
+    found = [(t, m) for t in texts if (m := _DAY_MONTH.match(t))]
+    if not found:
+        return
+    example = found[0][0]
+    day_first = any(int(m.group(1)) > 12 for _, m in found)
+    month_first = any(int(m.group(2)) > 12 for _, m in found)
+    hint = (
+        " (the values read day first)"
+        if day_first and not month_first
+        else " (the values read month first)"
+        if month_first and not day_first
+        else ""
+    )
+    raise InputError(
+        f"the time column {name!r} writes dates as {example!r}: day and month cannot be "
+        f"told apart{hint}. Pass time_format='%d/%m/%Y %H:%M' (day first) or "
+        "time_format='%m/%d/%Y %H:%M' (month first), matching the column, or write ISO "
+        "8601 dates such as '2020-02-01T00:00'"
+    )
+
+
+def _parse_times(column: pd.Series, name: str, time_format: str | None = None) -> np.ndarray:
     values = column.to_numpy()
     if is_cftime(values):
         return values
+    texts = _time_texts(column)
+    _mixed_zones(texts, name)
     try:
-        try:
-            parsed = pd.to_datetime(column, format="ISO8601")
-        except (TypeError, ValueError):
-            parsed = pd.to_datetime(column)
+        if time_format is not None:
+            parsed = pd.to_datetime(column, format=time_format)
+        else:
+            try:
+                parsed = pd.to_datetime(column, format="ISO8601")
+            except (TypeError, ValueError):
+                _day_month(texts, name)
+                parsed = pd.to_datetime(column)
     except (TypeError, ValueError) as err:
+        given = f" with time_format={time_format!r}" if time_format is not None else ""
         raise InputError(
-            f"the time column {name!r} cannot be read as dates ({err}); write ISO 8601 "
-            "dates such as '2020-01-01T06:00', or give datetime64 / cftime values"
+            f"the time column {name!r} cannot be read as dates{given} ({err}); write ISO "
+            "8601 dates such as '2020-01-01T06:00', pass time_format= (e.g. "
+            "'%d/%m/%Y %H:%M'), or give datetime64 / cftime values"
         ) from err
     if getattr(parsed.dt, "tz", None) is not None:  # aware → UTC, naive
         parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
@@ -107,6 +168,26 @@ def _per_station(
     return values[first], np.unique(codes[differ])
 
 
+def _table_units(df: pd.DataFrame, units: str | None, column: str | None) -> str | None:
+    """The units of the values: `units`, or the one value of the units `column`."""
+    if column is None or column not in df.columns:
+        return units
+    found = [str(u) for u in pd.unique(df[column].dropna().astype(str)) if str(u).strip()]
+    if len(found) > 1:
+        raise InputError(
+            f"the units column {column!r} holds several units ({name_list(found)}): convert "
+            "the values to one unit, or make one table per unit"
+        )
+    if not found:
+        return units
+    if units is not None and canonical_units(units) != canonical_units(found[0]):
+        raise InputError(
+            f"units={units!r} contradicts the table's units column {column!r} "
+            f"({found[0]!r}): give one of them"
+        )
+    return units if units is not None else found[0]
+
+
 def stations_from_table(
     table: pd.DataFrame | str | os.PathLike[str],
     *,
@@ -120,6 +201,8 @@ def stations_from_table(
     name: str | None = None,
     units: str | None = None,
     attrs: Mapping[str, Any] | None = None,
+    time_format: str | None = None,
+    units_column: str | None = "units",
 ) -> xr.Dataset:
     """Turn a tidy station table (one row per station and time) into a DSG Dataset.
 
@@ -137,9 +220,21 @@ def stations_from_table(
     altitude, name : str, optional
         Column names of the station altitude (m) and of the station name, if any.
     units : str, optional
-        Units of the observed value (e.g. ``"K"``), stored as its ``units`` attribute.
+        Units of the observed value (e.g. ``"K"``, ``"degC"``), stored as its ``units``
+        attribute: training, downscaling and scoring convert them to the model's (or
+        the truth's) units. Without them (and without a units column) the values are
+        taken to be in those units, and temperatures that are implausible in them
+        (°C given as K) are refused there.
     attrs : mapping, optional
         More attributes of the observed variable (``standard_name``, ``long_name``...).
+    time_format : str, optional
+        The :func:`~datetime.datetime.strptime` format of the time column (e.g.
+        ``"%d/%m/%Y %H:%M"``). Without it, ISO 8601 is read (``2020-02-01T06:00``,
+        with a zone or without); dates written day and month first
+        (``01/02/2020``) are refused, as their order cannot be told.
+    units_column : str or None, default "units"
+        A column holding the units of the values (one value throughout), read when
+        the table has it; it must agree with `units` when both are given.
 
     Returns
     -------
@@ -155,7 +250,9 @@ def stations_from_table(
     Raises
     ------
     InputError
-        A column is missing; station ids or times are missing or unreadable; a
+        The table has no row; a column is missing; station ids or times are missing
+        or unreadable, their day and month order unstated, or their time zones
+        mixed; the units column holds several units; a
         station appears with different positions (or altitudes, or names); one
         station has two different values at one time; a coordinate is missing or
         out of range (see :func:`check_observations`).
@@ -186,6 +283,12 @@ def stations_from_table(
     strings = [station] + ([name] if name is not None else [])
     numerics = [latitude, longitude, value] + ([altitude] if altitude is not None else [])
     df = _read_table(table, strings, numerics)
+    if df.empty:
+        where = f"file {os.fspath(table)!r}" if not isinstance(table, pd.DataFrame) else "table"
+        raise InputError(
+            f"the station {where} has no row (columns {[str(c) for c in df.columns]}): "
+            "there is no observation in it. Give a table with one row per station and time."
+        )
     missing = [c for c in columns + optional if c not in df.columns]
     if missing:
         raise InputError(
@@ -200,7 +303,8 @@ def stations_from_table(
             f"the first at row {rows[0]}"
         )
     ids = df[station].astype(str)
-    times = _parse_times(df[time], time)
+    units = _table_units(df, units, units_column)
+    times = _parse_times(df[time], time, time_format)
     if pd.isna(pd.Series(times)).any():
         rows = np.flatnonzero(pd.isna(pd.Series(times)).to_numpy())
         raise InputError(

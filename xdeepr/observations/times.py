@@ -17,6 +17,7 @@ Examples
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,20 @@ from .._util import time_kind
 from ..errors import InputError
 from .cf import name_list, when
 
-__all__ = ["check_time_kinds", "match_times", "parse_tolerance", "time_positions"]
+__all__ = [
+    "FEW_USED",
+    "USED_ATTR",
+    "check_time_kinds",
+    "count_used",
+    "match_times",
+    "parse_tolerance",
+    "time_positions",
+]
+
+#: Fewer observation values than this, used at a field's times, get a warning.
+FEW_USED = 10
+#: The attribute of matched observations (and of results made with them) that counts them.
+USED_ATTR = "observations_used"
 
 
 def parse_tolerance(tolerance: Any) -> pd.Timedelta | None:
@@ -142,10 +156,34 @@ def time_positions(
     return np.where(found >= 0, order[np.maximum(found, 0)], -1).astype(np.intp)
 
 
-def match_times(obs: xr.Dataset, times: Any, tolerance: Any = None) -> xr.Dataset:
+def count_used(matched: xr.Dataset) -> int:
+    """The observation values (not NaN) of `matched` (observations on a field's times).
+
+    Examples
+    --------
+    >>> count_used(xr.Dataset({"t2m": (("time", "station"), [[1.0, np.nan]])}))
+    1
+    """
+    return int(sum(int(np.isfinite(matched[v].values).sum()) for v in matched.data_vars))
+
+
+def _span(times: Any) -> str:
+    times = np.asarray(times)
+    if times.size == 0:
+        return "no times"
+    ordered = pd.Index(times).sort_values()
+    return f"{when(ordered[0])} to {when(ordered[-1])} ({times.size} steps)"
+
+
+def match_times(
+    obs: xr.Dataset, times: Any, tolerance: Any = None, *, few: int = FEW_USED
+) -> xr.Dataset:
     """`obs` on the time axis `times`: exact matches, or the nearest within `tolerance`.
 
-    Times with no observation (within `tolerance`) are all-NaN rows.
+    Times with no observation (within `tolerance`) are all-NaN rows. The number of
+    observation values used (not NaN at a matched time) is the result's
+    ``observations_used`` attribute (:data:`USED_ATTR`); none is refused, fewer than
+    `few` get a :class:`UserWarning` with the count.
 
     Parameters
     ----------
@@ -156,11 +194,14 @@ def match_times(obs: xr.Dataset, times: Any, tolerance: Any = None) -> xr.Datase
     tolerance : str, timedelta or None
         None: exact matches only; else the largest distance to the nearest observation
         time (``"30min"``, ``numpy.timedelta64(1, "h")``...).
+    few : int, default :data:`FEW_USED`
+        Fewer values used than this get a warning (0: never).
 
     Raises
     ------
     InputError
-        As :func:`time_positions`.
+        As :func:`time_positions`; and when no observation value is used, naming the
+        times of both, the tolerance and how to change it.
 
     Examples
     --------
@@ -168,10 +209,11 @@ def match_times(obs: xr.Dataset, times: Any, tolerance: Any = None) -> xr.Datase
     >>> obs = xr.Dataset({"t2m": (("time", "station"), [[1.0], [2.0]])},
     ...     coords={"time": pd.to_datetime(["2020-01-01T00:10", "2020-01-01T06:00"])})
     >>> t = pd.to_datetime(["2020-01-01T00:00", "2020-01-01T06:00"])
-    >>> match_times(obs, t).t2m.values.ravel().tolist()
+    >>> match_times(obs, t, few=0).t2m.values.ravel().tolist()
     [nan, 2.0]
-    >>> match_times(obs, t, "15min").t2m.values.ravel().tolist()
-    [1.0, 2.0]
+    >>> out = match_times(obs, t, "15min", few=0)
+    >>> out.t2m.values.ravel().tolist(), out.attrs["observations_used"]
+    ([1.0, 2.0], 2)
     """
     times = np.asarray(times.values if isinstance(times, xr.DataArray) else times)
     pos = time_positions(obs.indexes["time"], times, tolerance)
@@ -179,4 +221,31 @@ def match_times(obs: xr.Dataset, times: Any, tolerance: Any = None) -> xr.Datase
     # label each observation time by its position, then reindex: -1 (no match) → NaN rows
     by_position = obs.assign_coords(time=np.arange(obs.sizes["time"]))
     out = by_position.reindex(time=pos).assign_coords(time=("time", times, attrs))
+    used = count_used(out)
+    if used == 0 and times.size:
+        within = "exactly" if tolerance is None else f"within {tolerance}"
+        total = count_used(obs)
+        why = (
+            f"none of the {total} observation values matches a time of the input {within}"
+            if total
+            else "the observations hold no value (all missing)"
+        )
+        raise InputError(
+            f"no station observation can be used: {why}. The input covers {_span(times)}, "
+            f"the observations {_span(obs['time'].values)}. Give observations at the "
+            "input's times (resample or shift them), or allow a time tolerance "
+            "(TrainConfig.observation_tolerance, e.g. '3h': a model keeps the one it was "
+            "trained with)."
+        )
+    if 0 < used < few:
+        seen = np.zeros(times.size, dtype=bool)
+        for v in out.data_vars:
+            seen |= np.isfinite(out[v].values).reshape(times.size, -1).any(axis=1)
+        warnings.warn(
+            f"only {used} station observation value(s) match the input's times (at "
+            f"{int(seen.sum())} of {times.size} times): the stations will barely act",
+            UserWarning,
+            stacklevel=2,
+        )
+    out.attrs = {**out.attrs, USED_ATTR: used}
     return out

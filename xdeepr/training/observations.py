@@ -22,6 +22,7 @@ from ..observations import (
     observation_channels,
     prepare_observations,
 )
+from ..observations.values import model_units, to_units
 
 if TYPE_CHECKING:
     from ..model import DownscalingModel
@@ -39,14 +40,17 @@ def observation_record(
     """Check `observations` for training; return them and the model's record of them.
 
     The record (``DownscalingModel.observations``) holds the variable mapping, the
-    channel names, the time tolerance and the dropout used.
+    channel names, the time tolerance and the dropout used (and, once
+    :func:`with_observations` has run, the number of values ``used``).
 
     Raises
     ------
     InputError
-        From :func:`xdeepr.observations.prepare_observations` (bad station input).
+        From :func:`xdeepr.observations.prepare_observations` (bad station input, every
+        station outside the domain), or no observation value at the features' times.
     """
     clean, mapping = prepare_observations(observations, labels, time_like=features, domain=domain)
+    match_times(clean, features["time"], cfg.observation_tolerance, few=0)  # none: refused now
     names = [v for v in labels if v in mapping]
     record = {
         "variables": mapping,
@@ -60,10 +64,23 @@ def observation_record(
 def with_observations(
     model: DownscalingModel, features: xr.Dataset, condition: xr.DataArray, obs: xr.Dataset
 ) -> xr.DataArray:
-    """`condition` with `model`'s observation channels appended (lazy when it is)."""
+    """`condition` with `model`'s observation channels appended (lazy when it is).
+
+    The observations are converted to the labels' units (or refused:
+    :func:`xdeepr.observations.values.to_units`), matched to the features' times and
+    counted: ``model.observations["used"]``.
+
+    Raises
+    ------
+    InputError
+        Units that cannot be converted, implausible values (°C as K), no value used.
+    """
     assert model.observations is not None
     names = list(model.observations["variables"])
+    units, stats = model_units(model)
+    obs = to_units(obs, units, stats)
     matched = match_times(obs, features["time"], model.observations.get("tolerance"))
+    model.observations["used"] = int(matched.attrs["observations_used"])
     chans = observation_channels(
         model,
         features,
