@@ -102,9 +102,7 @@ class DeepRAccessor(Generic[T]):
         return grid.crop(self._obj, longitude, latitude, coverage=coverage)
 
     def pad(self, levels: int = 4, mode: str = "reflect") -> T:
-        """Pad lat/lon to multiples of ``2 ** (levels - 1)``; :meth:`unpad` undoes it exactly.
-
-        See :func:`xdeepr.grid.pad`.
+        """Pad lat/lon to multiples of ``2 ** (levels - 1)``; see :func:`xdeepr.grid.pad`.
 
         Examples
         --------
@@ -133,16 +131,8 @@ class DeepRAccessor(Generic[T]):
         target: xr.Dataset | xr.DataArray | Mapping[str, Any] | DownscalingModel,
         method: str = "bicubic",
     ) -> T:
-        """Interpolate onto `target`'s grid (a Dataset, a mapping or a model's label grid).
-
-        Coordinate-aware (any orientation or longitude convention); see
-        :func:`xdeepr.grid.interpolate`.
-
-        Parameters
-        ----------
-        target : Dataset, DataArray, mapping or DownscalingModel
-            Its latitude/longitude define the grid; a model means its label grid.
-        method : {"bicubic", "bilinear", "nearest"}
+        """Interpolate onto `target`'s grid (a model: its label grid); see
+        :func:`xdeepr.grid.interpolate` (coordinate-aware, any orientation).
 
         Examples
         --------
@@ -177,13 +167,12 @@ class DeepRAccessor(Generic[T]):
         observation_error: float = 0.3,
         options: SamplingOptions | None = None,
         observations: xr.Dataset | None = None,
+        variables: Mapping[str, str] | None = None,
     ) -> T:
         """Downscale this coarse input into an ensemble on the model's label grid.
 
-        The sampling keywords are the fields of :class:`xdeepr.SamplingOptions`, one
-        for one: they become one frozen SamplingOptions (or pass `options` directly),
-        resolved once against the model by :func:`xdeepr.inference.downscale` and
-        passed down to the sampler.
+        The sampling keywords are the fields of :class:`xdeepr.SamplingOptions`, one for
+        one (or pass `options`), resolved once by :func:`xdeepr.inference.downscale`.
 
         Parameters
         ----------
@@ -196,6 +185,9 @@ class DeepRAccessor(Generic[T]):
         observations : xarray.Dataset, optional
             Station observations (CF timeSeries, :mod:`xdeepr.observations`): condition
             channels of a model trained with them, and guidance of any model.
+        variables : mapping of str to str, optional
+            Input names -> the model's, e.g. ``{"tas": "t2m"}``; without it, an input
+            variable of a missing one's ``standard_name`` is used if it is the only one.
         <sampling options>
         Returns
         -------
@@ -220,8 +212,9 @@ class DeepRAccessor(Generic[T]):
         opts = SamplingOptions.from_keywords(
             options, **{name: given[name] for name in SamplingOptions.names()}
         )
+        ds, obs = self._dataset(), observations
         return self._back(
-            downscale(self._dataset(), model, opts, target=target, observations=observations)
+            downscale(ds, model, opts, target=target, observations=obs, variables=variables)
         )
 
     if downscale.__doc__:  # the options' documentation has one home: SamplingOptions
@@ -229,12 +222,17 @@ class DeepRAccessor(Generic[T]):
             "        <sampling options>\n", SamplingOptions.parameters_doc(8) + "\n"
         )
 
-    def predict_mean(self, model: DownscalingModel, target: xr.Dataset | None = None) -> T:
-        """The model's regression mean: a deterministic downscaling of this coarse input.
+    def predict_mean(
+        self,
+        model: DownscalingModel,
+        target: xr.Dataset | None = None,
+        *,
+        variables: Mapping[str, str] | None = None,
+    ) -> T:
+        """The regression mean of a ``mean="regression"`` model (CorrDiff), computed.
 
-        For models trained with ``TrainConfig(mean="regression")`` (CorrDiff); computed,
-        not lazy, ``(time, lat, lon)`` on the label grid (or `target`'s). See
-        :func:`xdeepr.model.mean.regression_mean`.
+        ``(time, lat, lon)`` on the label grid (or `target`'s); `variables` as for
+        :meth:`downscale`. See :func:`xdeepr.model.mean.regression_mean`.
 
         Examples
         --------
@@ -242,7 +240,7 @@ class DeepRAccessor(Generic[T]):
         """
         from .model.mean import regression_mean
 
-        return self._back(regression_mean(model, self._dataset(), target))
+        return self._back(regression_mean(model, self._dataset(), target, variables))
 
     def score(
         self,
@@ -443,8 +441,8 @@ class DeepRDataArrayAccessor(DeepRAccessor[xr.DataArray]):
 
     def _back(self, out: xr.Dataset) -> xr.DataArray:
         name = self._name()
-        if name not in out.data_vars:
-            raise KeyError(f"the result has no variable {name!r}")  # pragma: no cover
+        if name not in out.data_vars and len(out.data_vars) == 1:
+            name = next(iter(out.data_vars))  # an input of another name (variables=)
         res = out[name].rename(self._obj.name)
         res.attrs = {**out.attrs, **res.attrs}  # keep provenance such as history
         return res

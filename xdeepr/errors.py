@@ -24,6 +24,7 @@ __all__ = [
     "InputError",
     "ModelFileError",
     "OutputError",
+    "TimeStepWarning",
     "TrainingError",
     "XdeeprError",
 ]
@@ -62,3 +63,13 @@ class OutputError(XdeeprError, ValueError):
 
 class DataFetchError(XdeeprError, OSError):
     """A data file could not be downloaded, verified or read from the cache."""
+
+
+class TimeStepWarning(UserWarning):
+    """Input of another time step or ``cell_methods`` than the model was trained on.
+
+    E.g. daily means given to a model trained on 6-hourly instantaneous fields: each
+    time step is downscaled as a field of the training kind. The message says what
+    was trained on and what was given; silence it with
+    ``warnings.simplefilter("ignore", xdeepr.errors.TimeStepWarning)``.
+    """

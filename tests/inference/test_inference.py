@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import cloudpickle
 import numpy as np
 import pytest
@@ -62,7 +64,11 @@ def test_chunk_and_batch_invariance(reference, coarse, tiny_model, chunks):
 
 
 def test_subset_of_times_gives_the_same_members(reference, coarse, tiny_model):
-    part = coarse.isel(time=[3, 7]).deepr.downscale(tiny_model, **OPTS)
+    part = coarse.isel(time=[3, 7])
+    part["t2m"].attrs["cell_methods"] = "area: mean time: point"  # instantaneous: no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", xdeepr.errors.TimeStepWarning)
+        part = part.deepr.downscale(tiny_model, **OPTS)
     xr.testing.assert_allclose(part, reference.isel(time=[3, 7]), rtol=1e-5, atol=1e-4)
 
 
@@ -129,8 +135,10 @@ def test_sample_seed_depends_on_time_and_member_only():
 
 
 def test_missing_variable(coarse, tiny_model):
-    with pytest.raises(ValueError, match=r"lacks the variable\(s\) \['t2m'\]"):
-        coarse.rename(t2m="tas").deepr.downscale(tiny_model, **OPTS)
+    tas = coarse.rename(t2m="tas")
+    tas["tas"].attrs = {"units": "K"}  # no standard_name: nothing to match by
+    with pytest.raises(ValueError, match=r"lacks the variable\(s\) \['t2m'\].*variables="):
+        tas.deepr.downscale(tiny_model, **OPTS)
 
 
 def test_wrong_grid_step(coarse, tiny_model):

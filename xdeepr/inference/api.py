@@ -15,6 +15,7 @@ worker.
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,7 @@ from .._torch import choose_device
 from .._version import __version__
 from ..errors import ConfigError, InputError
 from ..model import DownscalingModel
+from ..model.inputs import check_time_step, history_note, match_variables
 from ..options import MAX_CHUNK_BYTES, SamplingOptions
 from . import batching
 from .batching import MEMBER
@@ -108,6 +110,7 @@ def downscale(
     *,
     target: xr.Dataset | None = None,
     observations: xr.Dataset | None = None,
+    variables: Mapping[str, str] | None = None,
 ) -> xr.Dataset:
     """Downscale coarse `ds` with `model` into an ensemble; see ``Dataset.deepr.downscale``.
 
@@ -126,6 +129,11 @@ def downscale(
         model trained with them (any stations, or none), and the guidance's data
         (``options.guidance``, by default 1 when observations are given; any model). See
         :mod:`xdeepr.observations`.
+    variables : mapping of str to str, optional
+        Input name -> the model's, e.g. ``{"tas": "t2m"}``. Without it, a model variable
+        the input lacks is taken from the one input variable of its ``standard_name``
+        (:func:`xdeepr.model.inputs.match_variables`); the output's ``history`` says
+        which input was used for which model variable.
 
     Returns
     -------
@@ -133,17 +141,30 @@ def downscale(
         (member, time, lat, lon) per label variable; lazy when `ds` is dask-backed,
         with dask chunks of one input time chunk and at most
         :data:`xdeepr.options.MAX_CHUNK_BYTES` bytes (members split as needed).
+
+    Warns
+    -----
+    xdeepr.errors.TimeStepWarning
+        When the input's time step or time ``cell_methods`` differ from the training
+        data's (e.g. daily means to a 6-hourly model).
+
+    Examples
+    --------
+    >>> hires = downscale(cmip, model, variables={"tas": "t2m"})  # doctest: +SKIP
     """
     if not isinstance(model, DownscalingModel):
         raise ConfigError(
             f"model must be a DownscalingModel (xdeepr.train or xdeepr.load_model), got "
             f"{type(model).__name__}"
         )
+    # inputs named otherwise renamed once, here, before anything reads the variables
+    ds, used = match_variables(model, ds, variables)
     # the one place options are resolved: sampler, steps, guidance, tile (then the device)
     opts = SamplingOptions.coerce(options).resolve(model, observations=observations is not None)
     dev = choose_device(opts.device)  # validated here; a lazy run's workers choose theirs
     digest = model.digest  # the identity of the model's current state, hashed once per call
     ds, time_name = grid.standard_time(ds)
+    check_time_step(model, ds)  # daily means to a 6-hourly model: a TimeStepWarning
     if target is not None:
         # Validated and normalised once, here; blocks receive this small numpy Dataset.
         target = model.static_channels(target).compute()
@@ -157,9 +178,11 @@ def downscale(
         obs = for_downscaling(model, observations, coarse, target, opts)
     out_grid = model.label_grid if target is None else grid.finest_grid(target)
     olat, olon = grid.find_latlon(out_grid)
-    attrs = _provenance(digest[:12], opts, ds.attrs)
+    attrs = _provenance(digest[:12], opts, ds.attrs, history_note(used))
     if obs is not None:
         attrs["xdeepr_stations"] = int(obs.sizes["station"])
+        if "observations_used" in obs.attrs:  # station values at the input's times
+            attrs["xdeepr_observations_used"] = int(obs.attrs["observations_used"])
     if coarse.chunks and any(v.chunks for v in coarse.data_vars.values()):
         res = _lazy(
             coarse if obs is None else pack(coarse, obs), model, digest, out_grid, target, opts
@@ -251,13 +274,17 @@ def _cf_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _provenance(
-    identity: str, opts: SamplingOptions, input_attrs: dict[str, Any]
+    identity: str, opts: SamplingOptions, input_attrs: dict[str, Any], note: str = ""
 ) -> dict[str, Any]:
-    """CF global attributes and the ``xdeepr_*`` record of how the ensemble was drawn."""
+    """CF global attributes and the ``xdeepr_*`` record of how the ensemble was drawn.
+
+    `note` (inputs taken under another name) ends the history line.
+    """
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     line = (
         f"{now}: xdeepr {__version__} downscale(model={identity}, "
         f"members={opts.members}, sampler={opts.sampler}, steps={opts.steps}, seed={opts.seed})"
+        + (f"; {note}" if note else "")
     )
     previous = str(input_attrs.get("history", "")).strip()
     return {

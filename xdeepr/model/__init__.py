@@ -5,6 +5,8 @@
 - :mod:`.conditioning`: inputs validated, cropped and turned into condition
   channels; static covariates; calendar features (functions of a model);
 - :mod:`.guidance`: the model's denoiser guided by observations;
+- :mod:`.inputs`: what the model records of its inputs (CF attributes, time step),
+  inputs named otherwise matched to its variables, other time steps warned about;
 - :mod:`.parts`: the model as tensors and plain values, written to bytes or a file,
   and its identity (the hash of what changes results);
 - :mod:`.fileformat`: the file layout and :func:`load_model` (safetensors + a JSON

@@ -108,7 +108,9 @@ def coarse_features(
     if missing:
         raise InputError(
             f"the input lacks the variable(s) {missing} this model needs (it needs "
-            f"{model.features}; the input has {list(map(str, ds.data_vars))})"
+            f"{model.features}; the input has {list(map(str, ds.data_vars))}); name "
+            f"the input variable to use with downscale(..., variables={{'<input name>': "
+            f"{missing[0]!r}}})"
         )
     steps = grid.grid_spacing(ds)
     want = (model.feature_grid["lat_step"], model.feature_grid["lon_step"])

@@ -66,6 +66,9 @@ class DownscalingModel:
     climatology : xarray.Dataset or None
         The training period's mean residual (label − bicubic) by month and hour of
         day (:mod:`xdeepr.model.climatology`), for the "climatology" baseline.
+    inputs : dict or None
+        The training features' CF attributes and time step (None: unknown, an older
+        file), for matching inputs named otherwise: :mod:`xdeepr.model.inputs`.
 
     Notes
     -----
@@ -121,6 +124,7 @@ class DownscalingModel:
         mean_scaler: Scaler | None = None,
         climatology: xr.Dataset | None = None,
         observations: dict[str, Any] | None = None,
+        inputs: dict[str, Any] | None = None,
     ) -> None:
         self.network = network
         self.schedule = schedule
@@ -149,6 +153,7 @@ class DownscalingModel:
         #: does not): ``{"variables": {label: name in the observations}, "channels":
         #: [...], "tolerance": str | None, "dropout": float}``; see xdeepr.observations.
         self.observations = dict(observations) if observations else None
+        self.inputs = dict(inputs) if inputs else None  # changes no result: not in digest
 
     # ----------------------------------------------------------------- properties
     @property

@@ -44,6 +44,12 @@ A model conditioned on station observations also writes ``"observations":
 {"variables": {label: name}, "channels": [...], "tolerance": ..., "dropout": ...}``;
 the entry is optional, so files without it load as models without observations.
 
+A model trained by this xdeepr also writes ``"inputs": {"attrs": {NAME: {"standard_name",
+"units", "long_name", "cell_methods"}}, "time_step": SECONDS | null}``, its training
+features' CF attributes and time step (:mod:`xdeepr.model.inputs`); the entry is
+optional and not part of the identity: files without it load with ``inputs=None``
+(inputs matched by the labels' ``standard_name``, their time step not checked).
+
 Inside it, ``{"$tensor": NAME}`` stands for the tensor stored under ``NAME`` (the
 ``/``-joined path of the entry, e.g. ``network/state_dict/final.weight`` or
 ``label_grid/lat``) and ``{"$float": "nan" | "inf" | "-inf"}`` for a non-finite

@@ -18,6 +18,7 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -99,7 +100,10 @@ def residual_mean(
 
 
 def regression_mean(
-    model: DownscalingModel, features: xr.Dataset, target: xr.Dataset | None = None
+    model: DownscalingModel,
+    features: xr.Dataset,
+    target: xr.Dataset | None = None,
+    variables: Mapping[str, str] | None = None,
 ) -> xr.Dataset:
     """The regression mean (bicubic + the network's departure) on the label grid.
 
@@ -111,6 +115,8 @@ def regression_mean(
         Coarse input, as for ``downscale`` (numpy-backed or small: it is computed).
     target : xarray.Dataset, optional
         Another hi-res domain, as for ``downscale``.
+    variables : mapping of str to str, optional
+        Input name -> the model's, as for ``downscale`` (:mod:`xdeepr.model.inputs`).
 
     Returns
     -------
@@ -129,6 +135,7 @@ def regression_mean(
     from .. import grid
     from ..errors import ConfigError
     from .conditioning import calendar_features
+    from .inputs import check_time_step, history_note, match_variables
 
     if getattr(model, "regression", None) is None:
         raise ConfigError(
@@ -136,6 +143,8 @@ def regression_mean(
             f"{getattr(model, 'mean', None)!r}); train with TrainConfig(mean='regression'), "
             "or use .deepr.interpolate(model) for the bicubic one"
         )
+    features, used = match_variables(model, features, variables)
+    check_time_step(model, features)
     coarse = model.coarse_features(features, target)
     cond = model.condition(coarse, target, validated=True).compute()
     mean = residual_mean(model, cond, calendar_features(coarse["time"]))
@@ -152,4 +161,7 @@ def regression_mean(
             if k in model.label_attrs.get(v, {})
         }
         out[v] = da.astype("float32")
-    return xr.Dataset(out, attrs={"xdeepr_model": model.identity, "title": "regression mean"})
+    attrs = {"xdeepr_model": model.identity, "title": "regression mean"}
+    if used:
+        attrs["history"] = history_note(used)
+    return xr.Dataset(out, attrs=attrs)

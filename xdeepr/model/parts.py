@@ -42,8 +42,16 @@ FORMAT = "xdeepr-model"
 #: regression mean and residual climatology.
 FORMAT_VERSION = 3
 #: Header entries that change no result, left out of a model's identity (the
-#: climatology is a baseline for scores: it changes no ensemble).
-NOT_IN_IDENTITY = ("format", "format_version", "xdeepr_version", "summary", "climatology")
+#: climatology is a baseline for scores: it changes no ensemble; the inputs' record
+#: only matches and checks inputs).
+NOT_IN_IDENTITY = (
+    "format",
+    "format_version",
+    "xdeepr_version",
+    "summary",
+    "climatology",
+    "inputs",
+)
 #: TrainConfig fields that change no result (bookkeeping of the training run).
 CONFIG_NOT_IN_IDENTITY = (
     "checkpoint_dir",
@@ -124,6 +132,8 @@ def to_dict(model: DownscalingModel) -> dict[str, Any]:
         }
     if getattr(model, "observations", None):
         out["observations"] = _to_plain(model.observations)  # optional: older files lack it
+    if getattr(model, "inputs", None):
+        out["inputs"] = _to_plain(model.inputs)  # optional: older files lack it
     return out
 
 
@@ -240,6 +250,7 @@ def _kwargs(d: Mapping[str, Any]) -> dict[str, Any]:
         mean_scaler=mean_scaler,
         climatology=climatology,
         observations=d.get("observations"),
+        inputs=d.get("inputs"),
     )
 
 
