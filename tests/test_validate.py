@@ -79,7 +79,11 @@ def test_the_deepr_reader_refuses_with_the_same_rules_and_message(tmp_path):
         (Float(), math.inf, "x must be a number, got inf"),
         (Choice(("a", "b")), "c", "x must be one of ['a', 'b'], got 'c'"),
         (OrNone(Int(1), "off"), -1, "x must be an integer >= 1, or None (off), got -1"),
-        (Seq(Text(), "names", unique=True), ["a", "a"], "got ['a', 'a'] (a name is repeated)"),
+        (
+            Seq(Text(), "names", unique=True),
+            ["a", "a"],
+            "got ['a', 'a'] (a name is repeated: 'a'; give it once)",
+        ),
         (Seq(Int(1), "levels"), [], "x must be levels, got [] (list)"),
         (Map(), [1], "x must be a mapping of names to values, got [1] (list)"),
         (
@@ -110,3 +114,30 @@ def test_rules_normalise_and_parse():
     with pytest.raises(ConfigError, match="x must be True or False, got 'maybe' .*yes/no"):
         parse("x", "maybe", BOOL)
     assert xdeepr.errors.ConfigError is ConfigError
+
+
+def test_messages_quote_values_bounded():
+    """Issue 24.4: a message spelled out a YAML alias bomb's expanded value."""
+    from xdeepr._validate import SHOWN, shown
+
+    bomb: object = ["lol"] * 9
+    for _ in range(6):  # 9**7 strings, shared: cheap to build, 35 MB to print in full
+        bomb = [bomb] * 9
+    for make in (
+        lambda: check("learning_rate", bomb, Float(0.0, lo_open=True)),
+        lambda: TrainConfig(learning_rate=bomb),
+        lambda: TrainConfig(is_attention=[True] * 100_000),
+        lambda: TrainConfig().replace(**{"x" * 100_000: 1}),
+    ):
+        message = _message(make)
+        assert len(message) < 3 * SHOWN + 900, len(message)
+    assert shown([1, (2,), {"a": "b"}]) == repr([1, (2,), {"a": "b"}])
+    assert len(shown("x" * 1000)) < 100
+
+
+def test_a_repeated_name_is_named_from_code_and_command_line():
+    rule = Seq(Text(), "names", unique=True)
+    for make in (lambda: check("x", ["a", "b", "a"], rule), lambda: parse("x", "a,b,b", rule)):
+        assert "(a name is repeated: " in _message(make)
+    assert "repeated: 'b'" in _message(lambda: parse("x", "[a, b, b]", rule))
+    assert "got '[a, b, b]' (a name" in _message(lambda: parse("x", "[a, b, b]", rule))

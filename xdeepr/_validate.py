@@ -31,6 +31,7 @@ import json
 import math
 import numbers
 import os
+import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -57,7 +58,30 @@ __all__ = [
     "check",
     "parse",
     "refusal",
+    "shown",
 ]
+
+SHOWN = 200  #: the most characters a message quotes of one value (:func:`shown`)
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlong = 3, 80, 80, 40
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = _REPR.maxfrozenset = 8
+
+
+def shown(value: Any, limit: int = SHOWN) -> str:
+    """`value` as every message quotes it: its repr, at most 3 levels of 8 items, `limit` long.
+
+    A value built to be huge (YAML aliases: one list nested 40 deep) cannot fill memory.
+
+    Examples
+    --------
+    >>> a = [0] * 9
+    >>> for _ in range(40):
+    ...     a = [a] * 9
+    >>> shown([1, 2]), len(shown(a))
+    ('[1, 2]', 200)
+    """
+    text = _REPR.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class Refused(ValueError):
@@ -76,8 +100,8 @@ def refusal(name: str, allowed: str, value: Any, *, typed: bool = True, why: str
     >>> refusal("steps", "an integer >= 1", 0, typed=False)
     'steps must be an integer >= 1, got 0'
     """
-    shown = f"{value!r}" + (f" ({type(value).__name__})" if typed else "")
-    return f"{name} must be {allowed}, got {shown}{why}"
+    quoted = shown(value) + (f" ({type(value).__name__})" if typed else "")
+    return f"{name} must be {allowed}, got {quoted}{why}"
 
 
 def check(name: str, value: Any, rule: Rule, *, prefix: str = "") -> Any:
@@ -128,7 +152,8 @@ def parse(name: str, text: str, rule: Rule, *, prefix: str = "") -> Any:
     try:
         return rule.parse(text)
     except Refused as err:
-        raise ConfigError(prefix + refusal(name, rule.allowed, text, why=err.why)) from None
+        msg = refusal(name, rule.allowed, text, typed=err.typed, why=err.why)
+        raise ConfigError(prefix + msg) from None
 
 
 def _unquote(text: str) -> str:
@@ -325,12 +350,21 @@ class Seq(Rule):
         if not isinstance(items, (list, tuple)) or not items:
             raise Refused()
         out = tuple(self.item.accept(v) for v in items)
-        if self.unique and len(set(out)) < len(out):
-            raise Refused(typed=False, why=" (a name is repeated)")
+        if self.unique:
+            _unique(out)
         return out
 
     def parse(self, text: str) -> tuple[Any, ...]:
-        return tuple(self.item.parse(p) for p in _split_list(text))
+        out = tuple(self.item.parse(p) for p in _split_list(text))
+        if self.unique:
+            _unique(out)
+        return out
+
+
+def _unique(items: tuple[Any, ...]) -> None:  # refuses a repeated item, naming it
+    for i, item in enumerate(items):
+        if item in items[:i]:
+            raise Refused(typed=False, why=f" (a name is repeated: {shown(item)}; give it once)")
 
 
 @dataclass(frozen=True)

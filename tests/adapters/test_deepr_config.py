@@ -219,7 +219,11 @@ _DELETE = object()
             "ConvSwin2SR",
             "eps_model.class_name must be one of",
         ),
-        (f"{KW}.down_block_types", ["DownBlock2D"], "is_attention"),
+        (
+            f"{KW}.down_block_types",
+            ["DownBlock2D"],
+            "block_out_channels has 3, down_block_types has 1, up_block_types has 3",
+        ),
         (
             "training_configuration.model_configuration.scheduler.kwargs.prediction_type",
             "sample",

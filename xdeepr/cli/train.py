@@ -131,48 +131,33 @@ def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
 
     Raises
     ------
-    FileNotFoundError, CLIError
-        When the file is missing, unreadable, of an unknown type or not a mapping.
+    FileNotFoundError, CLIError, ConfigError
+        When the file is missing, of an unknown type, not a text file (a data file
+        given by mistake), not valid, not a mapping, or a DeepR configuration (which
+        ``--deepr-config`` reads); YAML aliases that expand beyond a configuration's
+        size are refused before they are expanded.
     """
+    from .._configfile import load_yaml, read_text
+
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise FileNotFoundError(f"config file {str(p)!r} does not exist")
     suffix = p.suffix.lower()
-    text = p.read_text(encoding="utf-8")
+    kind = {".json": "JSON", ".toml": "TOML", ".yaml": "YAML", ".yml": "YAML"}.get(suffix)
+    if kind is None:
+        raise CLIError(
+            f"unknown config file type {suffix or '(none)'!r} of {str(p)!r}; "
+            "use .json, .toml, .yaml or .yml"
+        )
     data: Any
-    try:
-        if suffix == ".json":
-            data = json.loads(text)
-        elif suffix == ".toml":
-            if sys.version_info >= (3, 11):
-                import tomllib
-            else:  # pragma: no cover - Python 3.10
-                try:
-                    import tomli as tomllib
-                except ImportError as err:
-                    raise CLIError(
-                        "reading TOML on Python 3.10 needs tomli: pip install tomli "
-                        "(or use a JSON config)"
-                    ) from err
-            data = tomllib.loads(text)
-        elif suffix in (".yaml", ".yml"):
-            try:
-                import yaml
-            except ImportError as err:
-                raise CLIError(
-                    f"reading the YAML config {str(p)!r} needs PyYAML: pip install pyyaml "
-                    "(or write the config as JSON or TOML)"
-                ) from err
-            data = yaml.safe_load(text)
-        else:
-            raise CLIError(
-                f"unknown config file type {suffix or '(none)'!r} of {str(p)!r}; "
-                "use .json, .toml, .yaml or .yml"
-            )
-    except CLIError:
-        raise
-    except Exception as err:  # each parser has its own error class
-        raise CLIError(f"cannot parse the config file {str(p)!r}: {err}") from err
+    if kind == "YAML":  # text only, aliases bounded, 1e-3 a number; errors name the file
+        data = load_yaml(p, "config file")
+    else:
+        text = read_text(p, "config file", kind)  # a data file given here is named as such
+        try:
+            data = json.loads(text) if kind == "JSON" else _toml().loads(text)
+        except ValueError as err:  # JSONDecodeError and TOMLDecodeError are ValueErrors
+            raise CLIError(f"cannot parse the config file {str(p)!r}: {err}") from err
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -180,7 +165,28 @@ def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"the config file {str(p)!r} must hold a mapping of TrainConfig fields, "
             f"not a {type(data).__name__}"
         )
+    deepr = [k for k in ("data_configuration", "training_configuration") if k in data]
+    if deepr:
+        raise CLIError(
+            f"the config file {str(p)!r} has the structure of a DeepR configuration "
+            f"({', '.join(deepr)}), not TrainConfig fields: pass it with --deepr-config "
+            f"{str(p)!r} instead of --config"
+        )
     return data
+
+
+def _toml() -> Any:
+    if sys.version_info >= (3, 11):
+        import tomllib
+
+        return tomllib
+    try:  # pragma: no cover - Python 3.10
+        import tomli
+    except ImportError as err:  # pragma: no cover
+        raise CLIError(
+            "reading TOML on Python 3.10 needs tomli: pip install tomli (or use a JSON config)"
+        ) from err
+    return tomli  # pragma: no cover
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
@@ -198,6 +204,7 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
     >>> parse_overrides(["patch_size=none", "calendar=no"])
     {'patch_size': None, 'calendar': False}
     """
+    from .._validate import shown
     from ..training.config import TrainConfig  # the fields' rules read the text
 
     out: dict[str, Any] = {}
@@ -205,7 +212,7 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
         key, sep, text = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise CLIError(f"--set expects KEY=VALUE (e.g. --set steps=5000), got {item!r}")
+            raise CLIError(f"--set expects KEY=VALUE (e.g. --set steps=5000), got {shown(item)}")
         out[key] = TrainConfig.parse_value(key, text)
     return out
 
@@ -244,6 +251,9 @@ def run(args: argparse.Namespace) -> int:
     if args.quiet:
         settings["progress"] = False
     config = xdeepr.TrainConfig.from_dict(settings)
+    from xdeepr.training import check_checkpoint_dir
+
+    check_checkpoint_dir(config)  # before the data are opened: a run must be able to save
     chunks = {"time": config.block_size}
     features = open_input([args.features], "features", chunks)
     labels = open_input([args.labels], "labels", chunks)

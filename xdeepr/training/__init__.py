@@ -13,6 +13,8 @@
 from __future__ import annotations
 
 import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,9 +23,10 @@ import xarray as xr
 
 from .. import grid
 from ..diffusion import make_schedule
-from ..errors import InputError, TrainingError
+from ..errors import ConfigError, InputError, TrainingError
 from ..model import DownscalingModel, calendar_features, prepare_static
 from ..model.climatology import fit_climatology
+from ..model.inputs import input_record
 from ..nn import UNet
 from ..scaling import Scaler
 from ..units import convert_units
@@ -48,6 +51,7 @@ __all__ = [
     "CalibrationWarning",
     "TrainConfig",
     "TrainingError",
+    "check_checkpoint_dir",
     "select",
     "train",
 ]
@@ -71,6 +75,49 @@ def __getattr__(name: str) -> Any:
     from ..adapters import deepr
 
     return getattr(deepr, name)
+
+
+def check_checkpoint_dir(cfg: TrainConfig) -> None:
+    """Refuse a ``checkpoint_dir`` that cannot be created or written, before any work.
+
+    The folder is not created here (the first checkpoint creates it): its nearest
+    existing folder must take a file. :func:`train` checks this first, and
+    ``xdeepr train`` before it opens the data.
+
+    Raises
+    ------
+    ConfigError
+        Naming the field, its value, the folder that cannot be written and why.
+
+    Examples
+    --------
+    >>> check_checkpoint_dir(TrainConfig(checkpoint_dir="/proc/x"))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    xdeepr.errors.ConfigError: TrainConfig.checkpoint_dir='/proc/x' cannot be created: the folder '/proc' is not writable (...); choose a writable folder (checkpoint_dir=..., xdeepr train --set checkpoint_dir=DIR), or checkpoint_dir=None for no checkpoints
+    """  # noqa: E501
+    if cfg.checkpoint_dir is None:
+        return
+    folder = Path(cfg.checkpoint_dir)
+    probe = folder
+    while not os.path.exists(probe) and probe != probe.parent:
+        probe = probe.parent  # the folders below it are created with the first checkpoint
+    what = f"TrainConfig.checkpoint_dir={cfg.checkpoint_dir!r} cannot be " + (
+        "written" if probe == folder else "created"
+    )
+    fix = (
+        "choose a writable folder (checkpoint_dir=..., xdeepr train --set checkpoint_dir=DIR), "
+        "or checkpoint_dir=None for no checkpoints"
+    )
+    if not probe.is_dir():
+        raise ConfigError(f"{what}: {str(probe)!r} is a file, not a folder; {fix}")
+    try:  # os.access is not enough: root, read-only file systems, /proc
+        with tempfile.NamedTemporaryFile(dir=probe, prefix=".xdeepr-", suffix=".probe"):
+            pass
+    except OSError as err:
+        raise ConfigError(
+            f"{what}: the folder {str(probe)!r} is not writable ({err.strerror or err}); {fix}"
+        ) from None
 
 
 def _total_steps(cfg: TrainConfig, n_train: int) -> int:
@@ -125,7 +172,8 @@ def train(
     Raises
     ------
     ConfigError
-        For a setting of the wrong type or value (see :class:`TrainConfig`).
+        For a setting of the wrong type or value (see :class:`TrainConfig`), or a
+        ``checkpoint_dir`` that cannot be created or written (checked first).
     InputError
         Before any training: for NaN or Inf in the paired data (naming the variable and
         the first bad time stamps), an extra dimension larger than one (size-1 ones such
@@ -154,6 +202,7 @@ def train(
     cfg = (config or TrainConfig()).replace(**overrides)
     if not isinstance(features, xr.Dataset) or not isinstance(labels, xr.Dataset):
         raise TypeError("features and labels must be xarray Datasets (use da.to_dataset())")
+    check_checkpoint_dir(cfg)  # before any data preparation: a run must be able to save
     ranks, device = setup(cfg.device)  # under torchrun: this rank, its device, the group
     torch.manual_seed(cfg.seed)
 
@@ -240,6 +289,7 @@ def train(
         config=cfg.to_dict(),
     )
     spec.observations = obs_record
+    spec.inputs = input_record(features, fvars)  # CF attrs and time step, to check inputs
     target_phys = labels
     condition = spec.condition(features)
     calendar = calendar_features(features["time"])

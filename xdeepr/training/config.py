@@ -15,8 +15,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._configfile import NUMBER_TEXT
 from .._torch import choose_device
-from .._validate import BOOL, DEVICE, Choice, Float, Int, Map, OrNone, Rule, Seq, Text
+from .._validate import BOOL, DEVICE, Choice, Float, Int, Map, OrNone, Rule, Seq, Text, shown
 from .._validate import check as _check
 from .._validate import parse as _parse
 from ..diffusion import DEFAULT_SAMPLER, PREDICTIONS, SAMPLERS, SCHEDULE_NAMES
@@ -60,8 +61,8 @@ _AUTO_EVERY = f"about {AUTO_VALIDATIONS} validations per run, at least 50 steps 
 
 
 def _where(name: str, value: Any) -> str:
-    shown = f"{value!r}" + (f" ({type(value).__name__})" if isinstance(value, str) else "")
-    return f"TrainConfig.{name}={shown} is not allowed: "
+    quoted = shown(value) + (f" ({type(value).__name__})" if isinstance(value, str) else "")
+    return f"TrainConfig.{name}={quoted} is not allowed: "
 
 
 def _checked(name: str, value: Any, rule: Rule) -> Any:
@@ -203,8 +204,9 @@ class TrainConfig:
         levels = len(self.channel_multipliers)
         if len(self.is_attention) != levels:
             raise ConfigError(
-                f"TrainConfig.is_attention={self.is_attention!r} is not allowed: it needs one "
-                f"entry per level, and channel_multipliers={self.channel_multipliers!r} has "
+                f"TrainConfig.is_attention={shown(self.is_attention)} is not allowed: it needs "
+                f"one entry per level, and channel_multipliers={shown(self.channel_multipliers)} "
+                "has "
                 f"{levels}"
             )
         multiple = 2 ** (levels - 1)
@@ -292,16 +294,19 @@ class TrainConfig:
         """Build from a mapping of typed values (a JSON, TOML or YAML file); all checked.
 
         Values keep the types the file gave them: a quoted ``steps: "3"`` is refused, not
-        guessed. For text from a command line, convert each value with
-        :meth:`parse_value` first.
+        guessed; only a number field's ``"1e-3"`` (PyYAML, reading YAML 1.1, leaves
+        ``learning_rate: 1e-3`` as text) is read as the number. For text from a command
+        line, convert each value with :meth:`parse_value` first.
 
         Examples
         --------
         >>> TrainConfig.from_dict({"steps": 50, "channel_multipliers": [1, 2],
         ...                        "is_attention": [False, True]}).channel_multipliers
         (1, 2)
+        >>> TrainConfig.from_dict({"learning_rate": "1e-3"}).learning_rate
+        0.001
         """
-        return cls().replace(**d)
+        return cls().replace(**{k: _yaml_number(k, v) for k, v in d.items()})
 
     @classmethod
     def from_deepr_yaml(cls, path: str | os.PathLike[str]) -> TrainConfig:
@@ -395,6 +400,15 @@ class TrainConfig:
 _FIELDS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclasses.fields(TrainConfig)}
 
 
+def _yaml_number(name: str, value: Any) -> Any:
+    """A number field's text that YAML 1.1 leaves unread (``"1e-3"``) as the number."""
+    rule = _FIELDS[name].metadata["rule"] if name in _FIELDS else None
+    rule = rule.rule if isinstance(rule, OrNone) else rule
+    if isinstance(rule, Float) and isinstance(value, str) and NUMBER_TEXT.fullmatch(value):
+        return float(value)
+    return value
+
+
 def _rule(name: str) -> Rule:
     if name not in _FIELDS:
         raise _unknown_fields([name])
@@ -405,12 +419,12 @@ def _rule(name: str) -> Rule:
 def _unknown_fields(names: Sequence[str]) -> ConfigError:
     valid = list(_FIELDS)
     hints = [
-        f"{n!r} (did you mean {m[0]!r}?)"
+        f"{shown(n)} (did you mean {m[0]!r}?)"
         if (m := difflib.get_close_matches(n, valid, 1))
-        else repr(n)
+        else shown(n)
         for n in names
     ]
     return ConfigError(
-        f"unknown TrainConfig field(s) {sorted(names)}: {', '.join(hints)}; valid fields are "
-        f"{sorted(valid)}"
+        f"unknown TrainConfig field(s) {shown(sorted(names))}: {', '.join(hints)}; valid "
+        f"fields are {sorted(valid)}"
     )

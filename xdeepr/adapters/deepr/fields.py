@@ -66,8 +66,9 @@ def read_fields(path: str | os.PathLike[str]) -> DeepRFields:
     FileNotFoundError
         When `path` does not exist.
     ConfigError
-        For a file that is not YAML or not a mapping, a missing section or key, or a
-        value of the wrong type, naming the key path.
+        For a file that is not YAML text (naming it), whose aliases expand beyond a
+        configuration's size, or not a mapping; a missing section or key, or a value of
+        the wrong type, naming the key path.
 
     Warns
     -----
@@ -84,16 +85,11 @@ def read_fields(path: str | os.PathLike[str]) -> DeepRFields:
     ...
     xdeepr.errors.ConfigError: DeepR configuration '...deepr.yml' must hold a mapping with data_configuration and training_configuration
     """  # noqa: E501
-    import yaml
+    from ..._configfile import load_yaml  # PyYAML, imported when a file is read
 
     p = os.fspath(path)
-    if not os.path.isfile(p):
-        raise FileNotFoundError(f"DeepR configuration file {p!r} does not exist")
-    with open(p, encoding="utf-8") as fh:
-        try:
-            doc = yaml.safe_load(fh)
-        except yaml.YAMLError as err:
-            raise ConfigError(f"DeepR configuration {p!r} is not valid YAML: {err}") from None
+    # text only, no alias bombs, 1e-3 a number (YAML 1.2); refusals name the file
+    doc = load_yaml(p, "DeepR configuration")
     if not isinstance(doc, Mapping):
         raise ConfigError(
             f"DeepR configuration {p!r} must hold a mapping with "

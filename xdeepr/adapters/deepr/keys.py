@@ -11,14 +11,17 @@ from typing import Any
 __all__ = [
     "AUXILIARY",
     "DEEPR_DEFAULTS",
+    "DOWN_BLOCKS",
     "HOUR_EMBEDS",
     "IGNORED",
     "PREDICTIONS",
     "SAMPLERS",
+    "SCHEDULERS",
     "SCHEDULES",
     "SOURCES",
     "SPLITS",
     "UNETS",
+    "UP_BLOCKS",
 ]
 
 #: DeepR's own defaults (deepr.model.configs.TrainingConfig) for training parameters
@@ -93,6 +96,37 @@ SAMPLERS = {
     "DDPMScheduler": "ddpm",
     "DDIMScheduler": "ddim",
     "DPMSolverMultistepScheduler": "dpm++2m",
+}
+#: diffusers schedulers xdeepr knows but has no sampler of (the default sampler, warned)
+SCHEDULERS = (
+    *SAMPLERS,
+    "LMSDiscreteScheduler",
+    "PNDMScheduler",
+    "EulerDiscreteScheduler",
+    "EulerAncestralDiscreteScheduler",
+    "HeunDiscreteScheduler",
+    "KDPM2DiscreteScheduler",
+    "KDPM2AncestralDiscreteScheduler",
+    "DPMSolverSinglestepScheduler",
+    "DPMSolverSDEScheduler",
+    "DEISMultistepScheduler",
+    "UniPCMultistepScheduler",
+)
+#: diffusers UNet2DModel block types -> whether the level has attention; any other name
+#: is refused (an unknown name read as "no attention" would be silently wrong)
+DOWN_BLOCKS = {
+    "DownBlock2D": False,
+    "ResnetDownsampleBlock2D": False,
+    "SkipDownBlock2D": False,
+    "AttnDownBlock2D": True,
+    "AttnSkipDownBlock2D": True,
+}
+UP_BLOCKS = {
+    "UpBlock2D": False,
+    "ResnetUpsampleBlock2D": False,
+    "SkipUpBlock2D": False,
+    "AttnUpBlock2D": True,
+    "AttnSkipUpBlock2D": True,
 }
 #: accepted values of hour_embed_type, add_auxiliary flags, U-Net classes, split names
 HOUR_EMBEDS = ("none", "timestep", "positional", "cyclical", "class")

@@ -12,23 +12,39 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from ..._validate import BOOL, DEVICE, Int, Seq, Text
+from ..._validate import BOOL, DEVICE, Choice, Int, Seq, Text, shown
+from ...errors import ConfigError
 from .keys import (
     DEEPR_DEFAULTS,
+    DOWN_BLOCKS,
     HOUR_EMBEDS,
     IGNORED,
     PREDICTIONS,
     SAMPLERS,
+    SCHEDULERS,
     SCHEDULES,
     UNETS,
+    UP_BLOCKS,
 )
-from .schema import Reader
+from .schema import PREFIX, Reader
 
 __all__ = ["read_model", "read_parameters"]
 
 _WIDTHS = Seq(Int(1), "a list of integers > 0")
 _FLAGS = Seq(BOOL, "a list of True/False")
 _BLOCKS = Seq(Text(), "a list of block names")
+
+
+def _blocks(
+    r: Reader, kw: Mapping[str, Any], kpath: str, key: str, known: Mapping[str, bool]
+) -> tuple[bool, ...]:
+    """Whether each level of the block list `key` has attention; unknown names refused."""
+    types = kw[key]
+    if not isinstance(types, list):
+        raise r.fail(f"{kpath}.{key}", _BLOCKS.text, types)
+    r.check(f"{kpath}.{key}", types, _BLOCKS)
+    rule = Choice(tuple(known), "diffusers UNet2DModel's blocks; Attn*: with attention")
+    return tuple(known[r.check(f"{kpath}.{key}[{i}]", t, rule)] for i, t in enumerate(types))
 
 
 def read_model(r: Reader, training: Mapping[str, Any]) -> dict[str, Any]:
@@ -54,11 +70,13 @@ def read_model(r: Reader, training: Mapping[str, Any]) -> dict[str, Any]:
         "up_block_types",
         "time_embedding_type",
     }
+    levels: list[tuple[str, int]] = []  # (key, entries) of each per-level list given
     widths = kw.get("block_out_channels")
     if widths is not None:
         if not isinstance(widths, list):
             raise r.fail(f"{kpath}.block_out_channels", _WIDTHS.text, widths)
         widths = list(r.check(f"{kpath}.block_out_channels", widths, _WIDTHS))
+        levels.append(("block_out_channels", len(widths)))
         # xdeepr's widths are n_channels x integer multipliers: the largest even base
         base = math.gcd(*widths)
         base = base if base % 2 == 0 else 2 * base
@@ -67,40 +85,50 @@ def read_model(r: Reader, training: Mapping[str, Any]) -> dict[str, Any]:
         if any(w % base for w in widths):
             r.note_lossy(
                 f"{kpath}.block_out_channels",
-                f"widths {widths} read as n_channels="
+                f"widths {shown(widths)} read as n_channels="
                 f"{base} x {out['channel_multipliers']} (xdeepr needs even widths)",
             )
-    if "layers_per_block" in kw:
-        out["n_blocks"] = r.number(kw, "layers_per_block", kpath, int, None)
+    else:
+        levels.append(("block_out_channels (not given: 4 levels by default)", 4))
     if "is_attention" in kw:  # DeepR's own UNet
         att = kw["is_attention"]
         if not isinstance(att, list):
             raise r.fail(f"{kpath}.is_attention", _FLAGS.text, att)
         out["is_attention"] = r.check(f"{kpath}.is_attention", att, _FLAGS)
+        levels.append(("is_attention", len(att)))
     elif "down_block_types" in kw:
-        types = kw["down_block_types"]
-        if not isinstance(types, list):
-            raise r.fail(f"{kpath}.down_block_types", _BLOCKS.text, types)
-        types = r.check(f"{kpath}.down_block_types", types, _BLOCKS)
-        out["is_attention"] = tuple(t.startswith("Attn") for t in types)
-        ups = kw.get("up_block_types")
-        if isinstance(ups, list) and [u.startswith("Attn") for u in ups][::-1] != list(
-            out["is_attention"]
-        ):
-            r.note_lossy(
-                f"{kpath}.up_block_types",
-                "does not mirror down_block_types; xdeepr's up path mirrors the down path",
-            )
+        down = _blocks(r, kw, kpath, "down_block_types", DOWN_BLOCKS)
+        out["is_attention"] = down
+        levels.append(("down_block_types", len(down)))
+        if "up_block_types" in kw:
+            up = _blocks(r, kw, kpath, "up_block_types", UP_BLOCKS)
+            levels.append(("up_block_types", len(up)))
+            if len(up) == len(down) and up[::-1] != down:
+                r.note_lossy(
+                    f"{kpath}.up_block_types",
+                    "does not mirror down_block_types; xdeepr's up path mirrors the down path",
+                )
+    if len({n for _, n in levels}) > 1:
+        given = ", ".join(f"{key} has {n}" for key, n in levels)
+        raise ConfigError(
+            f"{PREFIX}the lists of {kpath} give one entry per level and differ in length: "
+            f"{given}; give each the same number of entries"
+        )
     emb = kw.get("time_embedding_type", "positional")
     if emb != "positional":
         r.note_lossy(
             f"{kpath}.time_embedding_type",
-            f"{emb!r}: xdeepr's timestep embedding is sinusoidal ('positional')",
+            f"{shown(emb)}: xdeepr's timestep embedding is sinusoidal ('positional')",
         )
     r.known(kw, kpath, used, IGNORED)
     sched = r.section(model, "scheduler", mpath)
     spath = f"{mpath}.scheduler"
-    name = r.text(sched, "class_name", spath)
+    name = r.text(sched, "class_name", spath).removeprefix("diffusers.")
+    r.check(
+        f"{spath}.class_name",
+        name,
+        Choice(SCHEDULERS, "diffusers schedulers; those without an xdeepr sampler are warned"),
+    )
     if name in SAMPLERS:
         out["sampler"] = SAMPLERS[name]
     else:
@@ -118,7 +146,9 @@ def read_model(r: Reader, training: Mapping[str, Any]) -> dict[str, Any]:
     if betas == "linear":
         for key, value in (("beta_start", 1e-4), ("beta_end", 0.02)):
             if key in skw and not math.isclose(r.number(skw, key, kp, float, None), value):
-                r.note_lossy(f"{kp}.{key}", f"{skw[key]}: xdeepr's linear schedule uses {value}")
+                r.note_lossy(
+                    f"{kp}.{key}", f"{shown(skw[key])}: xdeepr's linear schedule uses {value}"
+                )
     pred = r.choice(skw, "prediction_type", kp, PREDICTIONS, "epsilon")
     out["prediction"] = PREDICTIONS[pred]
     zero = r.flag(skw, "rescale_betas_zero_snr", kp, False)
@@ -171,7 +201,7 @@ def read_parameters(r: Reader, training: Mapping[str, Any]) -> dict[str, Any]:
         device = r.check(f"{path}.device", tp["device"], DEVICE)
         out["device"] = "cpu" if device == "cpu" else None
         if device != "cpu":
-            r.ignored[f"{path}.device"] = f"{device!r} read as None (CUDA when available)"
+            r.ignored[f"{path}.device"] = f"{shown(device)} read as None (CUDA when available)"
     r.known(
         tp,
         path,
