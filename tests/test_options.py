@@ -110,7 +110,7 @@ def test_accessor_keywords_and_the_options_fields_correspond_one_to_one():
 
     for accessor in (xr.Dataset.deepr, xr.DataArray.deepr):
         params = set(inspect.signature(accessor.downscale).parameters)
-        not_options = {"self", "model", "target", "options", "observations"}
+        not_options = {"self", "model", "target", "options", "observations", "variables"}
         assert params - not_options == set(SamplingOptions.names())
     assert {"guidance", "observation_error"} <= set(SamplingOptions.names())
     assert "resolved" not in SamplingOptions.names()  # a marker, not an option

@@ -568,7 +568,9 @@ def _damaged_models(d: Path, good: Path) -> dict[str, Path]:
     """Model files damaged in the ways issue 14.8 lists, from the 0.1.0 file and `good`."""
     import fractions
 
-    legacy = torch.load(Path(__file__).parents[1] / "data" / "model-0.1.0.xdeepr", weights_only=True)
+    legacy = torch.load(
+        Path(__file__).parents[1] / "data" / "model-0.1.0.xdeepr", weights_only=True
+    )
     out = {name: d / f"{name}.xdeepr" for name in ("missing", "shape", "truncated", "pickled")}
     torch.save({k: v for k, v in legacy.items() if k != "schedule"}, out["missing"])
     state = dict(legacy["network"]["state_dict"])
