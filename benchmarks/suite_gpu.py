@@ -1,15 +1,15 @@
 """gpu: the GPU check in one command, ``python -m benchmarks gpu --write BENCHMARKS.md``.
 
-On a CUDA machine, within about 8 minutes: (1) the CUDA tests (``pytest -m gpu``);
-(2) the complete 800x500 domain, 20-member ensembles per time step with each
-fast-path switch (bf16, channels_last, ``torch.compile``) and model FLOP utilisation
-against the device's bf16 peak, then ``downscale`` end to end (the sampling suite's
-machinery); (3) training: samples per second, peak device memory and MFU of a
-training step of the seed and demo U-Nets on complete-domain fields, and the real
-pipeline (``xdeepr.train`` on the sample) in one process and DDP over the GPUs
-present. ``--quick`` runs every part that needs no CUDA on tiny settings on the CPU
-(the test suite does, so the check cannot rot); without CUDA and without
-``--quick`` the section says that nothing was measured.
+On a CUDA machine, within about 8 minutes: (1) the CUDA tests but the slow one
+(``pytest -m "gpu and not slow"``); (2) the complete 800x500 domain, 20-member
+ensembles per time step with each fast-path switch (bf16, channels_last,
+``torch.compile``) and model FLOP utilisation against the device's bf16 peak, then
+``downscale`` end to end (the sampling suite's machinery); (3) training: samples per
+second, peak device memory and MFU of a training step of the seed and demo U-Nets on
+complete-domain fields, and the real pipeline (``xdeepr.train`` on the sample) in one
+process and DDP over the GPUs present. ``--quick`` runs every part that needs no CUDA
+on tiny settings on the CPU (the test suite does, so the check cannot rot); without
+CUDA and without ``--quick`` the section says that nothing was measured.
 """
 
 from __future__ import annotations
@@ -35,8 +35,13 @@ BUDGET_S = 8 * 60
 
 
 def cuda_tests(ctx: H.Context) -> str:
-    """Run ``pytest -m gpu`` (in --quick on CPU: only collect them) and report the outcome."""
-    cmd = [sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider"]
+    """Run ``pytest -m "gpu and not slow"`` (in --quick on CPU: only collect) and report it.
+
+    The slow CUDA test (guidance compiled, 193 s on an H200, nearly all compiling) is left
+    to ``pytest -m gpu``: with it the check outgrew a 15-minute device lease.
+    """
+    marks = "gpu and not slow"
+    cmd = [sys.executable, "-m", "pytest", "-m", marks, "-q", "-p", "no:cacheprovider"]
     # on CPU (--quick) only collected, from one file: proves the command, costs seconds
     cmd += ["tests"] if ctx.cuda else ["tests/test_benchmarks.py", "--collect-only"]
     start = time.perf_counter()

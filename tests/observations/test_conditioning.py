@@ -421,6 +421,7 @@ def test_time_tolerance_is_recorded_and_used_at_downscale(obs_model, data):
 
 # ------------------------------------------------------------------ on a GPU
 @pytest.mark.gpu
+@pytest.mark.slow  # 193 s on an H200 (2026-12-04), nearly all of it compiling
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_guidance_with_compile_and_the_automatic_batch_on_cuda(obs_model, data):
     """Guidance (a backward pass per step), torch.compile and the batch from free memory."""
