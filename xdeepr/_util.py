@@ -16,7 +16,9 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success, rename it onto `path` atomically.
 
     A run killed while writing leaves the old file (or none), never half a new one;
-    on an error the temporary file is removed.
+    on an error the temporary file is removed. A file gets the permissions the umask
+    gives new files (``0o666 & ~umask``, 0644 under the usual 022), whatever mode the
+    library that wrote it chose (safetensors writes 0600), so groups can share outputs.
 
     Examples
     --------
@@ -31,6 +33,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         yield tmp
+        if tmp.is_file():
+            os.chmod(tmp, 0o666 & ~umask())
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -40,6 +44,26 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
                 shutil.rmtree(tmp, ignore_errors=True)
             else:
                 tmp.unlink()
+
+
+def umask() -> int:
+    """The process's umask (read from /proc where it can be, so it is never changed there).
+
+    Examples
+    --------
+    >>> 0 <= umask() <= 0o777
+    True
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore at once (the only portable way)
+    os.umask(mask)
+    return mask
 
 
 def is_cftime(values: Any) -> bool:

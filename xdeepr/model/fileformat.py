@@ -7,7 +7,8 @@ identity), the JSON-header mechanics live in :mod:`xdeepr.model.header` and the 
 reader in :mod:`xdeepr.model.legacy`.
 
 Loading a model file never unpickles, so nothing in a file can run code, and any
-language with a safetensors reader and a JSON parser can read one.
+language with a safetensors reader and a JSON parser can read one. What a file holds
+is checked once, at load, before the network is built (:mod:`xdeepr.model.checks`).
 
 Layout (format version 3)
 -------------------------
@@ -176,7 +177,10 @@ def load_model(
         When there is no file at `path`.
     ModelFileError
         When the file is not an xdeepr model, is damaged or truncated, lacks an
-        entry, holds a tensor of the wrong shape, or holds a pickle (refused unread).
+        entry, holds a tensor of the wrong shape, or holds a pickle (refused unread);
+        also when a header value has the wrong type, weights or scaler statistics are
+        not finite, a scaler is degenerate or the header does not fit the stored
+        tensors (:mod:`xdeepr.model.checks`, checked once at load).
 
     Examples
     --------

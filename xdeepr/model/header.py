@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import struct
 from collections.abc import Mapping
 from typing import Any
@@ -35,6 +36,9 @@ from ..errors import ModelFileError
 #: The safetensors metadata key holding the JSON header.
 METADATA_KEY = "xdeepr"
 _MAX_HEADER = 100 * 2**20
+#: The deepest nesting of JSON lists and objects read (xdeepr writes 6 levels).
+MAX_JSON_DEPTH = 64
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
 _TENSOR, _FLOAT = "$tensor", "$float"
 
 
@@ -125,6 +129,30 @@ def looks_like_safetensors(data: bytes) -> bool:
     return 8 + n <= len(data) and data[8:9] == b"{"
 
 
+def json_depth(text: bytes | str) -> int:
+    """How deeply lists and objects nest in JSON `text`, counted without parsing it.
+
+    Examples
+    --------
+    >>> json_depth('{"a": [1, {"b": "[[["}]}')
+    3
+    """
+    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    code = np.frombuffer(_STRING.sub(b'""', raw), dtype=np.uint8)
+    step = np.isin(code, (0x5B, 0x7B)).astype(np.int8) - np.isin(code, (0x5D, 0x7D))
+    return int(np.cumsum(step, dtype=np.int64).max(initial=0))
+
+
+def _check_depth(text: bytes | str, source: str, what: str) -> None:
+    depth = json_depth(text)
+    if depth > MAX_JSON_DEPTH:
+        raise ModelFileError(
+            f"{source} is refused: its {what} nests lists and objects {depth} deep, more than "
+            f"the {MAX_JSON_DEPTH} allowed (xdeepr writes 6): the file was edited or built to "
+            "exhaust the reader; re-save the model from a good copy (model.save) or re-train it"
+        )
+
+
 def read_safetensors(data: bytes, source: str) -> tuple[Any, dict[str, torch.Tensor]]:
     """The JSON header and the tensors of safetensors `data`, each check a clear error."""
     from safetensors import SafetensorError
@@ -142,14 +170,19 @@ def read_safetensors(data: bytes, source: str) -> tuple[Any, dict[str, torch.Ten
         raise ModelFileError(
             f"{source} is truncated: its header needs {8 + n} bytes, the file has {len(data)}"
         )
+    _check_depth(data[8 : 8 + n], source, "safetensors header")
+    unreadable = (UnicodeDecodeError, ValueError, KeyError, TypeError)
     try:
         index = json.loads(data[8 : 8 + n].decode("utf-8"))
         meta = index["__metadata__"][METADATA_KEY]
+    except unreadable as err:
+        raise _no_header(source, err) from None
+    if isinstance(meta, str):
+        _check_depth(meta, source, "xdeepr header")
+    try:
         header = json.loads(meta, parse_constant=_no_constant)
-    except (UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
-        raise ModelFileError(
-            f"{source} is not an xdeepr model file (no readable xdeepr header: {err})"
-        ) from None
+    except unreadable as err:
+        raise _no_header(source, err) from None
     ends = [v["data_offsets"][1] for k, v in index.items() if k != "__metadata__"]
     if 8 + n + max(ends, default=0) > len(data):
         raise ModelFileError(
@@ -161,6 +194,12 @@ def read_safetensors(data: bytes, source: str) -> tuple[Any, dict[str, torch.Ten
     except (SafetensorError, ValueError, RuntimeError) as err:
         raise ModelFileError(f"{source} has unreadable tensor data: {err}") from None
     return header, tensors
+
+
+def _no_header(source: str, err: Exception) -> ModelFileError:
+    return ModelFileError(
+        f"{source} is not an xdeepr model file (no readable xdeepr header: {err})"
+    )
 
 
 def _no_constant(name: str) -> Any:

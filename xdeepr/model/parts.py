@@ -27,6 +27,7 @@ from ..diffusion import NoiseSchedule
 from ..errors import ModelFileError
 from ..nn import UNet
 from ..scaling import Scaler
+from .checks import check_content
 from .header import (
     METADATA_KEY,
     dumps,
@@ -147,7 +148,8 @@ def model_kwargs(d: Mapping[str, Any], *, source: str = "model mapping") -> dict
     ------
     ModelFileError
         Naming `source` and the problem: not an xdeepr model, a newer format, a
-        missing entry (its path), a tensor of the wrong shape.
+        missing entry (its path), a tensor of the wrong shape, a header value of the
+        wrong type, non-finite weights, a degenerate scaler, ... (:mod:`.checks`).
     """
     if not isinstance(d, Mapping) or d.get("format") != FORMAT:
         raise ModelFileError(
@@ -160,6 +162,7 @@ def model_kwargs(d: Mapping[str, Any], *, source: str = "model mapping") -> dict
             f"{FORMAT_VERSION}: upgrade xdeepr"
         )
     try:
+        check_content(d)
         return _kwargs(d)
     except _Missing as err:
         raise ModelFileError(f"{source} lacks the entry {err.path!r}") from None
@@ -272,6 +275,13 @@ def to_bytes(model: DownscalingModel) -> bytes:
 def save_model(model: DownscalingModel, path: str | os.PathLike[str]) -> Path:
     """Write `model` to `path` atomically, in the current format (a 0.1.0 file is converted).
 
+    The file's permissions follow the umask, as other files do (0644 under the usual 022).
+
+    Raises
+    ------
+    ModelFileError
+        When `path` is a folder (``"."``, an existing directory): give a file name.
+
     Examples
     --------
     >>> save_model(model, "t2m.xdeepr")  # doctest: +SKIP
@@ -280,6 +290,11 @@ def save_model(model: DownscalingModel, path: str | os.PathLike[str]) -> Path:
     from safetensors.torch import save_file
 
     path = Path(path)
+    if path.name in ("", ".", "..") or path.is_dir():
+        raise ModelFileError(
+            f"cannot save the model to {str(path)!r}: it is a folder; give a file name, "
+            f"e.g. {str(path / 'model.xdeepr')!r}"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     header, tensors = encode(model)
     with atomic_path(path) as tmp:
