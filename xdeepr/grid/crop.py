@@ -10,6 +10,8 @@ import xarray as xr
 
 from ..errors import GridError
 from .coords import TOLERANCE, _lat_range, _lon_extent, _lon_offsets, find_latlon, grid_step
+from .projected import crop_window
+from .spec import find_grid, grid_latlon
 
 XrObj = TypeVar("XrObj", xr.Dataset, xr.DataArray)
 
@@ -38,17 +40,16 @@ def check_inside(
     >>> inner = xr.Dataset(coords={"lat": [49.9, 49.85], "lon": [6.1, 6.15]})
     >>> check_inside(inner, outer)
     """
-    ilat, ilon = find_latlon(inner)
     olat, olon = find_latlon(outer)
-    tol = TOLERANCE * min(abs(grid_step(inner, ilat)), abs(grid_step(outer, olat)))
-    (is_, in_), (os_, on_) = _lat_range(inner, ilat), _lat_range(outer, olat)
+    (is_, in_), (iwest, ispan), istep = latlon_hull(inner)
+    tol = TOLERANCE * min(istep, abs(grid_step(outer, olat)))
+    os_, on_ = _lat_range(outer, olat)
     problems = []
     if in_ > on_ + tol:
         problems.append(f"north edge {in_:g}°N lies {in_ - on_:g}° north of {on_:g}°N")
     if is_ < os_ - tol:
         problems.append(f"south edge {is_:g}°N lies {os_ - is_:g}° south of {os_:g}°N")
     owest, ospan = _lon_extent(outer, olon)
-    iwest, ispan = _lon_extent(inner, ilon)
     if ospan + abs(grid_step(outer, olon)) < 360.0 - tol:  # a global outer grid holds all
         start = float((iwest - owest) % 360.0)  # inner west, degrees east of outer west
         if start > 360.0 - tol:
@@ -66,6 +67,38 @@ def check_inside(
             + "; ".join(problems)
             + f". Extend the {outer_name} coverage or crop the {inner_name}s."
         )
+
+
+def latlon_hull(
+    obj: xr.Dataset | xr.DataArray,
+) -> tuple[tuple[float, float], tuple[float, float], float]:
+    """``((south, north), (west, span), step)`` of any grid's points, in degrees.
+
+    `span` is measured eastwards from `west` (the smallest arc holding every
+    longitude); `step` is the latitude step (regular grid) or the median latitude
+    difference of neighbours along the index axis that runs most north-south
+    (projected, curvilinear grid).
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> latlon_hull(xr.Dataset(coords={"lat": [1.0, 2.0], "lon": [359.0, 0.5]}))
+    ((1.0, 2.0), (359.0, 1.5), 1.0)
+    """
+    spec = find_grid(obj)
+    if spec.is_regular:
+        lat, lon = spec.dims
+        return _lat_range(obj, lat), _lon_extent(obj, lon), abs(grid_step(obj, lat))
+    la, lo = grid_latlon(obj, spec)
+    u = np.unique(np.mod(lo.ravel(), 360.0))
+    gaps = np.diff(np.append(u, u[0] + 360.0))
+    k = int(np.argmax(gaps))  # the largest gap lies outside the grid
+    west = float(u[(k + 1) % u.size])
+    span = float(360.0 - gaps[k]) if u.size > 1 else 0.0
+    # the latitude step along whichever index axis runs most north-south
+    steps = [float(np.median(np.abs(np.diff(la, axis=a)))) for a in (0, 1) if la.shape[a] > 1]
+    step = max(steps) if steps and max(steps) > 0 else 1.0
+    return (float(la.min()), float(la.max())), (west, span), step
 
 
 def _pair(value: Any, name: str) -> tuple[float, float]:
@@ -86,6 +119,27 @@ def _coverage_bounds(coverage: Mapping[str, Any]) -> tuple[Any, Any]:
             f"unknown key(s) {sorted(unknown)} in coverage; expected 'longitude' and 'latitude'"
         )
     return lon, lat
+
+
+def _lat_box(latitude: Any) -> tuple[float, float] | None:
+    if latitude is None:
+        return None
+    a, b = _pair(latitude, "latitude")
+    return min(a, b), max(a, b)
+
+
+def _lon_box(longitude: Any) -> tuple[float, float] | None:
+    """``(west, span)`` of a longitude pair, read as :func:`crop` documents."""
+    if longitude is None:
+        return None
+    west, east = _pair(longitude, "longitude")
+    span = (east - west) % 360.0
+    if west > east and span > 180.0:
+        west, east = east, west
+        span = east - west
+    elif west <= east:
+        span = east - west
+    return west, span
 
 
 def crop(
@@ -117,7 +171,10 @@ def crop(
         The cropped object, with the input's orientation and attributes. Points
         within a quarter of the grid step of a bound are included. When the box
         crosses the seam of the data's longitude convention, the longitudes are
-        made continuous from ``west`` (e.g. 350 … 370).
+        made continuous from ``west`` (e.g. 350 … 370). On a projected or
+        curvilinear grid (:func:`xdeepr.grid.find_grid`), the smallest index
+        window ``(y, x)`` holding every grid point whose latitude and longitude
+        lie in the box (its corners may reach outside the box).
 
     Examples
     --------
@@ -133,7 +190,10 @@ def crop(
         if longitude is not None or latitude is not None:
             raise ValueError("pass either coverage= or longitude=/latitude=, not both")
         longitude, latitude = _coverage_bounds(coverage)
-    lat, lon = find_latlon(obj)
+    spec = find_grid(obj)
+    if not spec.is_regular:  # projected/curvilinear: the index window covering the box
+        return obj.isel(crop_window(obj, _lat_box(latitude), _lon_box(longitude), spec))
+    lat, lon = spec.dims
     indexers: dict[str, np.ndarray] = {}
     new_lon: np.ndarray | None = None
     if latitude is not None:

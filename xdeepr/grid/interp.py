@@ -9,8 +9,11 @@ from typing import Any, TypeVar
 import numpy as np
 import xarray as xr
 
+from .cf import attach_grid
 from .coords import _lon_extent, _lon_offsets, find_latlon
 from .crop import check_inside
+from .projected import point_weights
+from .spec import find_grid, grid_latlon
 
 XrObj = TypeVar("XrObj", xr.Dataset, xr.DataArray)
 
@@ -64,25 +67,81 @@ def _target_coords(
     return tlat, tlon, target[tlat], target[tlon]
 
 
+def _as_dataset(target: xr.Dataset | xr.DataArray | Mapping[str, Any]) -> xr.Dataset | xr.DataArray:
+    if isinstance(target, Mapping) and not isinstance(target, xr.Dataset):
+        return xr.Dataset(coords={k: np.asarray(v) for k, v in target.items()})
+    return target
+
+
+def _onto_points(obj: xr.Dataset, target: xr.Dataset | xr.DataArray, method: str) -> xr.Dataset:
+    """Interpolate a regular-grid Dataset at every point of a projected/curvilinear target."""
+    lat, lon = find_latlon(obj)
+    if any(v.chunks is not None for v in obj.data_vars.values()):
+        obj = obj.chunk({lat: -1, lon: -1})
+    spec = find_grid(target)
+    check_inside(target, obj, inner_name="target", outer_name="source")
+    la2, lo2 = grid_latlon(target, spec)
+    w = point_weights(
+        np.asarray(obj[lat].values, "float64"),
+        np.asarray(obj[lon].values, "float64"),
+        la2,
+        lo2,
+        method,
+    )
+    ny, nx = la2.shape
+    tmp_y, tmp_x = "__xdeepr_y__", "__xdeepr_x__"
+
+    def _apply(a: np.ndarray) -> np.ndarray:
+        dt = a.dtype if np.issubdtype(a.dtype, np.floating) else np.dtype("float64")
+        return w.apply(a).reshape(*a.shape[:-2], ny, nx).astype(dt, copy=False)
+
+    out_vars = {}
+    for name, var in obj.data_vars.items():
+        if lat in var.dims and lon in var.dims:
+            res = xr.apply_ufunc(
+                _apply,
+                var,
+                input_core_dims=[[lat, lon]],
+                output_core_dims=[[tmp_y, tmp_x]],
+                dask="parallelized",
+                output_dtypes=[var.dtype if np.issubdtype(var.dtype, np.floating) else "f8"],
+                dask_gufunc_kwargs={"output_sizes": {tmp_y: ny, tmp_x: nx}},
+                keep_attrs=True,
+            )
+            out_vars[name] = res.drop_vars([c for c in (lat, lon) if c in res.coords])
+        else:
+            out_vars[name] = var
+    out = xr.Dataset(out_vars, attrs=obj.attrs)
+    out = out.drop_vars([c for c in out.coords if set(out[c].dims) & {lat, lon}])
+    out = out.rename({tmp_y: spec.dims[0], tmp_x: spec.dims[1]})
+    return attach_grid(out, target)
+
+
 def interpolate(
     obj: XrObj,
     target: xr.Dataset | xr.DataArray | Mapping[str, Any],
     method: str = "bicubic",
 ) -> XrObj:
-    """Interpolate `obj` onto the latitude/longitude grid of `target`.
+    """Interpolate `obj` onto the grid of `target`: regular, projected or curvilinear.
 
     Coordinate-aware: each target point is placed by its latitude and
     longitude (either orientation, either longitude convention), not by array
     index. ``"bicubic"`` is the tensor product of 1-D interpolating cubic
     splines (not-a-knot), like :class:`scipy.interpolate.RectBivariateSpline`
-    with ``kx=ky=3, s=0``. Lazy on dask input.
+    with ``kx=ky=3, s=0``. On a projected (CF ``grid_mapping``) or curvilinear
+    (2-D latitude/longitude) target, the same spline is evaluated at each target
+    point's latitude and longitude (computed with pyproj when the target carries
+    only projection coordinates); the result has the target's index dimensions,
+    its 2-D latitude/longitude and grid-mapping variable, and each variable names
+    the grid mapping. Lazy on dask input.
 
     Parameters
     ----------
     obj : xarray.Dataset or xarray.DataArray
         Field(s) on a regular lat/lon grid covering the target.
     target : Dataset, DataArray or mapping
-        Provides the target latitude/longitude coordinates (names and values).
+        Provides the target grid: latitude/longitude coordinates (names and values),
+        or a projected/curvilinear grid (:func:`xdeepr.grid.find_grid`).
     method : {"bicubic", "bilinear", "nearest"}
 
     Returns
@@ -107,6 +166,9 @@ def interpolate(
         name = obj.name if obj.name is not None else "__xdeepr_da__"
         out = interpolate(obj.to_dataset(name=name), target, method)[name]
         return out.rename(obj.name)
+    target = _as_dataset(target)
+    if not find_grid(target).is_regular:  # projected or curvilinear: point by point
+        return _onto_points(obj, target, method)
     lat, lon = find_latlon(obj)
     if any(v.chunks is not None for v in obj.data_vars.values()):
         obj = obj.chunk({lat: -1, lon: -1})  # the horizontal plane is one core block

@@ -9,7 +9,8 @@ import numpy as np
 import xarray as xr
 
 from ..errors import GridError
-from .coords import find_latlon, grid_step
+from .coords import grid_step
+from .spec import INDEX_ATTR, find_grid
 
 XrObj = TypeVar("XrObj", xr.Dataset, xr.DataArray)
 
@@ -18,11 +19,14 @@ PAD_ATTR = "xdeepr_pad"
 
 
 def pad(obj: XrObj, levels: int = 4, mode: str = "reflect") -> XrObj:
-    """Pad the lat/lon dimensions to multiples of ``2 ** (levels - 1)``.
+    """Pad the horizontal dimensions to multiples of ``2 ** (levels - 1)``.
 
     Coordinates are extended with the grid step and the pad widths are recorded
     on each padded coordinate (attribute ``xdeepr_pad``) so that :func:`unpad`
-    restores the original exactly.
+    restores the original exactly. On a projected or curvilinear grid the index
+    dimensions ``(y, x)`` are padded (:func:`xdeepr.grid.find_grid`), 2-D
+    latitude/longitude are extended linearly, and a dimension without a
+    coordinate gets integer indices (kept by :func:`unpad`).
 
     Parameters
     ----------
@@ -47,7 +51,11 @@ def pad(obj: XrObj, levels: int = 4, mode: str = "reflect") -> XrObj:
     if levels < 1:
         raise ValueError(f"levels must be >= 1, got {levels}")
     multiple = 2 ** (levels - 1)
-    lat, lon = find_latlon(obj)
+    lat, lon = find_grid(obj).dims
+    for name in (lat, lon):
+        if name not in obj.coords:  # a curvilinear grid without index coordinates
+            attrs = {"long_name": f"grid index along {name}", "units": "1", INDEX_ATTR: 1}
+            obj = obj.assign_coords({name: (name, np.arange(obj.sizes[name]), attrs)})
     widths: dict[str, tuple[int, int]] = {}
     for name in (lat, lon):
         if PAD_ATTR in obj[name].attrs:
@@ -78,6 +86,16 @@ def pad(obj: XrObj, levels: int = 4, mode: str = "reflect") -> XrObj:
         attrs = dict(obj[name].attrs)
         attrs[PAD_ATTR] = [before, after]
         coords[name] = xr.Variable(name, new, attrs)
+    pads = {k: v for k, v in widths.items() if v != (0, 0)}
+    for cname, c in obj.coords.items():  # 2-D latitude/longitude: extended linearly
+        if c.ndim < 2 or not set(pads) & set(c.dims) or c.dtype.kind != "f":
+            continue
+        w = [pads.get(str(d), (0, 0)) for d in c.dims]
+        if all(a < n and b < n for (a, b), n in zip(w, c.shape)):
+            values = np.pad(np.asarray(c.values), w, mode="reflect", reflect_type="odd")
+        else:  # too few points to reflect: repeat the edge
+            values = np.pad(np.asarray(c.values), w, mode="edge")
+        coords[str(cname)] = xr.Variable(c.dims, values, c.attrs)
     return out.assign_coords(coords)
 
 

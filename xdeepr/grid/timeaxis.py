@@ -11,7 +11,7 @@ import xarray as xr
 
 from .._util import is_cftime
 from ..errors import InputError
-from .coords import find_latlon
+from .spec import horizontal_dims
 
 XrObj = TypeVar("XrObj", xr.Dataset, xr.DataArray)
 
@@ -265,8 +265,8 @@ def squeeze_extra_dims(
     ...
     xdeepr.errors.InputError: the features have an extra dimension 'level' of size 2 (in 't'), but xdeepr uses (time, lat, lon); pick one with .sel(level=850) or .isel(level=0)
     """  # noqa: E501
-    lat, lon = find_latlon(obj)
-    space = set(obj[lat].dims) | set(obj[lon].dims)
+    lat, lon = horizontal_dims(obj)
+    space = {lat, lon}
     arrays = [obj] if isinstance(obj, xr.DataArray) else [obj[v] for v in obj.data_vars]
     gridded = [a for a in arrays if space <= set(a.dims)]
     extra: dict[Hashable, list[str]] = {}

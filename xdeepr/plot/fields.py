@@ -10,7 +10,7 @@ import numpy as np
 import xarray as xr
 
 from .. import metrics as _metrics
-from ..grid import find_latlon
+from ..grid import find_grid, grid_latlon
 from ._figure import axis_label, default_variable, finish, new_figure, pick_variable
 
 if TYPE_CHECKING:
@@ -35,12 +35,22 @@ def _select(
 
 
 def _ascending(da: xr.DataArray) -> tuple[xr.DataArray, str, str]:
-    lat, lon = find_latlon(da)
-    return da.sortby([lat, lon]), lat, lon
+    """`da` sorted by latitude and longitude, and their names; on a projected or
+    curvilinear grid `da` as is and its index dimensions ``(y, x)``."""
+    spec = find_grid(da)
+    lat, lon = spec.dims
+    return (da.sortby([lat, lon]) if spec.is_regular else da), lat, lon
 
 
 def _extent(da: xr.DataArray, lat: str, lon: str) -> tuple[float, float, float, float]:
-    """Pixel-edge extent (left, right, bottom, top) of an ascending grid."""
+    """Pixel-edge extent (left, right, bottom, top) of an ascending grid.
+
+    On a projected or curvilinear grid: the longitude and latitude range of its points.
+    """
+    spec = find_grid(da)
+    if not spec.is_regular:
+        la, lo = grid_latlon(da, spec)
+        return float(lo.min()), float(lo.max()), float(la.min()), float(la.max())
     x = np.asarray(da[lon].values, dtype="float64")
     y = np.asarray(da[lat].values, dtype="float64")
     hx = (x[-1] - x[0]) / (x.size - 1) / 2 if x.size > 1 else 0.5
@@ -73,7 +83,10 @@ def comparison(
     Parameters
     ----------
     coarse, bicubic, truth : xarray.Dataset or xarray.DataArray
-        Fields on latitude/longitude grids (found with cf-xarray).
+        Fields on latitude/longitude grids (found with cf-xarray); `bicubic`,
+        `truth` and `ensemble` may also be on a projected or curvilinear grid
+        (:func:`xdeepr.grid.find_grid`), drawn with ``pcolormesh`` at their 2-D
+        latitude/longitude.
     ensemble : xarray.Dataset or xarray.DataArray
         Downscaled ensemble with dimension `member_dim`.
     time : int, label or None
@@ -154,23 +167,33 @@ def comparison(
     fig = new_figure((16.0, 7.5))
     grid = fig.add_gridspec(2, ncols)
     axes = [fig.add_subplot(grid[k // ncols, k % ncols]) for k in range(len(panels))]
-    aspect = 1.0 / max(np.cos(np.radians(float(truth_da[lat].mean()))), 0.1)
+    aspect = 1.0 / max(np.cos(np.radians(float(grid_latlon(truth_da)[0].mean()))), 0.1)
     images = []
     for k, (ax, (title, da)) in enumerate(zip(axes, panels)):
-        dlat, dlon = find_latlon(da)
         is_spread = k == len(panels) - 1
-        images.append(
-            ax.imshow(
-                np.asarray(da.transpose(dlat, dlon).values, dtype="float64"),
+        cmap = "viridis" if is_spread else "RdYlBu_r"
+        lo_v, hi_v = (None, None) if is_spread else (vmin, vmax)
+        spec = find_grid(da)
+        values = np.asarray(da.transpose(*spec.dims).values, dtype="float64")
+        image: Any
+        if spec.is_regular:
+            image = ax.imshow(
+                values,
                 origin="lower",
-                extent=_extent(da, dlat, dlon),
+                extent=_extent(da, *spec.dims),
                 interpolation="nearest",
-                cmap="viridis" if is_spread else "RdYlBu_r",
-                vmin=None if is_spread else vmin,
-                vmax=None if is_spread else vmax,
                 aspect=aspect,
+                cmap=cmap,
+                vmin=lo_v,
+                vmax=hi_v,
             )
-        )
+        else:  # projected/curvilinear: cells drawn at their 2-D latitude/longitude
+            la, lo = grid_latlon(da, spec)
+            image = ax.pcolormesh(
+                lo, la, values, shading="nearest", cmap=cmap, vmin=lo_v, vmax=hi_v
+            )
+            ax.set_aspect(aspect)
+        images.append(image)
         ax.set_title(title)
         ax.set_xlim(left, right)
         ax.set_ylim(bottom, top)
