@@ -13,6 +13,7 @@ from typing import Any
 import xarray as xr
 
 from ._common import CLIError, add_command, info, open_input
+from ._stations import add_lapse_rate, lapse_rate_flag
 
 SUMMARY = "score an ensemble against the truth and draw figures"
 
@@ -25,6 +26,14 @@ R², CRPS, spread/skill ratio and the small-scale spectral ratio. With
 --model too the climatology baseline (bicubic + the model's stored mean residual);
 without --features the table says the bicubic baseline was skipped, as the API does.
 With --observations (station observations) the same scores at the stations follow.
+
+Every variable is scored on its own. A precipitation variable (standard_name
+precipitation_amount, precipitation_flux, snowfall_amount, ...) gets the rows
+dry_fraction_error (dry: below 0.1 mm), brier_1mm and q50/q90/q99_error, and a
+second table of the truth, the prediction and the baselines side by side:
+minimum, dry fraction, fraction above 1 mm, quantiles. Wind given as components
+(eastward_wind / northward_wind) is also scored as wind speed, derived from each
+member's own u and v.
 
 A PREDICTION whose writing was interrupted (its attribute xdeepr_complete is 0,
 or its progress record says so) is refused: its unwritten times are NaN.
@@ -66,6 +75,13 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         "prediction and the baselines at the stations (bilinear, xdeepr.metrics.score_at)",
     )
     p.add_argument("--stations", metavar="FILE", help="deprecated: use --observations")
+    add_lapse_rate(p, what="before scoring (default -6.5)")
+    p.add_argument(
+        "--orography",
+        metavar="FILE",
+        help="with --observations: the prediction grid's orography (a variable 'orog' or "
+        "with standard_name surface_altitude; default: --model's static field)",
+    )
     p.add_argument(
         "--observation-error",
         metavar="SIGMA",
@@ -97,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("MPLBACKEND", "Agg")
     import xdeepr  # (registers .deepr)
     from xdeepr import metrics
+    from xdeepr.metrics.table import variable_tables
     from xdeepr.writer import ensure_complete
 
     from ._stations import observations_flag
@@ -104,6 +121,9 @@ def run(args: argparse.Namespace) -> int:
     observations = observations_flag(args)
     if args.figures:
         _figure_folder(args.figures)  # before the scores: a wrong path fails at once
+    for flag, value in (("--lapse-rate", args.lapse_rate), ("--orography", args.orography)):
+        if value is not None and not observations:
+            raise CLIError(f"{flag} acts on --observations; give the observations too")
     if args.observation_error is not None and not observations:
         raise CLIError(
             "--observation-error is the error of --observations; give the observations too"
@@ -149,18 +169,32 @@ def run(args: argparse.Namespace) -> int:
         skipped["bicubic"] = "needs the coarse input (--features)"
     scores = metrics.score(truth, prediction, baselines=baselines).compute()
     print(metrics.format_table(metrics.mark_skipped(scores, skipped)))
+    extra = variable_tables(truth, prediction, baselines)  # precipitation, wind speed
+    if extra:
+        print("\n" + extra)
     if observations:  # the same scores at the stations, as DeepR validates
         from ._stations import open_observations
 
         stations = open_observations(observations, "observations")
         error = args.observation_error
+        lapse: dict[str, Any] = {}
+        if args.lapse_rate is not None:
+            lapse["lapse_rate"] = lapse_rate_flag(args.lapse_rate)
+        orography: Any = None  # the grid's, for the stations' altitude
+        if args.orography:
+            orography = open_input([args.orography], "orography").load()
+        elif args.model:
+            orography = xdeepr.load_model(args.model)
         at = metrics.score_at(
             stations,
             prediction,
             baselines=baselines or None,
             variables=names,
             observation_error=error,
+            orography=orography,
+            **lapse,
         )
+        print(f"(station altitude: {at.attrs.get('xdeepr_altitude_adjustment', 'none')})")
         allowing = f" (spread-skill allowing for their {error:g} error)" if error else ""
         print(f"\nat {stations.sizes.get('station', 0)} stations{allowing}:")
         print(metrics.format_table(metrics.mark_skipped(at.compute(), skipped)))
