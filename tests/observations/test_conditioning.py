@@ -13,6 +13,7 @@ import xarray as xr
 import xdeepr
 from xdeepr.errors import InputError
 from xdeepr.observations import (
+    for_downscaling,
     match_times,
     observation_channels,
     prepare_observations,
@@ -177,11 +178,79 @@ def test_guidance_pulls_any_model_towards_the_stations(plain_model, data):
     assert guided.attrs["xdeepr_guidance"] == xdeepr.options.DEFAULT_GUIDANCE == 1.0
     assert "xdeepr_guidance" not in unguided.attrs
 
+    moved = guided.attrs["xdeepr_altitude_adjustment"]
+    assert moved.startswith("t2m moved to the grid altitude at -6.5 K/km (40 stations")
+    cell = {"latitude": obs.latitude, "longitude": obs.longitude, "method": "nearest"}
+    dz = obs.altitude - s_orog(data).sel(**cell)  # the stations' altitude above their cells
+    at_cells = obs.t2m.sel(time=ft.time) + 0.0065 * dz  # their values at the cells' altitude
+
     def misfit(ens):
-        at = ens.t2m.mean("member").sel(latitude=obs.latitude, longitude=obs.longitude)
-        return float(abs(at - obs.t2m.sel(time=ft.time)).mean())
+        return float(abs(ens.t2m.mean("member").sel(**cell) - at_cells).mean())
 
     assert misfit(guided) < 0.5 * misfit(unguided)
+
+
+def s_orog(data):
+    return data[2].orog
+
+
+def _summit(data, ft, above=500.0, r=10, c=6):
+    """A station `above` m over the cell (r, c), colder by 6.5 K/km than the truth there, and
+    the truth at the cell's own altitude (the reference: what the cell should see)."""
+    _, l, s, _ = data
+    truth = l.t2m.sel(time=ft.time).isel(latitude=r, longitude=c).values.astype("float64")
+    z = float(s.orog[r, c])
+
+    def station(alt, values):
+        return _stations(
+            [float(l.latitude[r]) + 0.01],
+            [float(l.longitude[c]) - 0.01],
+            ft.time.values,
+            values[:, None],
+            ["top"],
+        ).assign_coords(altitude=("station", [alt]))
+
+    return station(z + above, truth - 0.0065 * above), station(z, truth), truth
+
+
+def test_conditioning_sees_a_summit_station_at_its_cells_altitude(obs_model, data):
+    f = data[0]
+    ft = f.isel(time=slice(N_TRAIN, N_TRAIN + 2))
+    summit, reference, truth = _summit(data, ft)
+    assert obs_model.observations["lapse_rate"] == -6.5  # trained with the default, recorded
+    opts = {**FAST, "guidance": 0.0}  # conditioning alone
+    adjusted = ft.deepr.downscale(obs_model, observations=summit, **opts)
+    at_cell = ft.deepr.downscale(obs_model, observations=reference, **opts)
+    # the network is given the cell's value, not one 3.25 K colder: the same ensemble
+    np.testing.assert_allclose(adjusted.t2m.values, at_cell.t2m.values, rtol=0, atol=1e-3)
+    assert adjusted.attrs["xdeepr_lapse_rate"] == -6.5
+    resolved = xdeepr.SamplingOptions(guidance=0.0)
+    for lapse, shift in ((-6.5, 0.0), (None, -3.25)):
+        options = resolved.replace(lapse_rate=lapse).resolve(obs_model, observations=True)
+        given = for_downscaling(obs_model, summit, ft, None, options)
+        np.testing.assert_allclose(given.t2m.values[:, 0], truth + shift, atol=1e-6)
+    raw = ft.deepr.downscale(obs_model, observations=summit, lapse_rate=None, **opts)
+    assert raw.attrs["xdeepr_altitude_adjustment"] == "none (lapse_rate=None)"
+    assert not np.allclose(raw.t2m.values, at_cell.t2m.values, atol=1e-3)
+
+
+def test_guidance_pulls_towards_a_summit_station_at_its_cells_altitude(plain_model, data):
+    f = data[0]
+    ft = f.isel(time=slice(N_TRAIN, N_TRAIN + 2))
+    summit, reference, _ = _summit(data, ft)
+    opts = {**FAST, "members": 4, "steps": 4, "guidance": 3.0, "observation_error": 0.1}
+    adjusted = ft.deepr.downscale(plain_model, observations=summit, **opts)
+    at_cell = ft.deepr.downscale(plain_model, observations=reference, **opts)
+    raw = ft.deepr.downscale(plain_model, observations=summit, lapse_rate=None, **opts)
+
+    def cell(ens):
+        return ens.t2m.isel(latitude=10, longitude=6).mean("member").values
+
+    # pulled towards the truth at the cell, exactly as by a station at the cell's altitude
+    np.testing.assert_allclose(cell(adjusted), cell(at_cell), rtol=0, atol=1e-3)
+    assert adjusted.attrs["xdeepr_altitude_adjustment"].startswith("t2m moved")
+    # without the adjustment the ensemble at the cell is dragged towards the summit's cold
+    assert np.all(cell(raw) < cell(adjusted) - 0.5)
 
 
 # ------------------------------------------------------------------ bad input

@@ -355,23 +355,53 @@ def test_sample_stations_form_and_placement(year) -> None:
     xr.testing.assert_identical(check_observations(obs, time_like=labels, domain=labels), obs)
     assert LABEL_LAT[0] <= obs.latitude.min() and obs.latitude.max() <= LABEL_LAT[1]
     assert LABEL_LON[0] <= obs.longitude.min() and obs.longitude.max() <= LABEL_LON[1]
-    at = {"latitude": obs.latitude, "longitude": obs.longitude}
-    assert (static.lsm.sel(at) == 1).all()  # on land, on label-grid points
-    np.testing.assert_array_equal(obs.altitude, static.orog.sel(at).astype("float64"))
-    assert len(set(zip(obs.latitude.values, obs.longitude.values))) == 40  # distinct points
+    at = {"latitude": obs.latitude, "longitude": obs.longitude, "method": "nearest"}
+    assert (static.lsm.sel(**at) == 1).all()  # nearest to land points
+    node = static.sel(**at)
+    off_lat, off_lon = abs(obs.latitude - node.latitude), abs(obs.longitude - node.longitude)
+    assert float(off_lat.max()) <= 0.02 + 1e-9 and float(off_lon.max()) <= 0.02 + 1e-9
+    assert int(((off_lat > 1e-3) | (off_lon > 1e-3)).sum()) >= 35  # between grid points
+    assert len({(float(a), float(b)) for a, b in zip(node.latitude, node.longitude)}) == 40
+    # At their own altitude: valley stations below their cell, summit ones above
+    dz = obs.altitude - node.orog
+    assert float(dz.min()) < -300 and float(dz.max()) > 200 and float(abs(dz).mean()) > 100
+    relief = node.orog - static.orog.rolling(latitude=3, longitude=3, center=True).mean()
+    relief = relief.sel(**at)
+    valley, summit = relief < -30, relief > 30
+    assert float(dz.where(valley).mean()) < -50 < 50 < float(dz.where(summit).mean())
     # Denser in valleys: the stations sit lower than the land, and few on summits.
     land = static.orog.values[static.lsm.values == 1]
     assert float(obs.altitude.median()) < np.median(land) - 100
     assert int((obs.altitude > 1000).sum()) < 40 * np.mean(land > 1000)
 
 
+def _truth_at(obs: xr.Dataset, labels: xr.Dataset) -> xr.DataArray:
+    """The truth at each station's position and altitude, as the sample defines it."""
+    from xdeepr.datasets._stations import _lapse_rate
+    from xdeepr.metrics import at_stations
+
+    _, _, static = load_sample(periods=1)
+    z_grid = at_stations(static.orog.astype("float64"), obs.drop_dims("time"))
+    bilinear = at_stations(labels.t2m.astype("float64"), obs)
+    rate = xr.DataArray(_lapse_rate(obs.time.values), dims="time")
+    return bilinear + rate * (obs.altitude - z_grid) / 1000.0
+
+
 def test_sample_stations_observe_the_truth(year) -> None:
     obs, labels, _ = year
-    truth = labels.t2m.sel(latitude=obs.latitude, longitude=obs.longitude).astype("float64")
-    err = obs.t2m - truth
+    err = obs.t2m - _truth_at(obs, labels)
     assert abs(float(err.std()) - 0.3) < 0.01
     assert abs(float(err.mean())) < 0.01
     assert abs(float(err.std("time").max()) - 0.3) < 0.05  # every station, not on average
+    # the truth's dT/dz over land is the sample's lapse rate gamma(t) and its diurnal part:
+    # about -6.5 K/km on average, so the stations' altitude explains their departures
+    from xdeepr.metrics import at_stations
+    from xdeepr.observations.altitude import fit_lapse_rate
+
+    _, _, static = load_sample(periods=1)
+    mismatch = obs.altitude - at_stations(static.orog.astype("float64"), obs.drop_dims("time"))
+    departure = obs.t2m - at_stations(labels.t2m.astype("float64"), obs)
+    assert fit_lapse_rate(departure.values, mismatch.values)["rate"] == pytest.approx(-6.5, abs=0.1)
     missing = float(obs.t2m.isnull().mean())
     assert 0.02 < missing < 0.04
     assert obs.t2m.isnull().any("time").all()  # gaps everywhere, not in a few stations
@@ -389,9 +419,8 @@ def test_sample_stations_are_deterministic_and_window_independent(year) -> None:
     for c in ("station", "latitude", "longitude", "altitude"):
         np.testing.assert_array_equal(other[c], obs[c])
     _, other_labels, _ = load_sample(start="2020-01-03T12", periods=6, freq="12h")
-    at = {"latitude": obs.latitude, "longitude": obs.longitude}
-    err_other = other.t2m - other_labels.t2m.sel(at).astype("float64")
-    err = (obs.t2m - labels.t2m.sel(at).astype("float64")).sel(time=other.time)
+    err_other = other.t2m - _truth_at(other, other_labels)
+    err = (obs.t2m - _truth_at(obs, labels)).sel(time=other.time)
     np.testing.assert_allclose(err_other, err, rtol=0, atol=1e-9)
     np.testing.assert_array_equal(other.t2m.isnull(), err.isnull())
     # The first n stations of a bigger network are the smaller network.

@@ -9,10 +9,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import xarray as xr
 
 from ._common import CLIError, open_input
+
+if TYPE_CHECKING:
+    from ..observations.altitude import Resolved
 
 #: Suffixes read as a tidy table (station, latitude, longitude, time, value columns).
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt")
@@ -84,3 +88,58 @@ def observations_flag(args: argparse.Namespace) -> str | None:
         flush=True,
     )
     return str(old)
+
+
+def add_lapse_rate(parser: argparse.ArgumentParser, *, fit: bool = False, what: str = "") -> None:
+    """The ``--lapse-rate`` flag: K/km, 12 comma-separated numbers, ``none`` (or ``fit``).
+
+    Examples
+    --------
+    >>> p = argparse.ArgumentParser()
+    >>> add_lapse_rate(p)
+    >>> p.parse_args(["--lapse-rate", "-6"]).lapse_rate
+    '-6'
+    """
+    forms = "a number (K/km), 12 comma-separated numbers (one per month), " + (
+        "'fit' (least squares from the training data) or 'none'" if fit else "or 'none'"
+    )
+    parser.add_argument(
+        "--lapse-rate",
+        metavar="RATE",
+        dest="lapse_rate",
+        help=f"with --observations: temperature change with altitude by which station "
+        f"temperatures are moved to the grid's orography {what}: {forms}",
+    )
+
+
+def lapse_rate_flag(text: str, *, fit: bool = False) -> Resolved:
+    """The value of ``--lapse-rate``: parsed and checked (:func:`check_lapse_rate`).
+
+    Raises
+    ------
+    CLIError
+        Naming the flag, the text and what is allowed.
+
+    Examples
+    --------
+    >>> lapse_rate_flag("-6.5"), lapse_rate_flag("none"), lapse_rate_flag("fit", fit=True)
+    (-6.5, None, 'fit')
+    >>> len(lapse_rate_flag(",".join(["-6"] * 12)))
+    12
+    """
+    from ..errors import ConfigError
+    from ..observations.altitude import check_lapse_rate
+
+    value: object = text
+    if text.strip().lower() in ("none", "off"):
+        return None
+    if text.strip() != "fit":
+        try:
+            numbers = [float(x) for x in text.split(",")]
+        except ValueError:
+            numbers = []
+        value = numbers[0] if len(numbers) == 1 else tuple(numbers) if numbers else text
+    try:
+        return check_lapse_rate(value, fit=fit, name="--lapse-rate")
+    except ConfigError as err:
+        raise CLIError(str(err)) from None

@@ -14,77 +14,45 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Hashable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from ..errors import ConfigError, GridError, InputError
-from ..grid import _lon_extent, find_latlon, find_time
+from ..grid import find_grid, find_latlon, find_time, grid_latlon, locate
 from ..observations import (
     check_observations,
     observations_argument,
     station_positions,
     time_positions,
 )
+from ..observations.altitude import (
+    DEFAULT_LAPSE_RATE,
+    MISMATCH,
+    LapseRate,
+    adjust,
+    altitude_groups,
+    check_lapse_rate,
+    find_orography,
+    model_orography,
+)
 from ..observations.times import USED_ATTR, count_used
 from ..observations.values import field_stats, to_units
+from ._bilinear import stencil
 from ._core import Dims, Weights, XrObj
 from .probabilistic import ObservationError
 from .score import _describe, score
+
+if TYPE_CHECKING:
+    from ..model import DownscalingModel
 
 __all__ = ["OUTSIDE", "at_stations", "score_at"]
 
 #: What :func:`at_stations` does with stations outside the grid.
 OUTSIDE = ("nan", "drop", "raise")
-#: Distance (degrees) beyond the outermost grid points still counted as inside.
-EDGE_TOLERANCE = 1e-6
 _CORNER = "__xdeepr_corner__"
-
-
-def _bracket(
-    coord: np.ndarray, x: np.ndarray, period: float | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Neighbours ``i0, i1`` of each `x` in `coord` (any order), fraction ``f`` and inside mask.
-
-    The linear interpolant at `x` is ``(1 - f) v[i0] + f v[i1]``. With `period`
-    (a global longitude), the first point is repeated one period on, closing the circle.
-    """
-    order = np.argsort(coord, kind="stable")
-    s = coord[order]
-    if s.size > 1 and np.any(np.diff(s) <= 0):
-        raise GridError(f"the grid coordinate repeats values ({s[:-1][np.diff(s) <= 0][:3]})")
-    if period is not None:
-        s, order = np.append(s, s[0] + period), np.append(order, order[0])
-    inside = (x >= s[0] - EDGE_TOLERANCE) & (x <= s[-1] + EDGE_TOLERANCE)
-    if s.size == 1:  # a single row or column: only stations on it are inside
-        zero = np.zeros(x.shape, dtype=np.intp)
-        return zero, zero, np.zeros(x.shape), inside
-    xc = np.clip(x, s[0], s[-1])
-    pos = np.clip(np.searchsorted(s, xc, side="right") - 1, 0, s.size - 2)
-    frac = (xc - s[pos]) / (s[pos + 1] - s[pos])
-    return order[pos], order[pos + 1], frac, inside
-
-
-def _stencil(
-    field: xr.Dataset | xr.DataArray, lat: str, lon: str, slat: np.ndarray, slon: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Bilinear stencil of each station: rows, columns, weights (S, 4 corners), inside (S,)."""
-    glat = np.asarray(field[lat].values, dtype="float64")
-    glon = np.asarray(field[lon].values, dtype="float64")
-    west, span = _lon_extent(field, lon)
-    step = float(np.median(np.abs(np.diff(glon)))) if glon.size > 1 else 0.0
-    periodic = span + step >= 360.0 - EDGE_TOLERANCE
-    unwrap = west + (glon - west) % 360.0  # increasing eastwards from the western edge
-    x = west + (slon - west) % 360.0
-    x = np.where(x > west + 360.0 - EDGE_TOLERANCE, x - 360.0, x)  # just west of `west`
-    y0, y1, fy, in_y = _bracket(glat, slat)
-    x0, x1, fx, in_x = _bracket(unwrap, x, 360.0 if periodic else None)
-    rows = np.stack([y0, y0, y1, y1], axis=-1)
-    cols = np.stack([x0, x1, x0, x1], axis=-1)
-    weights = np.stack([(1 - fy) * (1 - fx), (1 - fy) * fx, fy * (1 - fx), fy * fx], axis=-1)
-    return rows, cols, weights, in_y & in_x
 
 
 def _match_times(field: XrObj, observations: xr.Dataset | xr.DataArray, tolerance: Any) -> XrObj:
@@ -189,23 +157,36 @@ def at_stations(
     stations = observations_argument(observations, stations, "at_stations")
     sdim, _, _, slat, slon = station_positions(stations, longitude_range=None)
     station_coords = {c: stations[c] for c in stations.coords if stations[c].dims == (sdim,)}
+    spec = None  # a projected or curvilinear grid: stations placed by xdeepr.grid.locate
     try:
         lat, lon = find_latlon(field)
     except GridError as err:
         if sdim not in field.dims:
-            raise InputError(f"the field is neither on a grid nor at the stations: {err}") from None
+            try:
+                spec = find_grid(field)
+            except GridError:
+                raise InputError(
+                    f"the field is neither on a grid nor at the stations: {err}"
+                ) from None
         lat = lon = ""
-    if sdim in field.dims and (not lat or field[lat].dims == (sdim,)):  # already at the stations
+    if spec is None and sdim in field.dims and (not lat or field[lat].dims == (sdim,)):
         if field.sizes[sdim] != slat.size:
             raise InputError(
                 f"the field has {field.sizes[sdim]} stations along {sdim!r}, the stations "
                 f"{slat.size}"
             )
         return _match_times(field.assign_coords(station_coords), stations, time_tolerance)
-    ydim, xdim = field[lat].dims[0], field[lon].dims[0]
-    rows, cols, weights, inside = _stencil(field, lat, lon, slat, slon)
-    if slat.size and not inside.any():
+    ydim: Hashable
+    xdim: Hashable
+    if spec is not None:
+        (ydim, xdim), st = spec.dims, locate(field, slat, slon)
+        rows, cols, weights, inside = st.rows, st.cols, st.weights, st.inside
+        glat, glon = grid_latlon(field, spec)
+    else:
+        ydim, xdim = field[lat].dims[0], field[lon].dims[0]
+        rows, cols, weights, inside = stencil(field, lat, lon, slat, slon)
         glat, glon = field[lat].values, field[lon].values
+    if slat.size and not inside.any():
         raise InputError(
             f"all {slat.size} stations lie outside the field's grid (lat "
             f"{np.min(glat):g}..{np.max(glat):g}, lon {np.min(glon):g}..{np.max(glon):g}): "
@@ -254,6 +235,9 @@ def score_at(
     time_tolerance: Any = None,
     outside: str = "drop",
     observation_error: ObservationError | None = None,
+    lapse_rate: LapseRate = DEFAULT_LAPSE_RATE,
+    orography: xr.Dataset | xr.DataArray | DownscalingModel | None = None,
+    altitude_bins: Sequence[float] | None = None,
 ) -> xr.Dataset:
     """Score a model and its baselines at stations: CRPS, RMSE, bias, spread-skill...
 
@@ -281,8 +265,9 @@ def score_at(
         Weights of the means (a DataArray along ``station`` and/or ``time``).
     keep_attrs : bool, default False
         Copy the observations' attributes to the result.
-    groupby : {"hour", "month", "season"}, optional
-        Score each group of times apart (see :func:`xdeepr.metrics.score`).
+    groupby : {"hour", "month", "season", "altitude"}, optional
+        Score each group of times apart (see :func:`xdeepr.metrics.score`), or each
+        group of stations by altitude mismatch (``"altitude"``: `altitude_bins`).
     variables : str, sequence or mapping, optional
         Observation variables to score, or ``{"label name": "observation name"}``.
     time_tolerance : str or timedelta, optional
@@ -299,6 +284,18 @@ def score_at(
         ensemble has a spread-skill ratio below 1 (0.9 for a 0.5 K error next to
         a 1 K spread); with it, ``spread_skill`` adds the error's variance to the
         spread (:func:`xdeepr.metrics.spread_skill_ratio`). Default: none.
+    lapse_rate : float, 12 floats or None, default -6.5
+        K/km (12: one per month). Where the stations have an altitude and the grid's
+        orography is known, temperature-like observations are moved from the station's
+        altitude to the grid's (bilinear at the station) before scoring
+        (:mod:`xdeepr.observations.altitude`); None: compared as measured.
+    orography : xarray.DataArray, Dataset or DownscalingModel, optional
+        The forecasts' orography (m) on their grid (a model: its static orography);
+        default: a variable of `forecasts` with ``standard_name: surface_altitude`` or
+        named ``orog``.
+    altitude_bins : sequence of float, optional
+        Edges (m) of the altitude-mismatch groups of ``groupby="altitude"`` (default
+        -300, -100, 100, 300).
 
     Returns
     -------
@@ -309,7 +306,13 @@ def score_at(
         ``"xdeepr"`` then the baselines. Per-station results keep the
         stations' coordinates (latitude, longitude...). Attributes as in
         :func:`xdeepr.metrics.score`, with ``title`` "xdeepr skill scores at stations"
-        and ``observations_used``, the number of observation values scored.
+        and ``observations_used``, the number of observation values scored;
+        ``xdeepr_lapse_rate`` and ``xdeepr_altitude_adjustment`` say what altitude
+        adjustment was made (:func:`~xdeepr.observations.altitude.adjust`), and the
+        coordinate ``altitude_mismatch(station)`` (m, station minus grid) is kept with
+        per-station results. The bias ``mean_error`` is forecast minus observation: a
+        station 500 m above its cell, 3.25 K colder, gives +3.25 K unadjusted and 0 at
+        -6.5 K/km.
 
     Raises
     ------
@@ -347,6 +350,7 @@ def score_at(
         time_like = forecasts if find_time(forecasts) else None
     except ValueError:
         time_like = None
+    rate = check_lapse_rate(lapse_rate)
     obs = check_observations(observations, variables=variables, time_like=time_like)
     names = list(obs.data_vars)
 
@@ -361,25 +365,75 @@ def score_at(
     units = {str(v): model_at[v].attrs.get("units") for v in names if v in model_at.data_vars}
     stats = field_stats(model_at, names) if not model_at.chunks else None  # lazy: physical
     obs = to_units(obs, units, stats, what="observations")
+    # temperatures moved from the stations' altitude to the grid's (bilinear, as the field)
+    orog = model_orography(orography) if hasattr(orography, "static") else orography
+    if not isinstance(orog, xr.DataArray):  # a Dataset's, else the forecasts' own
+        orog = find_orography(orog if orog is not None else _as_ds(forecasts))
+    z_grid = None
+    if orog is not None:
+        stations = obs.drop_dims("time")  # positions only
+        z_grid = at_stations(orog, stations, outside="nan").values
+    obs = adjust(
+        obs, z_grid, rate, reference={str(v): model_at[v].attrs for v in model_at.data_vars}
+    )
+    if MISMATCH in obs.coords:
+        model_at = model_at.assign_coords({MISMATCH: obs[MISMATCH]})
     # Baselines are read at the stations the forecasts keep; NaN where their grid stops.
     baselines_at = {
         k: at(v, "nan" if outside == "drop" else outside) for k, v in (baselines or {}).items()
     }
-    out = score(
-        obs,
-        model_at,
-        baselines_at,
-        member_dim=member_dim,
-        dim=dim,
-        weights=weights,
-        keep_attrs=keep_attrs,
-        groupby=groupby,
-        observation_error=observation_error,
-    )
+    kw: dict[str, Any] = {"member_dim": member_dim, "dim": dim, "weights": weights}
+    kw["keep_attrs"] = keep_attrs
+    if groupby == "altitude":
+        out = _by_altitude(obs, model_at, baselines_at, altitude_bins, observation_error, kw)
+    else:
+        out = score(
+            obs, model_at, baselines_at, groupby=groupby, observation_error=observation_error, **kw
+        )
     out = out.drop_sel(metric="spectral_ratio")
+    for key in ("xdeepr_lapse_rate", "xdeepr_altitude_adjustment"):
+        if key in obs.attrs:
+            out.attrs[key] = obs.attrs[key]
     out.attrs["title"] = "xdeepr skill scores at stations"
     out.attrs[USED_ATTR] = _used(obs, model_at)
     return out
+
+
+def _by_altitude(
+    obs: xr.Dataset,
+    model_at: xr.Dataset,
+    baselines_at: dict[str, xr.Dataset],
+    bins: Sequence[float] | None,
+    observation_error: Any,
+    kw: dict[str, Any],
+) -> xr.Dataset:
+    """:func:`score` of each group of stations by altitude mismatch, along ``altitude_mismatch``."""
+    if MISMATCH not in obs.coords:
+        raise InputError(
+            "groupby='altitude' needs the stations' altitude (an 'altitude' coordinate) and "
+            "the grid's orography (orography=, or a 'surface_altitude' variable of the "
+            f"forecasts): {obs.attrs.get('xdeepr_altitude_adjustment', 'none known')}"
+        )
+    parts, labels = [], []
+    for label, idx in altitude_groups(obs[MISMATCH].values, bins):
+        sel = {"station": idx}
+        part = score(
+            obs.isel(sel),
+            model_at.isel(sel),
+            {k: v.isel(sel) for k, v in baselines_at.items()},
+            observation_error=observation_error,
+            **kw,
+        )
+        parts.append(part.expand_dims(MISMATCH))
+        labels.append((label, len(idx)))
+    out = xr.concat(parts, dim=MISMATCH, coords="different", compat="equals", join="outer")
+    return out.assign_coords(
+        {MISMATCH: [k for k, _ in labels], "stations": (MISMATCH, [n for _, n in labels])}
+    )
+
+
+def _as_ds(obj: xr.Dataset | xr.DataArray) -> xr.Dataset | None:
+    return obj if isinstance(obj, xr.Dataset) else None
 
 
 def _used(obs: xr.Dataset, model_at: xr.Dataset) -> int:

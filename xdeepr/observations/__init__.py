@@ -13,6 +13,11 @@ By concept:
   :func:`match_times`), used for conditioning, guidance and scoring alike;
 - :mod:`~xdeepr.observations.values`: station values in the model's units (converted,
   or refused: °C taken as K is not silently used);
+- :mod:`~xdeepr.observations.altitude`: station altitude against the grid's
+  orography, the one lapse-rate adjustment of temperature-like values (conditioning,
+  guidance and scoring all call it), its fit and its report;
+- :mod:`~xdeepr.observations.cells`: that adjustment for a model (training records
+  the lapse rate, sampling uses it);
 - :mod:`~xdeepr.observations.encoding`: condition channels on the label grid, and
   :func:`prepare_for_model` (checked, in the model's units, matched and counted);
 - :mod:`~xdeepr.observations.downscaling`: observations through ``downscale``.
@@ -37,10 +42,11 @@ residuals); guidance at sampling time (:mod:`xdeepr.diffusion.guidance`) pulls x
 towards it where the mask is 1. It never enters the network.
 
 Placement is *nearest pixel*: each station goes to the label-grid point nearest to it
-(stations of one pixel are averaged). The sample's stations sit on grid points; on a
-0.05° grid a station is at most 2.8 km from its pixel, less than the grid can resolve,
-and a bilinear splat would smear one measurement over four pixels the network then
-could not tell apart from four measurements. Times are matched exactly, or to the
+(stations of one pixel are averaged), its temperature-like values moved to that
+pixel's orography first (:mod:`~xdeepr.observations.altitude`). On a 0.05° grid a
+station is at most 2.8 km from its pixel, less than the grid can resolve, and a
+bilinear splat would smear one measurement over four pixels the network then could not
+tell apart from four measurements. Times are matched exactly, or to the
 nearest observation within a stated ``tolerance``; the values used are counted
 (``observations_used``), none is refused, a few get a warning. Stations outside the
 domain are dropped by :func:`check_observations` with a warning that counts them; all

@@ -18,7 +18,7 @@ import xarray as xr
 
 from .._util import is_cftime, time_kind
 from ..errors import ConfigError, GridError, InputError
-from ..grid import _lon_extent, find_latlon, find_time
+from ..grid import _lon_extent, find_latlon, find_time, latlon_hull, locate
 from .cf import (
     LATITUDE,
     LONGITUDE,
@@ -183,7 +183,12 @@ def _inside(
     try:
         dlat, dlon = find_latlon(domain)
     except GridError as err:
-        raise InputError(f"cannot read the domain's grid: {err}") from err
+        try:  # a projected or curvilinear grid: placed in its index space
+            inside = locate(domain, lat, lon).inside
+        except GridError:
+            raise InputError(f"cannot read the domain's grid: {err}") from err
+        (south, north), (west, span), _ = latlon_hull(domain)
+        return inside, f"lat {south:g}..{north:g}, lon {west:g}..{west + span:g}"
     la = np.asarray(domain[dlat].values, dtype="float64")
     south, north = float(la.min()), float(la.max())
     west, span = _lon_extent(domain, dlon)

@@ -15,6 +15,7 @@ import xarray as xr
 
 from .. import grid
 from ..options import SamplingOptions
+from .cells import for_sampling
 from .encoding import channel_names, observation_channels, prepare_for_model
 
 if TYPE_CHECKING:
@@ -62,7 +63,9 @@ def for_downscaling(
     observations. `options` are resolved with observations
     (``SamplingOptions.resolve(model, observations=True)``: the guidance is settled
     there, once). The observations returned are None (with a warning) when nothing
-    would use them: a model trained without observations and no guidance.
+    would use them: a model trained without observations and no guidance. Values of
+    temperature-like variables are moved to the altitude of their cells at
+    ``options.lapse_rate`` (:func:`~xdeepr.observations.cells.for_sampling`).
 
     Raises
     ------
@@ -89,7 +92,7 @@ def for_downscaling(
         return None
     domain = model.label_grid if target is None else grid.finest_grid(target)
     # checked, in the model's units (converted or refused), matched to the input's times
-    return prepare_for_model(
+    prepared = prepare_for_model(
         model,
         obs,
         features,
@@ -97,6 +100,8 @@ def for_downscaling(
         variables=record.get("variables"),
         tolerance=record.get("tolerance"),
     )
+    # temperatures moved to their cells' altitude: what conditions and guides is the cell's
+    return for_sampling(model, prepared, target, options.lapse_rate)
 
 
 def block_inputs(

@@ -145,7 +145,9 @@ def prepare_for_model(
 def station_pixels(obs: xr.Dataset, grid_: xr.Dataset | xr.DataArray) -> tuple[np.ndarray, ...]:
     """Row and column of the grid point nearest to each station of `obs`.
 
-    Longitudes are compared modulo 360, so 0..360 and -180..180 conventions mix.
+    Longitudes are compared modulo 360, so 0..360 and -180..180 conventions mix. On a
+    projected or curvilinear grid the stations are placed by :func:`xdeepr.grid.locate`
+    (projected with pyproj; rows and columns of the grid's index space ``(y, x)``).
     Positions are checked by :func:`~xdeepr.observations.checks.station_positions`.
 
     Examples
@@ -157,10 +159,12 @@ def station_pixels(obs: xr.Dataset, grid_: xr.Dataset | xr.DataArray) -> tuple[n
     >>> [int(a[0]) for a in station_pixels(o, g)]
     [1, 2]
     """
+    _, _, _, slat, slon = station_positions(obs, longitude_range=None)
+    if not grid.find_grid(grid_).is_regular:  # projected/curvilinear: pyproj, index space
+        return grid.locate(grid_, slat, slon).nearest
     lat, lon = grid.find_latlon(grid_)
     la = np.asarray(grid_[lat].values, dtype="float64")
     lo = np.asarray(grid_[lon].values, dtype="float64")
-    _, _, _, slat, slon = station_positions(obs, longitude_range=None)
     rows = np.abs(slat[:, None] - la[None, :]).argmin(axis=1)
     dlon = (slon[:, None] - lo[None, :] + 180.0) % 360.0 - 180.0
     cols = np.abs(dlon).argmin(axis=1)
@@ -223,7 +227,7 @@ def observation_channels(
     """
     names = list(variables or model.labels)
     base = model.baseline(features, target, validated=validated)  # physical, label grid
-    lat, lon = grid.find_latlon(base)
+    lat, lon = grid.horizontal_dims(base)
     shape = (base.sizes[lat], base.sizes[lon])
     times = features["time"]
     phys: dict[str, xr.DataArray] = {}
@@ -268,6 +272,7 @@ def observation_channels(
     order = [f"{k}:{v}" for v in names for k in CHANNEL_KINDS]
     out = xr.concat(chans, dim="channel", coords="minimal", compat="override")
     out = out.assign_coords(channel=order).sel(channel=channel_names(names))
-    out = out.drop_vars([c for c in out.coords if c not in ("time", "channel", lat, lon)])
+    keep = {"time", "channel", lat, lon, *grid.grid_coords(base)}  # projected: 2-D lat/lon, crs
+    out = out.drop_vars([c for c in out.coords if c not in keep])
     out = out.transpose("time", "channel", lat, lon).astype("float32")
     return grid.pad(out, levels=model.levels, mode="constant").fillna(0.0)
