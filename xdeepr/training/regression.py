@@ -1,11 +1,18 @@
-"""Training the regression mean (``TrainConfig(mean="regression")``, CorrDiff).
+"""Training the regression mean (``TrainConfig(mean="regression")``, CorrDiff), cross-fitted.
 
 Before the diffusion network, a deterministic U-Net learns, with MSE, the label's
 departure from bicubic interpolation (normalised by its own scaler) from the
-condition channels; its EMA weights predict that departure at every paired time,
-and the diffusion network then learns what is left: label − (bicubic + regression).
-Every random draw of step ``k`` is seeded by ``(seed, k)``, so a resumed run, which
-trains the mean again, gets the same mean. See :mod:`xdeepr.model.mean`.
+condition channels. The diffusion network then learns what is left: label −
+(bicubic + regression). That residual must be the regression's error on times it
+has *not* seen, or the diffusion model learns an error far smaller than the one it
+meets after training (its ensembles collapse): with ``K`` folds
+(``TrainConfig.mean_folds``, rule in :func:`~xdeepr.training.folds.resolve_folds`)
+the training times are cut into ``K`` contiguous blocks, the net of fold ``k`` is
+trained on the other blocks and predicts block ``k``; the model keeps a final net
+trained on all training times, which also predicts the validation times (none of
+which it saw). Every random draw of step ``j`` of a net is seeded by ``(seed, fold,
+j)``, so a resumed run, which trains the mean again, gets the same mean. See
+:mod:`xdeepr.model.mean` and :mod:`xdeepr.training.folds`.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import torch
 import xarray as xr
 
 from .. import grid
+from .._progress import progress_bar
 from ..errors import TrainingError
 from ..model import DownscalingModel
 from ..model.mean import residual_mean
@@ -24,6 +32,84 @@ from ..nn import UNet
 from ..scaling import Scaler
 from .config import TrainConfig
 from .data import _Blocks, _Data, _landmask, _stack
+from .folds import contiguous_runs, resolve_folds, time_folds
+
+#: Added to ``TrainConfig.seed`` for the final net; fold ``k`` adds ``FOLD_SEED * (k + 1)``.
+FINAL_SEED, FOLD_SEED = 1, 7919
+
+
+def _train_net(
+    data: _Data,
+    indices: np.ndarray,
+    n_labels: int,
+    cfg: TrainConfig,
+    total: int,
+    seed: int,
+    device: torch.device,
+) -> tuple[UNet, float]:
+    """A regression U-Net (its EMA weights, on the CPU) trained on the times `indices`."""
+    from .loop import _lr_factor, _optimizer_step
+
+    torch.manual_seed(seed)
+    net = UNet(
+        image_channels=n_labels,
+        n_channels=cfg.n_channels,
+        channel_multipliers=cfg.channel_multipliers,
+        is_attention=cfg.is_attention,
+        n_blocks=cfg.n_blocks,
+        conditioned_on_input=data.condition.sizes["channel"],
+        dropout=cfg.dropout,
+        calendar=cfg.calendar,
+    ).to(device)
+    ema = copy.deepcopy(net).eval()
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    blocks = _Blocks(data, indices, cfg.block_size)
+    blocks.blocks = contiguous_runs(indices, cfg.block_size)  # never across a held-out fold
+    step, epoch, loss = 0, 0, torch.tensor(float("nan"))
+    while step < total:
+        for block, positions in blocks.batches(epoch, seed, cfg.batch_size):
+            if step >= total:
+                break
+            cond_b, tgt_b, cal_b = blocks.load(block)
+            pos = torch.from_numpy(np.sort(positions))
+            cond, tgt = cond_b[pos].to(device), tgt_b[pos].to(device)
+            cal = cal_b[pos].to(device) if cfg.calendar else None
+            torch.manual_seed(seed * 1_000_003 + step)  # dropout
+            for g in opt.param_groups:
+                g["lr"] = cfg.learning_rate * _lr_factor(step, cfg.warmup_steps, total)
+            net.train()
+            pred = net(torch.zeros_like(tgt), torch.zeros(tgt.shape[0], device=device), cond, cal)
+            loss = torch.mean((pred.float() - tgt) ** 2)  # MSE: the conditional mean
+            if not torch.isfinite(loss):
+                raise TrainingError(
+                    f"the regression mean's loss became {loss.item()} at step {step}; lower "
+                    "learning_rate or check the input data"
+                )
+            _optimizer_step(loss, net, opt, ema, cfg, step)
+            step += 1
+        epoch += 1
+    return ema.cpu(), float(loss.detach())
+
+
+def _predict(
+    model: DownscalingModel,
+    net: UNet,
+    data: _Data,
+    indices: np.ndarray,
+    calendar: np.ndarray,
+    block_size: int,
+) -> xr.Dataset:
+    """`net`'s departure from bicubic at the times `indices`, in the labels' units."""
+    view = copy.copy(model)
+    view.regression = net
+    parts = []
+    blocks = _Blocks(data, indices, block_size)
+    blocks.blocks = contiguous_runs(indices, block_size)
+    for b, idx in enumerate(blocks.blocks):
+        cond_b, _, _ = blocks.load(b)
+        cond_da = data.condition.isel(time=slice(int(idx[0]), int(idx[-1]) + 1))
+        parts.append(residual_mean(view, cond_da.copy(data=cond_b.numpy()), calendar[idx]))
+    return xr.concat(parts, dim="time") if len(parts) > 1 else parts[0]
 
 
 def fit_regression_mean(
@@ -42,7 +128,8 @@ def fit_regression_mean(
     Parameters
     ----------
     model : DownscalingModel
-        Receives ``regression`` (EMA weights, on the CPU) and ``mean_scaler``.
+        Receives ``regression`` (the final net's EMA weights, on the CPU) and
+        ``mean_scaler``; ``model.summary["regression_mean"]`` records the folds.
     condition : xarray.DataArray
         ``(time, channel, lat, lon)`` condition channels, padded (lazy or not).
     calendar : numpy.ndarray
@@ -55,20 +142,24 @@ def fit_regression_mean(
     n_train : int
         The first `n_train` times are the training split.
     total_steps : int
-        Steps when ``cfg.mean_steps`` is None (the diffusion's).
+        Steps of each net when ``cfg.mean_steps`` is None (the diffusion's).
     device : torch.device
 
     Returns
     -------
     xarray.Dataset
-        ``residual`` minus the regression network's prediction: the diffusion target.
-    """
-    from .loop import _lr_factor, _optimizer_step
+        ``residual`` minus the regression's prediction: out-of-fold at the training
+        times (cross-fitted), the final net's at the validation times. The
+        diffusion target.
 
+    Examples
+    --------
+    >>> left = fit_regression_mean(spec, cond, cal, residual, None, cfg, 160, 600,
+    ...                            torch.device("cpu"))  # doctest: +SKIP
+    """
     labels = model.labels
-    train_sl = slice(0, n_train)
-    scaler = Scaler.fit(
-        residual.isel(time=train_sl),
+    scaler = Scaler.fit(  # normalisation statistics only: not a prediction
+        residual.isel(time=slice(0, n_train)),
         method=cfg.label_scaling,
         by_month=cfg.scale_by_month,
         landmask=_landmask(static, residual),
@@ -83,57 +174,43 @@ def fit_regression_mean(
         calendar=calendar,
         times=np.asarray(residual["time"].values),
     )
-    torch.manual_seed(cfg.seed + 1)
-    net = UNet(
-        image_channels=len(labels),
-        n_channels=cfg.n_channels,
-        channel_multipliers=cfg.channel_multipliers,
-        is_attention=cfg.is_attention,
-        n_blocks=cfg.n_blocks,
-        conditioned_on_input=condition.sizes["channel"],
-        dropout=cfg.dropout,
-        calendar=cfg.calendar,
-    ).to(device)
-    ema = copy.deepcopy(net).eval()
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-    blocks = _Blocks(data, np.arange(n_train), cfg.block_size)
-    total = cfg.mean_steps or total_steps
-    step, epoch = 0, 0
-    while step < total:
-        for block, positions in blocks.batches(epoch, cfg.seed + 1, cfg.batch_size):
-            if step >= total:
-                break
-            cond_b, tgt_b, cal_b = blocks.load(block)
-            pos = torch.from_numpy(np.sort(positions))
-            cond, tgt = cond_b[pos].to(device), tgt_b[pos].to(device)
-            cal = cal_b[pos].to(device) if cfg.calendar else None
-            torch.manual_seed(cfg.seed * 1_000_003 + step + 1)  # dropout
-            for g in opt.param_groups:
-                g["lr"] = cfg.learning_rate * _lr_factor(step, cfg.warmup_steps, total)
-            net.train()
-            zeros = torch.zeros_like(tgt)
-            pred = net(zeros, torch.zeros(tgt.shape[0], device=device), cond, cal)
-            loss = torch.mean((pred.float() - tgt) ** 2)  # MSE: the conditional mean
-            if not torch.isfinite(loss):
-                raise TrainingError(
-                    f"the regression mean's loss became {loss.item()} at step {step}; lower "
-                    "learning_rate or check the input data"
-                )
-            _optimizer_step(loss, net, opt, ema, cfg, step)
-            step += 1
-        epoch += 1
-    model.regression = ema.cpu()
     model.mean_scaler = scaler
-    model.summary["regression_mean"] = {"steps": step, "final_mse": float(loss.detach())}
-    # the mean at every paired time, block by block (held in memory: time x label grid)
-    parts = []
-    everything = _Blocks(data, np.arange(condition.sizes["time"]), cfg.block_size)
-    for b, idx in enumerate(everything.blocks):
-        cond_b, _, _ = everything.load(b)
-        cond_da = condition.isel(time=slice(int(idx[0]), int(idx[-1]) + 1))
-        cond_da = cond_da.copy(data=cond_b.numpy())
-        parts.append(residual_mean(model, cond_da, calendar[idx]))
+    n_all = condition.sizes["time"]
+    total = cfg.mean_steps or total_steps
+    k = resolve_folds(cfg.mean_folds, n_train)
+    folds = time_folds(n_train, k) if k > 1 else []
+    bar = progress_bar(
+        total=len(folds) + 1, disable=not cfg.progress, desc="regression mean", unit="net"
+    )
+    with bar:
+        final, loss = _train_net(
+            data, np.arange(n_train), len(labels), cfg, total, cfg.seed + FINAL_SEED, device
+        )
+        bar.update(1)
+        model.regression = final
+        parts = []
+        for f, held in enumerate(folds):  # out-of-fold predictions of the training times
+            fit_on = np.setdiff1d(np.arange(n_train), held)
+            seed = cfg.seed + FOLD_SEED * (f + 1)
+            net, _ = _train_net(data, fit_on, len(labels), cfg, total, seed, device)
+            parts.append(_predict(model, net, data, held, calendar, cfg.block_size))
+            bar.update(1)
+    rest = np.arange(n_train if folds else 0, n_all)  # validation (all times: no folds)
+    if rest.size:
+        parts.append(_predict(model, final, data, rest, calendar, cfg.block_size))
     mean = xr.concat(parts, dim="time") if len(parts) > 1 else parts[0]
+    model.summary["regression_mean"] = {
+        "steps": total,
+        "final_mse": loss,
+        "folds": k,
+        "fold_bounds": [[int(f[0]), int(f[-1]) + 1] for f in folds],
+        "rule": (
+            f"cross-fitted: {k} contiguous folds of the {n_train} training times, each "
+            "predicted by a net trained on the others; the kept net trained on all"
+            if folds
+            else "in-sample: the net trained on all training times predicts them"
+        ),
+    }
     left = xr.Dataset(
         {v: residual[v] - mean[v].transpose(*residual[v].dims).values for v in labels}
     )

@@ -166,6 +166,9 @@ class SkillValidation:
         self.since_best = 0
         self.seconds = 0.0
         self._tensors: tuple[torch.Tensor, torch.Tensor, xr.Dataset] | None = None
+        #: The validation ensembles (by step) of the latest and of the best record: the
+        #: spread calibration is fitted on the returned weights' without sampling again.
+        self._ensembles: dict[float, xr.Dataset] = {}
 
     @property
     def enabled(self) -> bool:
@@ -210,12 +213,12 @@ class SkillValidation:
         arr = grid.unpad(normalised)
         return self.model.label_scaler.denormalize(arr.to_dataset("variable"))
 
-    def _sample(self, ema: UNet) -> xr.Dataset:
+    def _sample(self, ema: UNet, members: int | None = None) -> xr.Dataset:
         from ..diffusion import StackedRandomGenerator
         from ..inference import MEMBER, sample_seed
 
         cond, cal, _ = self._inputs()
-        m = self.cfg.validation_members
+        m = members or self.cfg.validation_members
         view = copy.copy(self.model)
         view.network = ema
         opts = SamplingOptions(members=m, seed=self.cfg.seed, progress=False)
@@ -255,6 +258,9 @@ class SkillValidation:
 
         start = _time.monotonic()
         ens = self._sample(ema)
+        best = None if self.best is None else self.records[self.best]["step"]
+        self._ensembles = {k: v for k, v in self._ensembles.items() if k == best}
+        self._ensembles[float(step)] = ens  # the latest and the best so far
         truth = self._inputs()[2]
         rec = {
             "step": float(step),
@@ -313,6 +319,8 @@ class SkillValidation:
                 model.final_ema_state = {k: v.clone() for k, v in ema.state_dict().items()}
                 ema.load_state_dict(self.best_state)
         model.network = ema
+        if self.cfg.calibrate and self.indices.size >= 2:
+            self.calibrate(model, ema, float(chosen))
         rec = next((r for r in self.records if r["step"] == chosen), None)
         model.summary["selected_step"] = chosen
         model.summary["validation"] = {
@@ -327,26 +335,58 @@ class SkillValidation:
             "early_stopped": self.stop,
         }
         if rec is not None:
-            _warn_if_uncalibrated(rec)
+            _warn_if_uncalibrated(rec, self._setup(model), model.calibration)
+
+    def _setup(self, model: DownscalingModel) -> dict[str, Any]:
+        """What the model does, for the warning's advice (:func:`.advice.advice`)."""
+        folds = model.summary.get("regression_mean", {}).get("folds", 1)
+        return {
+            "mean": model.mean,
+            "dropout": self.cfg.dropout,
+            "calibrate": self.cfg.calibrate,
+            "mean_folds": folds,
+        }
+
+    def calibrate(self, model: DownscalingModel, net: UNet, step: float) -> None:
+        """Fit the post-hoc spread calibration on the validation subset (returned weights).
+
+        On the ensemble the validation of `step` drew with those weights (the
+        validation times, ``validation_members`` members, seeded as every validation),
+        sampled again only when it was not kept (a resumed run); the fit, the on/off
+        decision and the scores are in ``model.calibration`` and
+        ``model.summary["calibration"]`` (:func:`xdeepr.model.calibration.fit_calibration`).
+        """
+        from ..model.calibration import fit_calibration
+
+        start = _time.monotonic()
+        ens = self._ensembles.get(step)
+        if ens is None:
+            ens = self._sample(net.to(self.device))
+            net.cpu()
+        fit = fit_calibration(self._inputs()[2], ens)
+        fit["seconds"] = _time.monotonic() - start
+        model.calibration = fit
+        model.summary["calibration"] = fit
 
 
-def _warn_if_uncalibrated(rec: dict[str, float]) -> None:
+def _warn_if_uncalibrated(
+    rec: dict[str, float],
+    setup: dict[str, Any] | None = None,
+    calibration: dict[str, Any] | None = None,
+) -> None:
+    """A CalibrationWarning when the returned weights' validation spread-skill is off.
+
+    The advice depends on what the model already does (:func:`.advice.advice`),
+    and says so when the post-hoc spread calibration is on (with the validation
+    spread-skill it gives).
+    """
+    from .advice import advice
+
     ssr = rec["val_spread_skill"]
     low, high = CALIBRATED_SPREAD_SKILL
     if low <= ssr <= high or not math.isfinite(ssr):
         return
-    if ssr < low:
-        what = (
-            "under-dispersive: members too alike for their error, so the ensemble is over-confident"
-        )
-        tips = (
-            "train on more times, or fewer steps (model.summary['validation']['records'] "
-            "shows where it was calibrated); validate more often (validate_every) so the "
-            "selection can catch that point; dropout=0.1; mean='regression'"
-        )
-    else:
-        what = "over-dispersive: members spread wider than their error"
-        tips = "train longer (more steps) or with more data; check the validation split"
+    what, tips = advice(ssr, setup, calibration)
     warnings.warn(
         f"the returned weights (step {int(rec['step'])}) have a validation spread-skill "
         f"ratio of {ssr:.2f}, outside [{low}, {high}] (fair CRPS "

@@ -1,0 +1,233 @@
+"""shift: skill outside the training season and climate (issue 21).
+
+Cases, on the embedded sample (``TrainConfig.small``, 1500 steps, 180 training times,
+the last 10 % of them validating; 10 members, noise seed 0, every 8th test time):
+
+- ``a`` (season): train on 180 times evenly spaced over 2020-01-01 .. 2020-06-30, test
+  on 2021-07-01 .. 2021-09-30: a season training never saw, a year later.
+- ``b`` (warming): the sample with a warming trend added to features and labels
+  alike, uniform in space, :data:`TREND_K` kelvin per year from 2020-01-01 (so about
+  +6 K by the end of 2021, a scenario-sized shift in two years); train on 180 times
+  evenly spaced over 2020, test on 2021-07-01 .. 2021-12-31. The trend moves the
+  inputs outside the range training saw; the residual (label − bicubic) is unchanged.
+- ``in`` (in distribution): 180 times evenly spaced before 2021-07-01 (both halves of
+  2020 and 2021-H1), 3000 steps, test from 2021-07-01: the ``calibration`` suite's case.
+
+Rows: bicubic; the static correction (bicubic + the mean training residual, the
+one-line correction); bicubic + the stored month x hour climatology; each model's
+ensemble raw (``calibrate=False``) and with the spread calibration fitted on its
+validation times (the default), for ``mean="bicubic"`` and ``mean="regression"``
+(cross-fitted, :data:`~xdeepr.training.folds.AUTO_FOLDS` folds), with the regression
+mean alone. Every training run's scores are cached as JSON under
+``benchmarks/.cache/shift`` (keyed by case, mean, seed and steps) so seeds and cases
+can be added run by run; ``XDEEPR_BENCH_SHIFT`` chooses the runs
+(``case/mean/seed`` separated by commas, e.g. ``a/bicubic/0,a/regression/0``; default
+:data:`DEFAULT_RUNS`).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import time
+from typing import Any
+
+import numpy as np
+
+from . import harness as H
+
+#: Warming added in case ``b``: kelvin per year since 2020-01-01.
+TREND_K = 3.0
+STEPS = {"a": 1500, "b": 1500, "in": 3000}
+#: Steps of each regression net of ``mean="regression"`` (the final one and one per fold),
+#: as in the ``calibration`` suite: the mean costs (folds + 1) x MEAN_STEPS steps.
+MEAN_STEPS = 600
+EVERY, MEMBERS, TIMES = 8, 10, 180
+DEFAULT_RUNS = "a/bicubic/0,a/regression/0"
+RUNS_ENV = "XDEEPR_BENCH_SHIFT"
+CASES = {
+    "a": ("season: train 2020-01..06, test 2021-07..09", ("2020-01-01", "2020-06-30")),
+    "b": (f"warming +{TREND_K:g} K/yr: train 2020, test 2021-07..12", ("2020-01-01", "2020-12-31")),
+    "in": ("in distribution: train before 2021-07, test 2021-07..12", (None, H.TRAIN_END)),
+}
+TEST = {"a": ("2021-07-01", "2021-09-30"), "b": ("2021-07-01", None), "in": (H.TEST_START, None)}
+
+
+def _data(case: str, quick: bool) -> tuple[Any, ...]:
+    """(train features, train labels, test features, test labels, static) of `case`."""
+    import xdeepr
+
+    f, l, s = xdeepr.datasets.load_sample()
+    if case == "b":  # a uniform warming trend on features and labels alike
+        years = (f.time - np.datetime64("2020-01-01")) / np.timedelta64(365 * 24, "h")
+        f, l = _warmed(f, years), _warmed(l, years)
+    train = f.sel(time=slice(*CASES[case][1]))
+    idx = np.linspace(0, train.sizes["time"] - 1, TIMES).round().astype(int)
+    train = train.isel(time=idx)
+    test = f.sel(time=slice(*TEST[case])).isel(time=slice(None, None, EVERY))
+    if quick:
+        train, test = train.isel(time=slice(0, 24)), test.isel(time=slice(0, 2))
+    return train, l.sel(time=train.time), test, l.sel(time=test.time), s
+
+
+def _warmed(ds: Any, years: Any) -> Any:
+    """`ds` with :data:`TREND_K` kelvin per year added to every variable, attributes kept."""
+    out = ds.copy()
+    for v in ds.data_vars:
+        out[v] = (ds[v] + TREND_K * years).transpose(*ds[v].dims)
+        out[v].attrs = dict(ds[v].attrs)
+    return out
+
+
+def _scores(truth: Any, fc: Any) -> dict[str, float]:
+    from . import trainruns as R
+
+    return R.scores(truth, fc)
+
+
+def run_one(job: dict[str, Any]) -> dict[str, Any]:
+    """Train `job`'s model, score it and the baselines on its case's test times."""
+    import torch
+
+    import xdeepr
+    from xdeepr.model.climatology import add_climatology
+
+    torch.set_num_threads(1)
+    case, mean, seed, quick = job["case"], job["mean"], job["seed"], job["quick"]
+    tf, tl, sf, sl, static = _data(case, quick)
+    cfg = xdeepr.TrainConfig.small(**{**(H.QUICK_TRAIN if quick else {}), "progress": False})
+    start = time.perf_counter()
+    extra = {"mean_steps": 2 if quick else MEAN_STEPS} if mean == "regression" else {}
+    if job.get("folds") is not None:  # e.g. 0: the in-sample regression mean, for comparison
+        extra["mean_folds"] = job["folds"]
+    model = xdeepr.train(
+        tf, tl, static, config=cfg, steps=job["steps"], mean=mean, seed=seed, **extra
+    )
+    wall = time.perf_counter() - start
+    truth = sl.t2m
+    members = 2 if quick else MEMBERS
+    kw = {"members": members, "progress": False, "seed": 0}
+    raw = sf.deepr.downscale(model, calibrate=False, **kw)
+    cal = model.calibration or {}
+    val = model.summary.get("validation", {}).get("selected") or {}
+    out: dict[str, Any] = {
+        **job,
+        "wall_s": wall,
+        "selected_step": model.summary.get("selected_step"),
+        "val_ssr": val.get("val_spread_skill", float("nan")),
+        "val_crps": val.get("val_crps", float("nan")),
+        "factor": cal.get("factors", {}).get("t2m", float("nan")),
+        "enabled": bool(cal.get("enabled", {}).get("t2m", False)),
+        "raw": _scores(truth, raw.t2m),
+        "folds_used": model.summary.get("regression_mean", {}).get("folds"),
+    }
+    if out["enabled"]:
+        out["calibrated"] = _scores(truth, sf.deepr.downscale(model, **kw).t2m)
+    if not np.isnan(out["factor"]):  # the fitted factor applied whatever the decision
+        forced = xdeepr.model.calibration.apply(
+            raw, {"factors": {"t2m": out["factor"]}, "enabled": {"t2m": True}}
+        )
+        out["forced"] = _scores(truth, forced.t2m)
+    if model.regression is not None:
+        out["regression"] = _scores(truth, sf.deepr.predict_mean(model).t2m)
+    bic = sf.deepr.interpolate(sl)
+    resid = (tl.t2m - tf.deepr.interpolate(tl).t2m).mean("time")
+    out["bicubic"] = _scores(truth, bic.t2m)
+    out["static"] = _scores(truth, bic.t2m + resid.values)
+    out["climatology"] = _scores(truth, add_climatology(model.climatology, bic).t2m)
+    return out
+
+
+def _path(job: dict[str, Any]) -> Any:
+    more = f"-m{MEAN_STEPS}" if job["mean"] == "regression" else ""
+    more += "" if job.get("folds") is None else f"-f{job['folds']}"
+    name = f"{job['case']}-{job['mean']}-s{job['seed']}-{job['steps']}{more}.json"
+    return H.cache_dir() / "shift" / name
+
+
+def _jobs(ctx: H.Context) -> list[dict[str, Any]]:
+    spec = "a/bicubic/0,a/regression/0" if ctx.quick else os.environ.get(RUNS_ENV, DEFAULT_RUNS)
+    jobs = []
+    for item in spec.split(","):
+        case, mean, seed, *folds = item.strip().split("/")
+        if case not in CASES or mean not in ("bicubic", "regression") or len(folds) > 1:
+            raise ValueError(f"{RUNS_ENV}: unknown run {item!r} (case/mean/seed[/folds])")
+        steps = 3 if ctx.quick else H.train_steps(STEPS[case])
+        job = {"case": case, "mean": mean, "seed": int(seed), "steps": steps}
+        jobs.append({**job, "folds": int(folds[0]) if folds else None})
+    return [{**j, "quick": ctx.quick} for j in jobs]
+
+
+def _run_all(jobs: list[dict[str, Any]], n_jobs: int, quick: bool) -> list[dict[str, Any]]:
+    """Each job's result: from the cache (real runs), else trained (in a pool of `n_jobs`)."""
+    todo = [j for j in jobs if quick or not _path(j).exists()]
+    if n_jobs > 1 and len(todo) > 1:
+        with mp.get_context("spawn").Pool(n_jobs, maxtasksperchild=1) as pool:
+            done = pool.map(run_one, todo, chunksize=1)
+    else:
+        done = [run_one(j) for j in todo]
+    for r in done:
+        if not quick:
+            _path(r).parent.mkdir(parents=True, exist_ok=True)
+            stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+            _path(r).write_text(json.dumps({**r, "measured": stamp}))
+    fresh = {str(_path(r)): r for r in done}
+    return [fresh.get(str(_path(j))) or json.loads(_path(j).read_text()) for j in jobs]
+
+
+def _cells(s: dict[str, float]) -> list[Any]:
+    return [s["crps"], s["rmse"], s["ssr"]]
+
+
+def run(ctx: H.Context) -> str:
+    """Train (or read) every selected run, score, and return the markdown."""
+    results = _run_all(_jobs(ctx), ctx.jobs, ctx.quick)
+    head = ["case", "setting", "seed", "fair CRPS (K)", "ens.-mean RMSE (K)", "spread-skill"]
+    head += ["validation spread-skill", "spread factor (on?)"]
+    rows: list[list[Any]] = []
+    for case in CASES:
+        done = [r for r in results if r["case"] == case]
+        if not done:
+            continue
+        first = done[0]
+        for key, name in (
+            ("bicubic", "bicubic"),
+            ("static", "static correction (bicubic + mean training residual)"),
+            ("climatology", "bicubic + month x hour climatology"),
+        ):
+            rows.append([case, name, "", *_cells(first[key]), "", ""])
+        for r in done:
+            folds = r.get("folds_used", r.get("folds"))
+            label = f"mean='{r['mean']}'" + (
+                "" if not folds else " (in-sample)" if folds == 1 else f" ({folds} folds)"
+            )
+            on = f"x{r['factor']:.3g} ({'on' if r['enabled'] else 'off'})"
+            if "regression" in r:
+                rows.append([case, "regression mean alone", r["seed"], *_cells(r["regression"])])
+                rows[-1] += ["", ""]
+            rows.append([case, label + ", raw", r["seed"], *_cells(r["raw"]), r["val_ssr"], on])
+            if "calibrated" in r:
+                rows.append([case, label + ", calibrated (default)", r["seed"]])
+                rows[-1] += [*_cells(r["calibrated"]), r["val_ssr"], on]
+            elif "forced" in r:
+                rows.append([case, label + ", factor forced on", r["seed"]])
+                rows[-1] += [*_cells(r["forced"]), r["val_ssr"], on]
+    runs = ", ".join(f"{r['case']}/{r['mean']}/{r['seed']}" for r in results)
+    note = (
+        f"`TrainConfig.small`, {TIMES} training times, steps {STEPS} by case (regression "
+        f"nets: {MEAN_STEPS} steps each, 3 cross-fitting folds + the kept net), the last "
+        "10 % validating (12 validation times, 4 members: selection by skill and the "
+        "spread calibration's fit); test: every "
+        f"{EVERY}th time, {MEMBERS} members, noise seed 0. Cases: "
+        + "; ".join(f"`{k}`: {v[0]}" for k, v in CASES.items())
+        + f". Runs shown (case/mean/seed): {runs}. 'raw': `downscale(calibrate=False)`; "
+        "'calibrated (default)': with the spread factor fitted on validation, on because "
+        "it improved the fair CRPS of held-out validation halves; 'factor forced on': "
+        "the fitted factor applied although validation switched it off. Deterministic "
+        "rows: CRPS is their MAE. The static correction's mean residual is over all "
+        "the training times given (validation ones included); the climatology, the "
+        "model's, over its training split, by month and hour, with the all-times mean "
+        "for months training never saw (case `a`: all test months)."
+    )
+    return H.section(ctx, "shift", "skill outside the training season", [note, H.table(head, rows)])

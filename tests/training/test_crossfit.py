@@ -1,0 +1,140 @@
+"""The cross-fitted regression mean: no fold's net sees the times it predicts."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+import pytest
+
+import xdeepr
+from xdeepr.errors import ConfigError
+from xdeepr.training import TrainConfig, regression
+from xdeepr.training.folds import (
+    MIN_FOLD_TIMES,
+    contiguous_runs,
+    fold_of,
+    resolve_folds,
+    time_folds,
+)
+
+from ..conftest import TINY
+
+
+@pytest.mark.parametrize("n", [1, 7, 16, 40, 181])
+@pytest.mark.parametrize("k", [1, 2, 3, 5])
+def test_folds_partition_the_training_times_into_contiguous_blocks(n, k):
+    if k > n:
+        with pytest.raises(ValueError, match="folds"):
+            time_folds(n, k)
+        return
+    folds = time_folds(n, k)
+    assert np.array_equal(np.concatenate(folds), np.arange(n))
+    assert all(np.all(np.diff(f) == 1) for f in folds)
+    assert max(map(len, folds)) - min(map(len, folds)) <= 1
+    assert np.array_equal(np.bincount(fold_of(n, k), minlength=k), [len(f) for f in folds])
+
+
+def test_the_fold_rule_and_its_config_field():
+    assert resolve_folds(None, 180) == 3
+    assert resolve_folds(None, 2 * MIN_FOLD_TIMES - 1) == 1  # too few times: no cross-fitting
+    assert resolve_folds(7, 24) == 3  # never under MIN_FOLD_TIMES times a fold
+    assert resolve_folds(0, 500) == resolve_folds(1, 500) == 1
+    assert TrainConfig().mean_folds is None and TrainConfig(mean_folds=5).mean_folds == 5
+    with pytest.raises(ConfigError, match="mean_folds"):
+        TrainConfig(mean_folds=-1)
+
+
+def test_contiguous_runs_cut_at_gaps_so_no_block_spans_a_held_out_fold():
+    runs = contiguous_runs(np.r_[0:5, 9:12], 3)
+    assert [r.tolist() for r in runs] == [[0, 1, 2], [3, 4], [9, 10, 11]]
+
+
+def test_no_fold_net_sees_its_own_times(sample_small, monkeypatch):
+    f, l, s = sample_small
+    n, n_val = 40, 4
+    trained: list[tuple[int, np.ndarray, set[int]]] = []  # (seed, indices, loaded times)
+    predicted: list[tuple[int, np.ndarray]] = []  # (id of the net, times predicted)
+    nets: dict[int, int] = {}  # id(net) -> seed
+
+    class SpyBlocks(regression._Blocks):
+        loaded: ClassVar[set[int]] = set()
+
+        def load(self, b):
+            idx = self.blocks[b]
+            SpyBlocks.loaded.update(range(int(idx[0]), int(idx[-1]) + 1))
+            return super().load(b)
+
+    real_train, real_predict = regression._train_net, regression._predict
+
+    def spy_train(data, indices, n_labels, cfg, total, seed, device):
+        SpyBlocks.loaded = set()
+        net, loss = real_train(data, indices, n_labels, cfg, total, seed, device)
+        trained.append((seed, np.asarray(indices).copy(), set(SpyBlocks.loaded)))
+        nets[id(net)] = seed
+        return net, loss
+
+    def spy_predict(model, net, data, indices, calendar, block_size):
+        predicted.append((id(net), np.asarray(indices).copy()))
+        return real_predict(model, net, data, indices, calendar, block_size)
+
+    monkeypatch.setattr(regression, "_Blocks", SpyBlocks)
+    monkeypatch.setattr(regression, "_train_net", spy_train)
+    monkeypatch.setattr(regression, "_predict", spy_predict)
+    m = xdeepr.train(
+        f.isel(time=slice(0, n)),
+        l.isel(time=slice(0, n)),
+        s,
+        steps=1,
+        mean="regression",
+        mean_steps=2,
+        mean_folds=3,
+        validation_fraction=n_val / n,
+        validate_every=0,
+        validation_times=2,
+        validation_members=2,
+        **TINY,
+    )
+    n_train = n - n_val
+    rec = m.summary["regression_mean"]
+    assert rec["folds"] == 3 and len(rec["fold_bounds"]) == 3
+    assert len(trained) == 4  # the kept net and one per fold
+    seeds = {seed: (idx, loaded) for seed, idx, loaded in trained}
+    final_seed = 0 + regression.FINAL_SEED
+    assert np.array_equal(seeds[final_seed][0], np.arange(n_train))  # the kept net: all
+    covered = []
+    for net_id, times in predicted:
+        seed = nets[net_id]
+        fit_on, loaded = seeds[seed]
+        if seed == final_seed:  # the kept net predicts only times it never trained on
+            assert set(times.tolist()).isdisjoint(range(n_train))
+            assert times.tolist() == list(range(n_train, n))
+            continue
+        assert set(times.tolist()).isdisjoint(fit_on.tolist()), "a fold net saw its own times"
+        assert set(times.tolist()).isdisjoint(loaded), "a fold net loaded its own times"
+        assert np.all(np.diff(times) == 1)  # one contiguous block
+        covered += times.tolist()
+    # every training time is predicted exactly once, out of fold
+    assert sorted(covered) == list(range(n_train))
+    assert [list(b) for b in rec["fold_bounds"]] == [
+        [int(f_[0]), int(f_[-1]) + 1] for f_ in time_folds(n_train, 3)
+    ]
+
+
+@pytest.mark.filterwarnings("ignore::xdeepr.training.CalibrationWarning")
+def test_mean_folds_0_keeps_the_in_sample_mean(sample_small):
+    f, l, s = sample_small
+    m = xdeepr.train(
+        f.isel(time=slice(0, 24)),
+        l.isel(time=slice(0, 24)),
+        s,
+        steps=1,
+        mean="regression",
+        mean_steps=1,
+        mean_folds=0,
+        validate_every=0,
+        **TINY,
+    )
+    assert m.summary["regression_mean"]["folds"] == 1
+    assert m.summary["regression_mean"]["fold_bounds"] == []
+    assert "in-sample" in m.summary["regression_mean"]["rule"]

@@ -1,0 +1,106 @@
+"""Folds of contiguous time blocks, for the cross-fitted regression mean.
+
+A regression mean evaluated on the times it was trained on is better than it will
+ever be on new times, so a diffusion model trained on its *in-sample* residual learns
+too small an error and its ensembles collapse (BENCHMARKS.md, "calibration" and
+"shift"). Cross-fitting removes that: the training times are cut into ``K``
+contiguous blocks, the regression net of fold ``k`` is trained on the other blocks
+only and predicts block ``k``, so every training residual the diffusion model sees
+is an out-of-fold one. Blocks are contiguous in time because neighbouring 6-hourly
+fields are nearly the same field: a fold interleaved with its training times would
+still be an in-sample prediction.
+
+Examples
+--------
+>>> [f.tolist() for f in time_folds(7, 3)]
+[[0, 1, 2], [3, 4], [5, 6]]
+>>> fold_of(7, 3).tolist()
+[0, 0, 0, 1, 1, 2, 2]
+>>> resolve_folds(None, 180)
+3
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "AUTO_FOLDS",
+    "MIN_FOLD_TIMES",
+    "contiguous_runs",
+    "fold_of",
+    "resolve_folds",
+    "time_folds",
+]
+
+#: Folds of ``TrainConfig(mean_folds=None)``: each fold net sees two thirds of the times.
+AUTO_FOLDS = 3
+#: Fewest training times per fold; with fewer times the mean is not cross-fitted.
+MIN_FOLD_TIMES = 8
+
+
+def resolve_folds(mean_folds: int | None, n_train: int) -> int:
+    """The number of folds used for `n_train` training times (1: no cross-fitting).
+
+    The rule: ``mean_folds`` when given (0 and 1 both mean no cross-fitting), else
+    :data:`AUTO_FOLDS`; never more folds than leave :data:`MIN_FOLD_TIMES` times in
+    each (with fewer training times than ``2 x MIN_FOLD_TIMES``, 1).
+
+    Examples
+    --------
+    >>> resolve_folds(5, 180), resolve_folds(None, 20), resolve_folds(None, 10)
+    (5, 2, 1)
+    >>> resolve_folds(0, 99)
+    1
+    """
+    k = AUTO_FOLDS if mean_folds is None else max(1, int(mean_folds))
+    return max(1, min(k, n_train // MIN_FOLD_TIMES))
+
+
+def time_folds(n_train: int, k: int) -> list[np.ndarray]:
+    """The indices ``0..n_train-1`` cut into `k` contiguous, near-equal blocks, in order.
+
+    Examples
+    --------
+    >>> [f.tolist() for f in time_folds(4, 2)]
+    [[0, 1], [2, 3]]
+    """
+    if not 1 <= k <= max(1, n_train):
+        raise ValueError(f"cannot cut {n_train} training times into {k} folds")
+    return [np.asarray(f, dtype=int) for f in np.array_split(np.arange(n_train), k)]
+
+
+def fold_of(n_train: int, k: int) -> np.ndarray:
+    """The fold number of each training time ``0..n_train-1`` (see :func:`time_folds`).
+
+    Examples
+    --------
+    >>> fold_of(4, 2).tolist()
+    [0, 0, 1, 1]
+    """
+    out = np.empty(n_train, dtype=int)
+    for i, f in enumerate(time_folds(n_train, k)):
+        out[f] = i
+    return out
+
+
+def contiguous_runs(indices: np.ndarray, block_size: int) -> list[np.ndarray]:
+    """`indices` (sorted) cut at every gap and every `block_size`: contiguous blocks.
+
+    Training blocks are loaded as slices from their first to their last index, so
+    the training times of a fold (all folds but one) must be cut where the held-out
+    fold was, or the block would load it.
+
+    Examples
+    --------
+    >>> [r.tolist() for r in contiguous_runs(np.array([0, 1, 2, 5, 6]), 2)]
+    [[0, 1], [2], [5, 6]]
+    """
+    indices = np.asarray(indices, dtype=int)
+    if indices.size == 0:
+        return []
+    cuts = np.flatnonzero(np.diff(indices) != 1) + 1
+    out = []
+    for run in np.split(indices, cuts):
+        out += [run[i : i + block_size] for i in range(0, len(run), max(1, block_size))]
+    return out
