@@ -12,6 +12,17 @@ One module per concept, in reading order:
 - :mod:`.split`: :class:`DeepRSplit` and the xarray preparation it asks for;
 - :mod:`.reader`: :func:`read_deepr_config`, giving a :class:`DeepRConfig`.
 
+Running DeepR's trained models (:func:`xdeepr.from_deepr`, issue 23; these need the
+optional ``diffusers``, ``pip install 'xdeepr[deepr]'``, and are loaded on first use):
+
+- :mod:`.network`: :class:`~.network.DiffusersUNet`, DeepR's ``UNet2DModel`` behind
+  xdeepr's network call (hour of day as class labels);
+- :mod:`.directory`: the model folder read safely (weights, training schedule);
+- :mod:`.scalers`: DeepR's monthly standardisation refitted from data;
+- :mod:`.model`: :class:`~.model.DeepRModel`, DeepR's condition (×5 bicubic, centre
+  crop, instance norm) and residual output around xdeepr's samplers;
+- :mod:`.importer`: :func:`~.importer.from_deepr`, assembling them.
+
 Examples
 --------
 >>> from xdeepr.adapters.deepr import read_deepr_config
@@ -20,6 +31,9 @@ Examples
 """
 
 from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from .keys import DEEPR_DEFAULTS, IGNORED
 from .reader import DeepRConfig, read_deepr_config
@@ -31,6 +45,17 @@ __all__ = [
     "IGNORED",
     "DeepRConfig",
     "DeepRConfigWarning",
+    "DeepRModel",
     "DeepRSplit",
+    "from_deepr",
     "read_deepr_config",
 ]
+
+#: Loaded on first use: they import torch (and, when called, diffusers).
+_LAZY = {"from_deepr": ".importer", "DeepRModel": ".model"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
