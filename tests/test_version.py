@@ -29,3 +29,15 @@ def test_pyproject_writes_no_version_of_its_own():
         r'__version__\s*=\s*"([^"]+)"', (ROOT / "xdeepr" / "__init__.py").read_text()
     )
     assert written == []  # imported from _version, not written again
+
+
+def test_model_files_record_the_version_that_wrote_them(tiny_model, tmp_path):
+    """Issue 19: a saved model records xdeepr.__version__, not a fixed 0.1.0."""
+    import json
+    import struct
+
+    raw = tiny_model.save(tmp_path / "m.xdeepr").read_bytes()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(json.loads(raw[8 : 8 + n])["__metadata__"]["xdeepr"])
+    assert header["xdeepr_version"] == xdeepr.__version__
+    assert header["format_version"] >= 3

@@ -267,7 +267,7 @@ def test_spatially_chunked_dask_input(sample_small):
         ("epochs", 0, "an integer >= 1"),
         ("warmup_steps", -1, "an integer >= 0"),
         ("seed", -1, "an integer >= 0 and < 4294967296"),
-        ("sampler", "foo", "one of ['ddim', 'ddpm', 'dpm++2m', 'dpm++2m-sde']"),
+        ("sampler", "foo", "one of ['ddim', 'ddpm', 'dpm++2m', 'dpm++2m-sde', 'onepass']"),
         ("schedule", "quadratic", "one of ['cosine', 'linear']"),
         ("prediction", "x0", "one of ['epsilon', 'v']"),
         ("feature_scaling", "global", "one of ['domain-wise', 'landmask-wise', 'pixel-wise']"),
@@ -493,3 +493,22 @@ def test_labels_in_other_units_are_put_in_the_features_units_and_packed_refused(
     packed.t2m.attrs["scale_factor"] = 0.01
     with pytest.raises(xdeepr.InputError, match=r"labels variable 't2m' is still packed"):
         xdeepr.train(f, packed, s, steps=1, **TINY)
+
+
+def test_labels_masked_at_every_step_are_named_a_fixed_mask_with_its_fix(sample_small):
+    """Issue 24: labels NaN over the sea at every step get a mask's fix, not "drop steps"."""
+    f, l, s = sample_small
+    f, l = f.isel(time=slice(0, 24)), l.isel(time=slice(0, 24)).copy(deep=True)
+    sea = s["lsm"] < 0.5
+    assert 0 < int(sea.sum()) < sea.size
+    masked = l.where(~sea)
+    with pytest.raises(InputError) as info:
+        xdeepr.train(f, masked, s, steps=1, **TINY)
+    msg = str(info.value)
+    assert f"NaN at the same {int(sea.sum())} grid point(s) at every time step" in msg
+    assert "Drop those time steps" not in msg
+    assert "labels.fillna(features.deepr.interpolate(labels))" in msg and ".where(" in msg
+    # the fix the message gives trains
+    filled = masked.fillna(f.deepr.interpolate(masked))
+    model = xdeepr.train(f, filled, s, steps=1, **TINY)
+    assert model.labels == ["t2m"]

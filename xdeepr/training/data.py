@@ -56,7 +56,7 @@ def _pair(features: xr.Dataset, labels: xr.Dataset) -> tuple[xr.Dataset, xr.Data
 
 
 def _variables(ds: xr.Dataset, wanted: tuple[str, ...] | None, what: str) -> list[str]:
-    lat, lon = grid.find_latlon(ds)
+    lat, lon = grid.horizontal_dims(ds)
     if wanted:
         missing = [v for v in wanted if v not in ds.data_vars]
         if missing:
@@ -94,26 +94,46 @@ def _check_finite(inputs: Sequence[tuple[str, xr.Dataset]], shown: int = 3) -> N
 
     keys: list[tuple[str, str, str]] = []
     flags: list[xr.DataArray] = []
+    masks: list[tuple[xr.DataArray, xr.DataArray]] = []  # NaN ever / NaN always, per point
     for what, ds in inputs:
         for name, da in ds.data_vars.items():
             space = [d for d in da.dims if d != "time"]
             keys.append((what, str(name), "NaN"))
-            flags.append(da.isnull().any(space))
+            null = da.isnull()
+            flags.append(null.any(space))
+            masks.append((null.any("time").sum(), null.all("time").sum()))
             if da.dtype.kind in "fc":
                 keys.append((what, str(name), "Inf"))
                 flags.append((abs(da) == np.inf).any(space))
-    computed = dask.compute(*flags)
-    problems = []
-    for (what, name, kind), flag in zip(keys, computed):
+                masks.append((flags[-1].sum(), flags[-1].sum()))
+    computed, counts = dask.compute(flags, masks)
+    problems, fixed = [], []
+    for (what, name, kind), flag, (ever, always) in zip(keys, computed, counts):
         bad = np.flatnonzero(np.asarray(flag.values).reshape(-1))
         if bad.size:
             times = flag["time"].values
+            if kind == "NaN" and bad.size == times.size and int(ever) == int(always):
+                fixed.append(name)
+                problems.append(
+                    f"the {what}' {name!r} is NaN at the same {int(always)} grid point(s) "
+                    "at every time step (a fixed mask, e.g. the sea in a land-only product)"
+                )
+                continue
             first = ", ".join(_stamp(t) for t in times[bad[:shown]])
             more = ", ..." if bad.size > shown else ""
             problems.append(
                 f"the {what}' {name!r} holds {kind} at {bad.size} of {times.size} time "
                 f"step(s) ({first}{more})"
             )
+    if fixed:
+        raise InputError(
+            "training needs finite data: " + "; ".join(problems) + ". Dropping time steps "
+            "would drop them all. Fill the masked points instead, e.g. with the "
+            "interpolated features: labels.fillna(features.deepr.interpolate(labels)) "
+            "(with learn_residuals, the default, the model then learns a zero residual "
+            "there and returns the interpolation), and mask the downscaled output again "
+            "with .where(mask); or crop to a box without masked points."
+        )
     if problems:
         raise InputError(
             "training needs finite data: " + "; ".join(problems) + ". Drop those time steps "
@@ -123,14 +143,14 @@ def _check_finite(inputs: Sequence[tuple[str, xr.Dataset]], shown: int = 3) -> N
 
 
 def _feature_grid(features: xr.Dataset, labels: xr.Dataset) -> dict[str, Any]:
-    grid.scale_factor(features, labels)  # raises unless an integer ratio
+    regular = grid.find_grid(labels).is_regular  # else projected/curvilinear: no ratio
+    if regular:
+        grid.scale_factor(features, labels)  # raises unless an integer ratio
     grid.check_inside(labels, features)
     flat, flon = grid.find_latlon(features)
-    llat, llon = grid.find_latlon(labels)
     fa, fo = features[flat].values.astype("f8"), features[flon].values
-    la = labels[llat].values.astype("f8")
+    (lsouth, lnorth), (lwest, lspan), lstep = grid.latlon_hull(labels)
     west, span = grid._lon_extent(features, flon)
-    lwest, lspan = grid._lon_extent(labels, llon)
     start = float(grid._lon_offsets(np.array([lwest]), west)[0]) % 360.0
     if start > 360.0 - 1e-6:
         start -= 360.0
@@ -143,18 +163,22 @@ def _feature_grid(features: xr.Dataset, labels: xr.Dataset) -> dict[str, Any]:
             "latitude": [float(fa.max()), float(fa.min())],
         },
         "halo": {
-            "north": float(fa.max() - la.max()),
-            "south": float(la.min() - fa.min()),
+            "north": float(fa.max() - lnorth),
+            "south": float(lsouth - fa.min()),
             "west": float(start),
             "east": float(span - start - lspan),
         },
         "shape": [int(fa.size), int(fo.size)],
-        "scale_factor": grid.scale_factor(features, labels),
+        "scale_factor": (
+            grid.scale_factor(features, labels)
+            if regular
+            else max(1, round(abs(dlat) / lstep))  # about: the grids are not aligned
+        ),
     }
 
 
 def _stack(ds: xr.Dataset, names: list[str]) -> xr.DataArray:
-    lat, lon = grid.find_latlon(ds)
+    lat, lon = grid.horizontal_dims(ds)
     arr = xr.concat([ds[v].transpose("time", lat, lon) for v in names], dim="variable")
     return arr.assign_coords(variable=names).transpose("time", "variable", lat, lon)
 
@@ -212,12 +236,12 @@ def _landmask(static: xr.Dataset | None, like: xr.Dataset) -> xr.DataArray | Non
     """A land-sea mask variable of `static` on `like`'s grid, if there is one."""
     if static is None:
         return None
-    lat, lon = grid.find_latlon(like)
+    lat, lon = grid.horizontal_dims(like)
     for name, da in static.data_vars.items():
         sn = str(da.attrs.get("standard_name", ""))
         if ("land" in sn or str(name) in ("lsm", "land_sea_mask")) and da.ndim == 2:
             try:
-                dlat, dlon = grid.find_latlon(da)
+                dlat, dlon = grid.horizontal_dims(da)
             except grid.GridError:
                 continue
             if np.array_equal(da[dlat].values, like[lat].values) and np.array_equal(
