@@ -27,9 +27,23 @@ SUITES = (
     "ablation",
     "gpu",
     "observations",
+    "variables",
+    "distill",
+    "onestep",
+    "shift",
+    "deepr",
 )
 #: Suites left out of a run that names none (they train many models: tens of minutes).
-LONG = ("calibration", "ablation", "observations")
+LONG = (
+    "calibration",
+    "ablation",
+    "observations",
+    "variables",
+    "distill",
+    "onestep",
+    "shift",
+    "deepr",
+)
 
 
 def _switch(value: str) -> bool | None:

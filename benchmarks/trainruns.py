@@ -61,7 +61,8 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     `job` holds ``size`` ("180" or "full"), ``config`` (TrainConfig overrides),
     ``inputs`` (extra feature variables: ``("t850",)``), ``static`` (False: no static
     covariates), ``observations`` (True: the sample's stations, in training and
-    sampling) and ``quick``.
+    sampling), ``lapse_rate`` (of the stations' altitude adjustment in training;
+    sampling uses the model's) and ``quick``.
     """
     import torch
 
@@ -87,7 +88,8 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     start = time.perf_counter()
     config = xdeepr.TrainConfig.small(progress=False)
     static = static if use_static else None
-    model = xdeepr.train(train_f, train_l, static, config=config, **with_obs, **cfg)
+    lapse = {"lapse_rate": job["lapse_rate"]} if obs is not None and "lapse_rate" in job else {}
+    model = xdeepr.train(train_f, train_l, static, config=config, **with_obs, **lapse, **cfg)
     wall = time.perf_counter() - start
     members = 2 if job.get("quick") else MEMBERS
     ens = test_f.deepr.downscale(model, members=members, progress=False, seed=0, **with_obs)

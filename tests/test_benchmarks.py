@@ -281,3 +281,43 @@ def test_gpu_suite_without_cuda_measures_nothing():
 
     text = suite_gpu.run(harness.Context(device=torch.device("cpu")))
     assert "Not measured: no GPU" in text and "python -m benchmarks gpu" in text
+
+
+def test_deepr_suite_scores_deepr_loop_and_few_step_samplers(quick_run):
+    """`python -m benchmarks deepr`: DeepR's LMS loop, DDPM and the few-step rows, scored."""
+    pytest.importorskip("diffusers")
+    from benchmarks import suite_deepr
+
+    _, _, path = quick_run
+    text = path.read_text()
+    start, end = harness.markers("deepr")
+    section = text[text.index(start) : text.index(end)]
+    assert "DeepR's objective" in section and "from_deepr" in section
+    names = ["DeepR's loop: LMS (diffusers)", "DeepR's loop, condition unscaled", "xdeepr ddpm"]
+    names += [f"xdeepr {s}" for s, _ in suite_deepr.FEW]
+    for name in names:
+        rows = [ln for ln in section.splitlines() if ln.startswith(f"| {name} |")]
+        assert rows, name
+        for row in rows:
+            crps, ssr = (float(row.split("|")[i].split("±")[0]) for i in (3, 4))
+            assert 0 < crps and ssr > 0, row  # finite scores, not nan
+    bic = next(ln for ln in section.splitlines() if ln.startswith("| bicubic"))
+    assert 0 < float(bic.split("|")[3]) < 10, bic
+
+
+def test_onestep_suite_scores_teacher_student_and_times_deepr(quick_run):
+    """`python -m benchmarks onestep`: skill at both sizes, the DeepR LMS loop timed."""
+    pytest.importorskip("diffusers")
+    _, _, path = quick_run
+    text = path.read_text()
+    start, end = harness.markers("onestep")
+    section = text[text.index(start) : text.index(end)]
+    for size in ("full", "180"):
+        for who in ("teacher, 10 steps", "student, 1 evaluation"):
+            row = next(ln for ln in section.splitlines() if ln.startswith(f"| {size} | {who} |"))
+            crps, ssr, spectral = (float(row.split("|")[i]) for i in (3, 6, 7))
+            assert crps > 0 and ssr > 0 and spectral > 0, row  # finite, not nan
+    deepr = next(ln for ln in section.splitlines() if ln.startswith("| DeepR default"))
+    assert "LMS 10 steps" in deepr and float(deepr.split("|")[2]) > 0
+    student = next(ln for ln in section.splitlines() if ln.startswith("| student 1 evaluation"))
+    assert student.rstrip(" |").endswith("x")  # the ratio against DeepR's default

@@ -35,9 +35,11 @@ from .scaling import Scaler
 
 if TYPE_CHECKING:
     from . import plot, writer
+    from .adapters.deepr.importer import from_deepr
     from .fastpath import FastPath
     from .model import DownscalingModel, load_model
     from .training import TrainConfig, train
+    from .training.distill import distill
 
 #: Names loaded on first use, so that ``import xdeepr`` does not import torch.
 _LAZY = {
@@ -46,6 +48,8 @@ _LAZY = {
     "FastPath": ("fastpath", "FastPath"),
     "TrainConfig": ("training", "TrainConfig"),
     "train": ("training", "train"),
+    "distill": ("training.distill", "distill"),
+    "from_deepr": ("adapters.deepr.importer", "from_deepr"),
     "plot": ("plot", None),
     "writer": ("writer", None),
 }
@@ -81,7 +85,9 @@ __all__ = [
     "XdeeprError",
     "__version__",
     "datasets",
+    "distill",
     "errors",
+    "from_deepr",
     "grid",
     "load_model",
     "metrics",

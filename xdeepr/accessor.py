@@ -165,6 +165,8 @@ class DeepRAccessor(Generic[T]):
         eta: float = 0.0,
         guidance: float | None = None,
         observation_error: float = 0.3,
+        lapse_rate: float | tuple[float, ...] | str | None = "model",
+        calibrate: bool = True,
         options: SamplingOptions | None = None,
         observations: xr.Dataset | None = None,
         variables: Mapping[str, str] | None = None,
@@ -317,22 +319,21 @@ class DeepRAccessor(Generic[T]):
         groupby: str | None = None,
         time_tolerance: Any = None,
         observation_error: float | Mapping[Any, float] | None = None,
+        lapse_rate: float | tuple[float, ...] | None = -6.5,
     ) -> xr.Dataset:
         """Score this (ensemble) prediction at weather stations, metric by metric.
 
-        The prediction and the baselines are interpolated bilinearly to the stations
-        and matched on the observation times: :func:`xdeepr.metrics.score_at`, whose
-        page documents `member_dim`, `dim` (``"time"`` scores each station), `weights`,
-        `groupby` (``"season"``, ``"hour"``, ``"month"``), `time_tolerance` and
-        `observation_error` (the stations' own error, allowed for in spread-skill).
+        Read bilinearly at the stations on their times and scored by
+        :func:`xdeepr.metrics.score_at`, which documents the other keywords (``dim="time"``
+        scores each station; ``groupby``; `lapse_rate`: temperatures moved to the grid's
+        orography, `model`'s or this prediction's ``orog`` variable).
 
         Parameters
         ----------
         observations : Dataset or DataArray
-            Station observations in the CF timeSeries form (dims ``(time, station)``,
-            ``latitude(station)``, ``longitude(station)``, NaN = missing), e.g. from
-            :func:`xdeepr.observations.stations_from_table`. Stations outside this
-            prediction's grid are dropped with a warning that counts them.
+            Station observations, CF timeSeries (dims ``(time, station)``, NaN = missing),
+            e.g. from :func:`xdeepr.observations.stations_from_table`; stations outside
+            this prediction's grid are dropped with a warning that counts them.
         baseline, features, model
             As in :meth:`score`: baselines are made on this prediction's grid, then
             interpolated to the stations; those whose inputs were not given are
@@ -343,8 +344,7 @@ class DeepRAccessor(Generic[T]):
         Returns
         -------
         xarray.Dataset
-            One variable per observed field with dims (metric, model, ...); metrics
-            rmse, mae, mean_error (bias), r2, crps, spread_skill.
+            One per observed field, dims (metric, model, ...): rmse, mae, mean_error, crps...
 
         Examples
         --------
@@ -368,6 +368,8 @@ class DeepRAccessor(Generic[T]):
             groupby=groupby,
             time_tolerance=time_tolerance,
             observation_error=observation_error,
+            lapse_rate=lapse_rate,
+            orography=model,  # its static orography, else the prediction's own
         )
         return metrics.mark_skipped(scores, skipped)
 

@@ -58,6 +58,7 @@ def _rules() -> tuple[tuple[str, Rule], ...]:
         ("progress", BOOL),
         ("guidance", OrNone(Float(0.0, finite=False), "by observations when given")),
         ("observation_error", Float(0.0, lo_open=True, finite=False)),
+        ("calibrate", BOOL),
     )
 
 
@@ -72,7 +73,7 @@ class SamplingOptions:
     steps : int, optional
         Sampling steps (network evaluations), >= 1. Default: the sampler's
         (:data:`xdeepr.diffusion.DEFAULT_STEPS`; all of the schedule's, 1000, for DDPM).
-    sampler : {"ddpm", "ddim", "dpm++2m", "dpm++2m-sde"}, optional
+    sampler : {"ddpm", "ddim", "dpm++2m", "dpm++2m-sde", "onepass"}, optional
         Default: the model's default sampler.
     eta : float
         DDIM stochasticity η >= 0 (``sampler="ddim"`` only).
@@ -114,6 +115,22 @@ class SamplingOptions:
     observation_error : float
         Standard deviation of the observations' error, in the label units (K), > 0;
         the guidance's likelihood width.
+    lapse_rate : float, 12 floats, "model" or None
+        Temperature change with altitude (K/km) by which station values of
+        temperature-like variables are moved from the station's altitude to the grid's
+        orography before they condition or guide (:mod:`xdeepr.observations.altitude`):
+        a number, 12 numbers (one per month, January first) or None (no adjustment).
+        ``"model"`` (default): the one the model was trained with, or -6.5 K/km for a
+        model trained without observations. Reported in the output's
+        ``xdeepr_lapse_rate`` and ``xdeepr_altitude_adjustment`` attributes.
+    calibrate : bool
+        Apply the model's post-hoc spread calibration (default True): each variable's
+        members' deviations from their ensemble mean are scaled by the factor fitted
+        on the validation times, where it improved their fair CRPS
+        (:mod:`xdeepr.model.calibration`; the model's repr and the output's
+        ``xdeepr_calibration`` attribute say which). The ensemble mean is unchanged;
+        a member then depends on the whole ensemble of its time (same seed, time and
+        number of members: same values, however chunked). False: the raw ensemble.
 
     Attributes
     ----------
@@ -153,6 +170,8 @@ class SamplingOptions:
     fast_path: FastPath | None = None
     guidance: float | None = None
     observation_error: float = 0.3
+    lapse_rate: float | tuple[float, ...] | str | None = "model"
+    calibrate: bool = True
     resolved: bool = dataclasses.field(default=False, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -160,6 +179,10 @@ class SamplingOptions:
         for name, rule in _rules():  # Python ints and floats, a device as text
             put(self, name, check(name, getattr(self, name), rule))
         check("fill", self.fill, _FILL)  # kept as given
+        if self.lapse_rate != "model":
+            from .observations.altitude import check_lapse_rate
+
+            put(self, "lapse_rate", check_lapse_rate(self.lapse_rate))
         if self.eta != 0 and self.sampler != "ddim":
             raise ConfigError(f"eta applies only to sampler='ddim', not {self.sampler!r}")
         if self.tile is not None:
@@ -261,7 +284,8 @@ class SamplingOptions:
         The sampler becomes the model's default when None, `steps` the sampler's
         number of network evaluations, `guidance` :data:`DEFAULT_GUIDANCE` when
         `observations` are given and None was asked (0 for a model whose mean is a
-        regression network, and 0 without observations), and a tile is checked
+        regression network or sampled ``"onepass"``, and 0 without observations), and a
+        tile is checked
         against the network's size multiple. The result has ``resolved=True``;
         resolving it again gives the same options.
 
@@ -270,7 +294,8 @@ class SamplingOptions:
         xdeepr.errors.ConfigError
             Steps beyond the model's schedule, or a tile the network cannot run on.
         xdeepr.errors.InputError
-            Guidance by observations asked of a model whose mean is a regression network.
+            Guidance by observations asked of a model whose mean is a regression network,
+            or of the ``"onepass"`` sampler (distilled students).
 
         Examples
         --------
@@ -282,7 +307,8 @@ class SamplingOptions:
 
         sampler = self.sampler or model.default_sampler
         try:
-            steps = num_model_evals(sampler, self.steps, model.schedule)
+            asked = self.steps if self.steps is not None else model.default_steps(sampler)
+            steps = num_model_evals(sampler, asked, model.schedule)
         except ValueError as err:
             raise ConfigError(f"steps={self.steps}: {err}") from err
         if self.tile is not None:
@@ -292,16 +318,32 @@ class SamplingOptions:
                 check_tile(self.tile, self.overlap, model.network.size_multiple)
             except ValueError as err:
                 raise ConfigError(str(err)) from err
-        regression = getattr(model, "regression", None) is not None
+        regression = getattr(model, "mean", None) in ("regression", "climatology")
         guidance = self.guidance
         if guidance is None:  # observations given: guided by them unless told otherwise
             guidance = DEFAULT_GUIDANCE if observations and not regression else 0.0
         elif guidance > 0 and observations and regression:
             raise InputError(
                 "guidance by observations needs a model whose mean is bicubic or none; this "
-                "one corrects a regression network's mean"
+                f"one corrects a {getattr(model, 'mean', None)} mean"
             )
-        return self._settled(sampler=sampler, steps=steps, guidance=float(guidance))
+        if sampler == "onepass" and observations:  # a distilled student: no steps to guide
+            if self.guidance:
+                raise InputError(
+                    "guidance by observations is not available with the 'onepass' sampler of "
+                    "a distilled model (xdeepr.distill); its station channels still condition "
+                    "it. Pass guidance=0, or sample the teacher with guidance"
+                )
+            guidance = 0.0
+        lapse_rate = self.lapse_rate
+        if lapse_rate == "model":  # what the model was trained with, else the standard one
+            from .observations.altitude import DEFAULT_LAPSE_RATE, check_lapse_rate
+
+            record = getattr(model, "observations", None) or {}
+            lapse_rate = check_lapse_rate(record.get("lapse_rate", DEFAULT_LAPSE_RATE))
+        return self._settled(
+            sampler=sampler, steps=steps, guidance=float(guidance), lapse_rate=lapse_rate
+        )
 
     def on_device(self, device: Any) -> SamplingOptions:
         """Resolved options settled for the device that samples: `device` and the fast path.

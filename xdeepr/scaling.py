@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .grid import find_latlon
 from .grid import find_time as _time_dim
+from .grid import horizontal_dims
 
 METHODS = ("domain-wise", "pixel-wise", "landmask-wise")
 MONTH = "month"
@@ -121,7 +121,7 @@ class Scaler:
                 f"dataset (it has {list(map(str, ds.data_vars))})"
             )
         grid: dict[str, Any] = {}
-        lat, lon = find_latlon(ds)
+        lat, lon = horizontal_dims(ds)
         if method != "domain-wise":
             grid = {
                 "lat_name": lat,
@@ -134,7 +134,7 @@ class Scaler:
             if landmask is None:
                 raise ValueError("method='landmask-wise' needs landmask= (land where > 0.5)")
             _check_same_grid(landmask, grid, "landmask")
-            land = np.asarray(landmask.transpose(*find_latlon(landmask)).values) > 0.5
+            land = np.asarray(landmask.transpose(*horizontal_dims(landmask)).values) > 0.5
             if land.all() or not land.any():
                 raise ValueError(
                     "landmask has only land or only sea points; use method='domain-wise'"
@@ -199,7 +199,7 @@ class Scaler:
             da = xr.DataArray(arr, dims=lead)
         else:
             _check_same_grid(ds, self.grid, "data")
-            lat, lon = find_latlon(ds)
+            lat, lon = horizontal_dims(ds)
             if self.method == "pixel-wise":
                 da = xr.DataArray(arr, dims=[*lead, lat, lon])
             else:
@@ -296,7 +296,7 @@ class Scaler:
 
 
 def _check_same_grid(obj: xr.Dataset | xr.DataArray, grid: Mapping[str, Any], what: str) -> None:
-    lat, lon = find_latlon(obj)
+    lat, lon = horizontal_dims(obj)
     for key, name in (("lat", lat), ("lon", lon)):
         have = np.asarray(obj[name].values, dtype="float64")
         want = np.asarray(grid[key], dtype="float64")

@@ -440,8 +440,10 @@ def test_samplers_run_without_grad_and_keep_dtype():
 
 
 def test_registry_and_dispatch_errors():
-    assert set(SAMPLERS) == set(DEFAULT_STEPS) == {"ddpm", "ddim", "dpm++2m", "dpm++2m-sde"}
-    assert DEFAULT_STEPS == {"ddpm": None, "ddim": 50, "dpm++2m": 20, "dpm++2m-sde": 10}
+    names = {"ddpm", "ddim", "dpm++2m", "dpm++2m-sde", "onepass"}
+    assert set(SAMPLERS) == set(DEFAULT_STEPS) == names
+    want = {"ddpm": None, "ddim": 50, "dpm++2m": 20, "dpm++2m-sde": 10, "onepass": 1}
+    assert want == DEFAULT_STEPS
     assert num_model_evals("ddpm", None, LINEAR) == 1000
     x_T = torch.zeros(1, 1, 4, 4)
     with pytest.raises(ValueError, match=r"'heun'.*\['ddpm', 'ddim', 'dpm\+\+2m', "):

@@ -22,6 +22,7 @@ from ._common import (
     open_input,
     positive_int,
 )
+from ._stations import add_lapse_rate, lapse_rate_flag
 
 if TYPE_CHECKING:  # pragma: no cover
     from distributed import Client
@@ -147,6 +148,14 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         help="with --observations: the stations' error (standard deviation, data units; "
         "default 0.3), the guidance's likelihood width",
     )
+    add_lapse_rate(p, what="(default: the model's, else -6.5)")
+    p.add_argument(
+        "--calibrate",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="apply the model's spread calibration fitted on validation (default: on; "
+        "--no-calibrate: the raw ensemble)",
+    )
     p.add_argument(
         "--fill",
         metavar="mean|NUMBER",
@@ -216,7 +225,11 @@ def run(args: argparse.Namespace) -> int:
             f"--chunks must give the time steps per block, e.g. time=8, got {args.chunks}"
         )
     fill = _fill(args.fill)
-    stations_only = {"--guidance": args.guidance, "--observation-error": args.observation_error}
+    stations_only = {
+        "--guidance": args.guidance,
+        "--observation-error": args.observation_error,
+        "--lapse-rate": args.lapse_rate,
+    }
     for flag, value in stations_only.items():
         if value is not None and not args.observations:
             raise CLIError(f"{flag} acts on --observations; give the stations too")
@@ -235,7 +248,9 @@ def run(args: argparse.Namespace) -> int:
             compile=args.compile_mode or args.compile,
         ),
         guidance=args.guidance,
+        calibrate=args.calibrate,
         **({} if args.observation_error is None else {"observation_error": args.observation_error}),
+        **_lapse(args.lapse_rate),
     )  # refuses a bad value by name before any data is read
     model = load_model(args.model)
     ds = open_input(args.inputs, "input", args.chunks)
@@ -359,3 +374,8 @@ def _gpu_plugin(gpus: int) -> Any:
             torch.cuda.set_device(index % self.gpus)  # "cuda" now means this GPU
 
     return GPUPerWorker(gpus)
+
+
+def _lapse(text: str | None) -> dict[str, Any]:
+    """``--lapse-rate``, when given, as the ``lapse_rate`` option."""
+    return {} if text is None else {"lapse_rate": lapse_rate_flag(text)}

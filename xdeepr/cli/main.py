@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .._version import __version__
-from . import demo, downscale, evaluate, train
+from . import demo, distill, downscale, evaluate, import_deepr, train
 from ._common import PROG, exit_status, one_line
 
 DESCRIPTION = """\
@@ -22,9 +22,13 @@ commands:
   demo       train a small model on the embedded sample, downscale held-out
              times, score against bicubic interpolation and draw figures
   train      train a model on coarse features and hi-res labels
+  distill    distil a trained model into a student whose members cost one or two
+             network evaluations
   downscale  downscale coarse input into an ensemble on a dask.distributed
              cluster, written block by block (resumable with --resume)
   evaluate   score an ensemble against the truth (and bicubic), draw figures
+  import-deepr
+             turn a trained DeepR diffusion model into an xdeepr model file
 """
 
 EPILOG = """\
@@ -42,7 +46,7 @@ a failure while running; add --debug to see the traceback.
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Build the ``xdeepr`` argument parser with its four subcommands.
+    """Build the ``xdeepr`` argument parser with its subcommands.
 
     Returns
     -------
@@ -71,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--traceback", action="store_true", dest="debug", help=argparse.SUPPRESS)
     # The commands are listed in DESCRIPTION; argparse's own list would repeat them.
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", help=argparse.SUPPRESS)
-    for command in (demo, train, downscale, evaluate):
+    for command in (demo, train, distill, downscale, evaluate, import_deepr):
         command.add_parser(sub, common)
     return parser
 

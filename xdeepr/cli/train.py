@@ -18,6 +18,7 @@ from ._common import (
     info,
     open_input,
 )
+from ._stations import add_lapse_rate, lapse_rate_flag
 
 SUMMARY = "train a model on coarse features and hi-res labels"
 
@@ -83,6 +84,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         help="station observations of the labels (CSV table or CF timeSeries netCDF): the "
         "model takes them as condition channels",
     )
+    add_lapse_rate(p, fit=True, what="(default -6.5; recorded in the model)")
     p.add_argument(
         "--config",
         metavar="FILE",
@@ -230,6 +232,10 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, flag, None):
             given[f"--{flag.replace('_', '-')}"] = [getattr(args, flag)]
     check_not_input(args.output, given)
+    if args.lapse_rate is not None:  # checked before any data is read
+        if not args.observations:
+            raise CLIError("--lapse-rate acts on --observations; give the stations too")
+        lapse_rate_flag(args.lapse_rate, fit=True)
     deepr = None
     if args.deepr_config:
         if args.config:
@@ -274,8 +280,10 @@ def run(args: argparse.Namespace) -> int:
     from ._stations import open_observations
 
     obs = open_observations(args.observations) if args.observations else None
+    rate = None if args.lapse_rate is None else lapse_rate_flag(args.lapse_rate, fit=True)
+    lapse = {} if rate is None and args.lapse_rate is None else {"lapse_rate": rate}
     model = xdeepr.train(
-        features, labels, static, config=config, resume=args.resume, observations=obs
+        features, labels, static, config=config, resume=args.resume, observations=obs, **lapse
     )
     from xdeepr.training.distributed import is_main
 

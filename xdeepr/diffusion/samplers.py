@@ -29,6 +29,7 @@ from xdeepr.diffusion.grids import DEFAULT_GRID, make_grid, timesteps
 from xdeepr.diffusion.loop import ProgressFn, Step, run_sampler
 from xdeepr.diffusion.losses import ModelFn
 from xdeepr.diffusion.noise import NoiseSource
+from xdeepr.diffusion.onepass import onepass
 from xdeepr.diffusion.schedules import NoiseSchedule
 
 __all__ = [
@@ -289,6 +290,7 @@ SAMPLERS: dict[str, Callable[..., torch.Tensor]] = {
     "ddim": ddim,
     "dpm++2m": dpm_solver_pp_2m,
     "dpm++2m-sde": dpm_solver_pp_2m_sde,
+    "onepass": onepass,  # distilled students (xdeepr.distill): 1 or 2 evaluations
 }
 #: Steps of each sampler when none are given. DDPM: all of the schedule's (the seed's).
 #: DPM-Solver++(2M) SDE: 10, chosen by the skill-against-cost benchmark (BENCHMARKS.md):
@@ -299,6 +301,7 @@ DEFAULT_STEPS: dict[str, int | None] = {
     "ddim": 50,
     "dpm++2m": 20,
     "dpm++2m-sde": 10,
+    "onepass": 1,  # a student's own number is in its model (DownscalingModel.default_steps)
 }
 #: The sampler new models use by default (``TrainConfig.sampler``), chosen by the same
 #: benchmark.
@@ -344,7 +347,7 @@ def sample(
     ----------
     model_fn, x_T, schedule, prediction, noise, progress
         As in :func:`ddpm`.
-    sampler : {"ddpm", "ddim", "dpm++2m", "dpm++2m-sde"}
+    sampler : {"ddpm", "ddim", "dpm++2m", "dpm++2m-sde", "onepass"}
         Which sampler (default :data:`DEFAULT_SAMPLER`).
     steps : int, optional
         Number of steps; None uses :data:`DEFAULT_STEPS` (all T for DDPM).

@@ -25,7 +25,7 @@ from .. import grid
 from .._torch import choose_device
 from .._version import __version__
 from ..errors import ConfigError, InputError
-from ..model import DownscalingModel
+from ..model import DownscalingModel, calibration
 from ..model.inputs import check_time_step, history_note, match_variables
 from ..options import MAX_CHUNK_BYTES, SamplingOptions
 from . import batching
@@ -177,12 +177,15 @@ def downscale(
 
         obs = for_downscaling(model, observations, coarse, target, opts)
     out_grid = model.label_grid if target is None else grid.finest_grid(target)
-    olat, olon = grid.find_latlon(out_grid)
+    olat, olon = grid.horizontal_dims(out_grid)
     attrs = _provenance(digest[:12], opts, ds.attrs, history_note(used))
     if obs is not None:
         attrs["xdeepr_stations"] = int(obs.sizes["station"])
         if "observations_used" in obs.attrs:  # station values at the input's times
             attrs["xdeepr_observations_used"] = int(obs.attrs["observations_used"])
+        for key in ("xdeepr_lapse_rate", "xdeepr_altitude_adjustment"):  # what was applied
+            if key in obs.attrs:
+                attrs[key] = obs.attrs[key]
     if coarse.chunks and any(v.chunks for v in coarse.data_vars.values()):
         res = _lazy(
             coarse if obs is None else pack(coarse, obs), model, digest, out_grid, target, opts
@@ -205,12 +208,19 @@ def downscale(
                 progress=bar.update,
                 observations=obs,
             )
+    # post-hoc spread calibration: across each time's members, after the blocks (member
+    # chunks of a lazy ensemble are combined by dask), so it never depends on chunking
+    cal = getattr(model, "calibration", None)
+    if opts.calibrate:
+        res = calibration.apply(res, cal, MEMBER)
+    attrs["xdeepr_calibration"] = calibration.describe(cal, applied=opts.calibrate)
     for v in model.labels:
         res[v].attrs = _cf_attrs(model.label_attrs.get(v, {}))
     res[MEMBER].attrs = {"long_name": "ensemble member", "standard_name": "realization"}
     res["time"].attrs = dict(ds["time"].attrs)
     res[olat].attrs = dict(out_grid[olat].attrs)
     res[olon].attrs = dict(out_grid[olon].attrs)
+    res = grid.attach_grid(res, out_grid)  # projected: 2-D lat/lon, grid mapping (CF)
     res.attrs = attrs
     return res if time_name == "time" else res.rename({"time": time_name})
 
@@ -227,7 +237,7 @@ def _lazy(
     import dask.array as dsa
 
     lat, lon = grid.find_latlon(coarse)
-    olat, olon = grid.find_latlon(out_grid)
+    olat, olon = grid.horizontal_dims(out_grid)
     coarse = coarse.chunk({lat: -1, lon: -1}).rename({lat: _IN_LAT, lon: _IN_LON})
     tchunks = coarse.chunks["time"]
     model_arr = xr.DataArray(_model_array(model, digest), dims=_MODEL_DIM)
@@ -245,8 +255,7 @@ def _lazy(
             coords={
                 MEMBER: np.asarray(members),
                 "time": coarse["time"],
-                olat: out_grid[olat].variable,
-                olon: out_grid[olon].variable,
+                **grid.grid_coords(out_grid),  # lat/lon, or (y, x), 2-D lat/lon, mapping
             },
         )
         parts.append(

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from .. import grid, tiling
+from .. import grid, tiling, transforms
 from .._util import is_cftime
 from ..diffusion import StackedRandomGenerator
 from ..errors import InputError
@@ -166,6 +166,7 @@ def sample_block(
     member_ids = range(options.members) if members is None else members
     n_m = len(member_ids)
     _check_finite(ds)
+    ds = transforms.forward(ds, model.transforms)  # the features as trained (tp: log1p)
     check_range(ds, model.feature_stats(), what="input")  # e.g. °C given as K, raw counts
     cond_da = model.condition(ds, target, validated=True)  # (T, C, Hp, Wp)
     cond = np.asarray(cond_da.values, dtype="float32")
@@ -181,7 +182,7 @@ def sample_block(
     cal: torch.Tensor | None = torch.from_numpy(calendar_features(ds["time"]))  # (T, 2)
     if not model.network.config.get("calendar", True):
         cal = None
-    lat, lon = grid.find_latlon(cond_da)
+    lat, lon = grid.horizontal_dims(cond_da)
     n_t, (hp, wp) = cond.shape[0], cond.shape[2:]
     nvar = len(model.labels)
     # (time, member) pairs in time-major order: pair k is row k of `out` (flattened)
@@ -257,8 +258,12 @@ def sample_block(
     arr = xr.DataArray(out, dims=("time", MEMBER, "variable", lat, lon), coords=coords)
     arr = grid.unpad(arr).transpose(MEMBER, "time", "variable", lat, lon)
     res = model.label_scaler.denormalize(arr.to_dataset("variable"))
-    if model.learn_residuals or model.regression is not None:
+    if model.learn_residuals or model.mean in ("regression", "climatology"):
         base = model.baseline(ds, target, validated=True)
+        if model.mean == "climatology" and model.climatology is not None:
+            from ..model.climatology import add_climatology
+
+            base = add_climatology(model.climatology, base)  # bicubic + month x hour residual
         if model.regression is not None:  # CorrDiff: bicubic + regression + diffusion
             from ..model.mean import residual_mean
 
@@ -267,8 +272,9 @@ def sample_block(
                 {v: base[v] + reg[v].transpose(*base[v].dims).values for v in model.labels}
             )
         res = xr.Dataset({v: res[v] + base[v] for v in model.labels})
+    res = transforms.inverse(res, model.transforms)  # physical: precipitation never < 0
     tgt = model.label_grid if target is None else grid.finest_grid(target)
-    res = res.assign_coords({lat: tgt[lat].variable, lon: tgt[lon].variable})
+    res = res.assign_coords(grid.grid_coords(tgt))  # projected: 2-D lat/lon, grid mapping
     return xr.Dataset(
         {v: res[v].transpose(MEMBER, "time", lat, lon).astype("float32") for v in model.labels}
     )

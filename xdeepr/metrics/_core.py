@@ -16,7 +16,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import ConfigError, GridError, InputError
-from ..grid import find_latlon
+from ..grid import find_latlon, horizontal_dims
 
 XrObj = TypeVar("XrObj", xr.Dataset, xr.DataArray)
 Dims = Hashable | Iterable[Hashable] | None
@@ -118,7 +118,7 @@ def match_coords(reference: xr.Dataset | xr.DataArray, other: XrObj, what: str) 
     coordinate and the largest difference.
     """
     try:
-        spatial = set(find_latlon(reference))
+        spatial = set(horizontal_dims(reference))
     except GridError:
         spatial = set()
     updates: dict[Hashable, Any] = {}
@@ -237,7 +237,7 @@ def single_chunk(obj: XrObj, dims: Sequence[Hashable]) -> XrObj:
 
 
 def area_weights(obj: xr.Dataset | xr.DataArray) -> xr.DataArray:
-    """Cosine-of-latitude area weights of a regular latitude/longitude grid.
+    """Area weights: cos(latitude) on a regular grid, cell areas on other grids.
 
     Parameters
     ----------
@@ -247,7 +247,9 @@ def area_weights(obj: xr.Dataset | xr.DataArray) -> xr.DataArray:
     Returns
     -------
     xarray.DataArray
-        ``cos(latitude)``, along the latitude dimension, named ``"area_weights"``.
+        ``cos(latitude)``, along the latitude dimension, named ``"area_weights"``; on
+        a projected or curvilinear grid the cell areas in m², ``(y, x)``
+        (:func:`xdeepr.grid.cell_area`: pyproj's scale factors or the 2-D latitudes).
         The metrics divide by the sum of the weights of the valid points, so
         the weights need no normalisation.
 
@@ -263,7 +265,14 @@ def area_weights(obj: xr.Dataset | xr.DataArray) -> xr.DataArray:
     >>> area_weights(ds).values.round(3).tolist()
     [1.0, 0.5]
     """
-    lat, _ = find_latlon(obj)
+    try:
+        lat, _ = find_latlon(obj)
+    except GridError:  # a projected or curvilinear grid: its cells' areas
+        from ..grid import cell_area
+
+        weights = cell_area(obj)
+        weights.attrs = {"long_name": "area weights (cell area)", "units": "m2"}
+        return weights.rename("area_weights")
     latitude = obj[lat].reset_coords(drop=True).astype("float64")
     weights = latitude.copy(data=np.cos(np.deg2rad(latitude.values)).clip(min=0.0))
     weights.attrs = {"long_name": "area weights (cos latitude)", "units": "1"}

@@ -23,6 +23,7 @@ from ._core import (
     weights_label,
 )
 from .deterministic import mae, mean_error, r2, rmse
+from .precip import PRECIP_INFO, PRECIP_METRICS, is_precipitation, precipitation_rows
 from .probabilistic import (
     ObservationError,
     crps_ensemble,
@@ -180,14 +181,19 @@ def _score_one(
             )
         except (ValueError, GridError) as err:
             warnings.warn(f"spectral_ratio left NaN: {err}", RuntimeWarning, stacklevel=3)
+    rows = list(SCORE_METRICS)
+    if any(is_precipitation(observations[v]) for v in observations.data_vars):
+        like = results["rmse"]
+        results.update(precipitation_rows(observations, forecasts, member_dim, dims, weights, like))
+        rows += PRECIP_METRICS  # dry fraction, Brier > 1 mm, quantiles: NaN for the others
     return xr.concat(
-        [results[name] for name in SCORE_METRICS],
+        [results[name] for name in rows],
         dim="metric",
         coords="minimal",
         compat="override",
         join="outer",
         combine_attrs="drop",
-    ).assign_coords(metric=list(SCORE_METRICS))
+    ).assign_coords(metric=rows)
 
 
 def _time_dims(obj: xr.Dataset) -> list[Hashable]:
@@ -305,6 +311,9 @@ def score(
           mean), ``crps`` (for deterministic forecasts their MAE),
           ``spread_skill`` (NaN for deterministic forecasts) and
           ``spectral_ratio`` (NaN unless `dim` covers latitude and longitude);
+          when a variable is precipitation-like (its ``standard_name``), also
+          ``dry_fraction_error``, ``brier_1mm`` and ``q50_error``, ``q90_error``,
+          ``q99_error`` (:mod:`xdeepr.metrics.precip`; NaN for the other variables);
         - ``model``: ``"xdeepr"`` then the baselines' names, in order.
 
         ``rmse``, ``mae``, ``mean_error`` and ``crps`` are in the data's units
@@ -405,7 +414,10 @@ def score(
         out[name].attrs = attrs
     out["metric"].attrs = {
         "long_name": "metric",
-        "description": "; ".join(f"{k}: {METRIC_INFO[k][0]}" for k in SCORE_METRICS),
+        "description": "; ".join(
+            f"{k}: {METRIC_INFO[k][0] if k in METRIC_INFO else PRECIP_INFO[k]}"
+            for k in map(str, out["metric"].values)
+        ),
     }
     out.attrs = {
         **(obs_ds.attrs if keep_attrs else {}),

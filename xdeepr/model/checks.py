@@ -106,6 +106,10 @@ _RULES: dict[str, Rule] = {
     "climatology/names": _NAMES,
     "climatology/hour": _List(Int(-1, 24), "a list of hours in [-1, 24)"),
     "climatology/by_hour": BOOL,
+    # a student of xdeepr.distill: sampled "onepass" in this many network evaluations
+    "config/distillation": OrNone(Map()),
+    "config/distillation/evaluations": Int(1, 3),
+    "config/distillation/method": Choice(("crps",)),
 }
 for _net in ("network", "regression"):
     _RULES[f"{_net}/config"] = Map()
@@ -360,6 +364,8 @@ def _check_network(d: Mapping[str, Any], net: str) -> None:
         _finite(f"{net}/training_state/{name}", value, "(the training weights are damaged)")
     if net == "network":
         _check_channels(d, config)
+    if config.get("kind") == "diffusers-unet2d":  # DeepR's: diffusers checks it when built
+        return
     levels = len(config.get("channel_multipliers", _UNET["channel_multipliers"]))
     blocks = int(config.get("n_blocks", _UNET["n_blocks"]))
     if levels * (2 * blocks + 1) > len(stored):  # bounds the modules built below

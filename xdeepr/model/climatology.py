@@ -153,10 +153,10 @@ def add_climatology(climatology: xr.Dataset, bicubic: xr.Dataset) -> xr.Dataset:
     >>> add_climatology(model.climatology, era5.deepr.interpolate(model))  # doctest: +SKIP
     """
     from ..errors import InputError
-    from ..grid import find_latlon
+    from ..grid import horizontal_dims
 
-    clat, clon = find_latlon(climatology)
-    blat, blon = find_latlon(bicubic)
+    clat, clon = horizontal_dims(climatology)
+    blat, blon = horizontal_dims(bicubic)
     clim = climatology_at(climatology, bicubic["time"])
     try:
         clim = clim.rename({clat: blat, clon: blon}) if (clat, clon) != (blat, blon) else clim

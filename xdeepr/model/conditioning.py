@@ -52,7 +52,7 @@ def required_coverage(
     >>> required_coverage(model)["longitude"]  # doctest: +SKIP
     [6.0, 13.75]
     """
-    from ..grid import find_latlon, finest_grid
+    from ..grid import finest_grid, latlon_hull
 
     if target is None:
         cov = model.feature_grid["coverage"]
@@ -63,10 +63,7 @@ def required_coverage(
                 f"target= needs a model trained with {what}_scaling='domain-wise'; this "
                 f"one uses {scaler.method!r} statistics tied to its training grid"
             )
-    tgt = finest_grid(target)
-    lat, lon = find_latlon(tgt)
-    la = np.asarray(tgt[lat].values, dtype="float64")
-    lo = np.asarray(tgt[lon].values, dtype="float64")
+    (south, north), (west, span), _ = latlon_hull(finest_grid(target))  # any grid kind
     cap_lat = 2 * abs(model.feature_grid["lat_step"])
     cap_lon = 2 * abs(model.feature_grid["lon_step"])
     h = {
@@ -74,8 +71,8 @@ def required_coverage(
         for k, v in model.feature_grid["halo"].items()
     }
     return {
-        "longitude": [float(lo.min() - h["west"]), float(lo.max() + h["east"])],
-        "latitude": [float(la.max() + h["north"]), float(la.min() - h["south"])],
+        "longitude": [float(west - h["west"]), float(west + span + h["east"])],
+        "latitude": [float(north + h["north"]), float(south - h["south"])],
     }
 
 
@@ -210,7 +207,7 @@ def condition(
         static = target  # already the output of static_channels()
     else:
         static = static_channels(model, target)
-    lat, lon = grid.find_latlon(hi)
+    lat, lon = grid.horizontal_dims(hi)
     time = hi[model.features[0]].dims[0]
     chans = [hi[v].transpose(time, lat, lon) for v in model.features]
     chans += [static[v].broadcast_like(hi[model.features[0]]) for v in static_names(model)]
@@ -290,7 +287,7 @@ def prepare_static(
     """
     from .. import grid
 
-    lat, lon = grid.find_latlon(label_grid)
+    lat, lon = grid.horizontal_dims(label_grid)
     out = {}
     fitted: dict[str, tuple[float, float]] = {}
     for name, da in static.data_vars.items():

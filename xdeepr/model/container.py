@@ -18,13 +18,14 @@ import torch
 import xarray as xr
 
 from .. import tiling
+from .. import transforms as _transforms
 from ..diffusion import DEFAULT_SAMPLER, DEFAULT_STEPS, NoiseSchedule, sample
 from ..diffusion.losses import ModelFn
 from ..diffusion.noise import StackedRandomGenerator, check_noise
 from ..nn import UNet
 from ..options import SamplingOptions
 from ..scaling import Scaler
-from . import conditioning, parts
+from . import conditioning, describe, parts
 from .guidance import guidance_model_fn
 
 
@@ -66,9 +67,13 @@ class DownscalingModel:
     climatology : xarray.Dataset or None
         The training period's mean residual (label − bicubic) by month and hour of
         day (:mod:`xdeepr.model.climatology`), for the "climatology" baseline.
+    calibration : dict or None
+        The post-hoc spread calibration fitted on validation (:mod:`.calibration`).
     inputs : dict or None
         The training features' CF attributes and time step (None: unknown, an older
         file), for matching inputs named otherwise: :mod:`xdeepr.model.inputs`.
+    transforms : dict of str to xdeepr.transforms.Transform
+        What each label is learnt as (identity, or log1p/sqrt with a dry threshold).
 
     Notes
     -----
@@ -98,6 +103,7 @@ class DownscalingModel:
             "regression",
             "mean_scaler",
             "observations",
+            "calibration",
         }
     )
 
@@ -124,7 +130,9 @@ class DownscalingModel:
         mean_scaler: Scaler | None = None,
         climatology: xr.Dataset | None = None,
         observations: dict[str, Any] | None = None,
+        calibration: dict[str, Any] | None = None,
         inputs: dict[str, Any] | None = None,
+        transforms: Mapping[str, Any] | None = None,
     ) -> None:
         self.network = network
         self.schedule = schedule
@@ -153,14 +161,18 @@ class DownscalingModel:
         #: does not): ``{"variables": {label: name in the observations}, "channels":
         #: [...], "tolerance": str | None, "dropout": float}``; see xdeepr.observations.
         self.observations = dict(observations) if observations else None
+        self.calibration = dict(calibration) if calibration else None  # see .calibration
         self.inputs = dict(inputs) if inputs else None  # changes no result: not in digest
+        self.transforms = _transforms.from_record(transforms, self.labels)  # None: identity
 
     # ----------------------------------------------------------------- properties
     @property
     def mean(self) -> str | None:
-        """What the diffusion network corrects: ``"bicubic"``, ``"regression"`` or None."""
+        """What the diffusion network corrects (:mod:`xdeepr.training.means`), or None."""
         if self.regression is not None:
             return "regression"
+        if self.config.get("mean") == "climatology" and self.climatology is not None:
+            return "climatology"
         return "bicubic" if self.learn_residuals else None
 
     @property
@@ -204,56 +216,14 @@ class DownscalingModel:
         return self.digest[:12]
 
     def __repr__(self) -> str:
-        ident = self.identity
-        lat, lon = self.label_grid_names
-        g = self.label_grid
-        s = self.summary
-        lines = [
-            f"<xdeepr.DownscalingModel {ident}>",
-            f"  features: {', '.join(self.features)}  ->  labels: {', '.join(self.labels)}"
-            + (f"  (mean: {self.mean})" if self.mean else ""),
-            f"  label grid: {g.sizes[lat]}x{g.sizes[lon]} ({lat} {float(g[lat][0]):g}.."
-            f"{float(g[lat][-1]):g}, {lon} {float(g[lon][0]):g}..{float(g[lon][-1]):g})",
-            f"  feature grid: step {abs(self.feature_grid['lat_step']):g}°, coverage "
-            f"{self.feature_grid['coverage']}",
-            f"  static: {', '.join(self.static_names) or 'none'}",
-            f"  network: UNet levels={self.levels} n_channels={self.network.config['n_channels']}"
-            f" multipliers={list(self.network.config['channel_multipliers'])}"
-            f" parameters={self.n_parameters:,}",
-            f"  diffusion: {self.schedule!r}, prediction={self.prediction}",
-        ]
-        if s:
-            lines.append(
-                f"  training: {s.get('steps', '?')} steps, {s.get('train_times', '?')} train / "
-                f"{s.get('validation_times', '?')} validation times, final loss "
-                f"{s.get('train_loss', float('nan')):.4g}, validation loss "
-                f"{s.get('validation_loss', float('nan')):.4g}"
-            )
-        sel = s.get("validation", {}).get("selected") if s else None
-        if sel:
-            lines.append(
-                f"  selected weights: step {int(sel['step'])} (validation fair CRPS "
-                f"{sel['val_crps']:.4g}, spread-skill {sel['val_spread_skill']:.3g}, RMSE "
-                f"{sel['val_rmse']:.4g})"
-            )
-        if self.observations:
-            lines.append(
-                f"  observations: {', '.join(self.observations['variables'])} as condition "
-                f"channels (time tolerance {self.observations.get('tolerance') or 'none'})"
-            )
-        if self.climatology is not None:
-            lines.append(
-                "  climatology: mean residual by month"
-                + (" and hour" if self.climatology.attrs.get("by_hour") else "")
-            )
-        return "\n".join(lines)
+        return describe.describe(self)
 
     @property
     def label_grid_names(self) -> tuple[str, str]:
-        """Names of the label grid's latitude and longitude coordinates."""
-        from ..grid import find_latlon
+        """Names of the label grid's index dimensions: latitude and longitude, or ``(y, x)``."""
+        from ..grid import horizontal_dims
 
-        return find_latlon(self.label_grid)
+        return horizontal_dims(self.label_grid)
 
     # ------------------------------------------------ inputs (xdeepr.model.conditioning)
     @property
@@ -391,8 +361,11 @@ class DownscalingModel:
         return str(self.config.get("sampler", DEFAULT_SAMPLER))
 
     def default_steps(self, sampler: str | None = None) -> int | None:
-        """Default number of steps of `sampler` (None: all of the schedule's)."""
-        return DEFAULT_STEPS[sampler or self.default_sampler]
+        """Default steps of `sampler` (None: all T); a student's own for "onepass"."""
+        sampler = sampler or self.default_sampler
+        if sampler == "onepass" and isinstance(d := self.config.get("distillation"), Mapping):
+            return int(d["evaluations"])  # what xdeepr.distill trained it for
+        return DEFAULT_STEPS[sampler]
 
     def to(self, device: str | torch.device) -> DownscalingModel:
         """Move the network(s) to `device` (in place) and return the model."""

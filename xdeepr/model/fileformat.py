@@ -28,7 +28,8 @@ A model file is one `safetensors <https://huggingface.co/docs/safetensors>`_ fil
      "scalers": {"features": {...}, "labels": {...}},
      "variables": {"features": [...], "labels": [...]}, "label_attrs": {...},
      "learn_residuals": true,
-     "label_grid": {"lat_name", "lon_name", "lat", "lon", "lat_attrs", "lon_attrs"},
+     "label_grid": {"lat_name", "lon_name", "lat", "lon", "lat_attrs", "lon_attrs",
+                    "grid": {...}},                                              (optional)
      "feature_grid": {...},
      "static": {"names": [...], "values": {...}, "stats": {NAME: [mean, std]}},
      "config": {...}, "summary": {...},
@@ -41,6 +42,13 @@ trained with ``mean="regression"`` and its scaler, and the residual climatology
 (:mod:`xdeepr.model.climatology`). A model without them writes neither, so a
 version-2 file holds exactly a version-3 model without them and still loads.
 
+A model whose label grid is projected or curvilinear (:func:`xdeepr.grid.find_grid`)
+stores its index coordinates ``(y, x)`` under ``lat_name``/``lat`` and
+``lon_name``/``lon`` and adds ``"grid": {"kind", "coords": {NAME: {"dims", "values",
+"attrs"}}, "grid_mapping": {"name", "attrs"} | null}``: the 2-D latitude/longitude and
+the CF grid mapping (:func:`xdeepr.grid.spec.grid_record`). Regular grids write no
+``grid`` entry, so their files are as before.
+
 A model conditioned on station observations also writes ``"observations":
 {"variables": {label: name}, "channels": [...], "tolerance": ..., "dropout": ...}``;
 the entry is optional, so files without it load as models without observations.
@@ -50,6 +58,18 @@ A model trained by this xdeepr also writes ``"inputs": {"attrs": {NAME: {"standa
 features' CF attributes and time step (:mod:`xdeepr.model.inputs`); the entry is
 optional and not part of the identity: files without it load with ``inputs=None``
 (inputs matched by the labels' ``standard_name``, their time step not checked).
+
+A model with a label learnt in another space than its own (precipitation: ``log1p``
+with a dry threshold, :mod:`xdeepr.transforms`) also writes ``"transforms": {LABEL:
+{"name", "scale", "threshold", "units", "reason"}}``; the entry is optional (absent:
+the identity for every label) and part of the identity.
+
+A model imported from DeepR (:func:`xdeepr.from_deepr`) writes its network as
+``"network": {"config": {"kind": "diffusers-unet2d", "image_channels", "conditioned_on_input",
+"calendar", "hour_embed", "hour_embed_size", "unet": {diffusers' UNet2DModel config}},
+"state_dict": {...}}`` and DeepR's settings in ``config["deepr"]``; reading it back
+builds the network with ``diffusers`` (an ImportError names the extra when it is
+missing) and gives a :class:`xdeepr.adapters.deepr.model.DeepRModel`.
 
 Inside it, ``{"$tensor": NAME}`` stands for the tensor stored under ``NAME`` (the
 ``/``-joined path of the entry, e.g. ``network/state_dict/final.weight`` or
@@ -125,7 +145,12 @@ def from_dict(d: Mapping[str, object], *, source: str = "model mapping") -> Down
     >>> from_dict(to_dict(model)).identity == model.identity  # doctest: +SKIP
     True
     """
-    return DownscalingModel(**model_kwargs(d, source=source))
+    kwargs = model_kwargs(d, source=source)
+    if getattr(kwargs["network"], "kind", None) == "diffusers-unet2d":  # imported from DeepR
+        from ..adapters.deepr.model import DeepRModel
+
+        return DeepRModel(**kwargs)
+    return DownscalingModel(**kwargs)
 
 
 def from_bytes(data: bytes, *, source: str = "model bytes") -> DownscalingModel:

@@ -84,7 +84,7 @@ def residual_mean(
     if not net.config.get("calendar", True):
         cal = None
     y = predict_normalised(net, cond, cal)  # (T, V, Hp, Wp)
-    lat, lon = grid.find_latlon(condition)
+    lat, lon = grid.horizontal_dims(condition)
     time = condition.dims[0]
     arr = xr.DataArray(
         y.numpy(),
@@ -150,7 +150,7 @@ def regression_mean(
     mean = residual_mean(model, cond, calendar_features(coarse["time"]))
     base = model.baseline(coarse, target, validated=True)
     tgt = model.label_grid if target is None else grid.finest_grid(target)
-    lat, lon = grid.find_latlon(tgt)
+    lat, lon = grid.horizontal_dims(tgt)
     out = {}
     for v in model.labels:
         da = mean[v].transpose("time", lat, lon) + base[v].transpose("time", lat, lon)

@@ -25,8 +25,10 @@ from .._util import atomic_path
 from .._version import __version__
 from ..diffusion import NoiseSchedule
 from ..errors import ModelFileError
+from ..grid.cf import grid_from_record, grid_record
 from ..nn import UNet
 from ..scaling import Scaler
+from ..transforms import to_record
 from .checks import check_content
 from .header import (
     METADATA_KEY,
@@ -131,10 +133,17 @@ def to_dict(model: DownscalingModel) -> dict[str, Any]:
                 for k, v in clim.data_vars.items()
             },
         }
+    extra = grid_record(model.label_grid)  # a projected/curvilinear label grid
+    if extra is not None:
+        out["label_grid"]["grid"] = _to_plain(extra)
     if getattr(model, "observations", None):
         out["observations"] = _to_plain(model.observations)  # optional: older files lack it
+    if getattr(model, "calibration", None):
+        out["calibration"] = _to_plain(model.calibration)  # optional: older files lack it
     if getattr(model, "inputs", None):
         out["inputs"] = _to_plain(model.inputs)  # optional: older files lack it
+    if any(t.name != "identity" for t in getattr(model, "transforms", {}).values()):
+        out["transforms"] = to_record(model.transforms)  # optional: identity when absent
     return out
 
 
@@ -187,8 +196,21 @@ def _get(d: Any, path: str) -> Any:
     return d
 
 
+def build_network(config: Mapping[str, Any]) -> torch.nn.Module:
+    """The (untrained) network a ``network/config`` entry describes, by its ``kind``.
+
+    xdeepr's :class:`~xdeepr.nn.UNet` (no ``kind``), or ``"diffusers-unet2d"``: a DeepR
+    network (:mod:`xdeepr.adapters.deepr.network`), which needs ``diffusers``.
+    """
+    if config.get("kind") == "diffusers-unet2d":
+        from ..adapters.deepr.network import DiffusersUNet
+
+        return DiffusersUNet.from_config(config)
+    return UNet(**config)
+
+
 def _kwargs(d: Mapping[str, Any]) -> dict[str, Any]:
-    net = UNet(**_get(d, "network/config"))
+    net = build_network(_get(d, "network/config"))
     net.load_state_dict(_get(d, "network/state_dict"))
     lat, lon = str(_get(d, "label_grid/lat_name")), str(_get(d, "label_grid/lon_name"))
     label_grid = xr.Dataset(
@@ -199,6 +221,7 @@ def _kwargs(d: Mapping[str, Any]) -> dict[str, Any]:
             for key, name in (("lat", lat), ("lon", lon))
         }
     )
+    label_grid = grid_from_record(label_grid, _get(d, "label_grid").get("grid"))
     shape = (label_grid.sizes[lat], label_grid.sizes[lon])
     static = {}
     for name in _get(d, "static/names"):
@@ -253,7 +276,9 @@ def _kwargs(d: Mapping[str, Any]) -> dict[str, Any]:
         mean_scaler=mean_scaler,
         climatology=climatology,
         observations=d.get("observations"),
+        calibration=d.get("calibration"),
         inputs=d.get("inputs"),
+        transforms=d.get("transforms"),
     )
 
 
@@ -333,7 +358,10 @@ def model_digest(model: DownscalingModel) -> str:
     64
     """
     header, tensors = encode(model)
-    ident = {k: v for k, v in header.items() if k not in NOT_IN_IDENTITY}
+    skip: tuple[str, ...] = NOT_IN_IDENTITY  # the climatology changes results as the mean
+    if model.mean == "climatology":
+        skip = tuple(k for k in NOT_IN_IDENTITY if k != "climatology")
+    ident = {k: v for k, v in header.items() if k not in skip}
     ident["network"] = {k: v for k, v in header["network"].items() if k != "training_state"}
     ident["config"] = {k: v for k, v in header["config"].items() if k not in CONFIG_NOT_IN_IDENTITY}
     h = hashlib.sha256(dumps(ident, canonical=True).encode())

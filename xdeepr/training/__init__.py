@@ -28,7 +28,11 @@ from ..model import DownscalingModel, calendar_features, prepare_static
 from ..model.climatology import fit_climatology
 from ..model.inputs import input_record
 from ..nn import UNet
+from ..observations.altitude import check_lapse_rate
+from ..observations.cells import for_training
 from ..scaling import Scaler
+from ..transforms import forward
+from ..transforms import resolve as resolve_transforms
 from ..units import convert_units
 from .config import TrainConfig
 from .data import (
@@ -42,8 +46,8 @@ from .data import (
 )
 from .distributed import setup
 from .loop import CHECKPOINT_NAME, _optimise
+from .means import diffusion_target
 from .observations import observation_record, with_observations
-from .regression import fit_regression_mean
 from .validation import CalibrationWarning, select
 
 __all__ = [
@@ -127,6 +131,36 @@ def _total_steps(cfg: TrainConfig, n_train: int) -> int:
     return cfg.epochs * -(-n_train // cfg.batch_size)
 
 
+def _check_finetune(cfg: TrainConfig) -> None:
+    """Refuse, before any work, a ``crps_finetune_steps`` stage the trained model cannot take."""
+    if cfg.crps_finetune_steps and (cfg.prediction != "v" or cfg.mean not in ("bicubic", None)):
+        raise ConfigError(
+            f"crps_finetune_steps={cfg.crps_finetune_steps} needs prediction='v' and mean "
+            f"'bicubic' or None (the one-pass student starts from pure noise; xdeepr.distill "
+            f"takes no regression or climatology mean yet); got prediction={cfg.prediction!r}, "
+            f"mean={cfg.mean!r}: change those, or set crps_finetune_steps=0"
+        )
+
+
+def _crps_finetune(
+    model: DownscalingModel, data: tuple[Any, ...], cfg: TrainConfig
+) -> DownscalingModel:
+    """The stage of ``crps_finetune_steps``: `model` distilled into its one-pass student.
+
+    :func:`xdeepr.distill` with its defaults (:data:`.distill.DISTILL_DEFAULTS`), for
+    ``crps_finetune_steps`` steps, with this run's CRPS, seed, device, validation and
+    data-loading settings; `data` is ``(features, labels, static, observations)``.
+    """
+    from .distill import DISTILL_DEFAULTS, distill
+
+    keep = "crps_members crps_alpha seed device progress validation_times validation_members"
+    keep += " selection calibrate validation_fraction prefetch block_cache_mib"
+    stage = {k: getattr(cfg, k) for k in keep.split()}
+    settings = TrainConfig(**{**DISTILL_DEFAULTS, **stage, "steps": cfg.crps_finetune_steps})
+    features, labels, static, observations = data
+    return distill(model, features, labels, static, config=settings, observations=observations)
+
+
 def train(
     features: xr.Dataset,
     labels: xr.Dataset,
@@ -136,6 +170,7 @@ def train(
     config: TrainConfig | None = None,
     resume: bool | str | os.PathLike[str] = False,
     observations: xr.Dataset | None = None,
+    lapse_rate: float | tuple[float, ...] | str | None = -6.5,
     **overrides: Any,
 ) -> DownscalingModel:
     """Train a conditional diffusion downscaling model.
@@ -164,10 +199,18 @@ def train(
         stations hidden at random (``observation_dropout``) so that it downscales with
         fewer, other or no stations too. Stations outside the label domain are dropped
         with a warning.
+    lapse_rate : float, 12 floats, "fit" or None, default -6.5
+        With `observations` that have an ``altitude`` and `static` that holds the
+        orography: temperature-like station values are moved from the station's
+        altitude to its cell's at this rate (K/km; 12 numbers: one per month), or at the
+        least-squares rate of the training data's station-minus-grid differences
+        (``"fit"``); None: not adjusted (:mod:`xdeepr.observations.altitude`). Recorded
+        in ``model.observations["lapse_rate"]``, the default of ``downscale``.
 
     Returns
     -------
     DownscalingModel
+        With ``crps_finetune_steps > 0``: the trained model's one-pass student.
 
     Raises
     ------
@@ -190,6 +233,14 @@ def train(
     writes the checkpoints; save the model on rank 0
     (:func:`xdeepr.training.distributed.is_main`). See docs/distributed.md.
 
+    ``crps_finetune_steps > 0`` adds a fine-tuning stage on the almost fair CRPS: the
+    trained diffusion model is turned into a one-pass generator (one network evaluation
+    per member, sampler ``"onepass"``) fine-tuned for that many steps on the CRPS of
+    ``crps_members`` members per example, exactly :func:`xdeepr.distill` with its
+    defaults, and that student is returned. Fine-tuning the multi-step diffusion
+    network itself on a CRPS would need backpropagation through its sampler and is not
+    offered. See docs/methodology/distillation.md.
+
     Examples
     --------
     >>> import xdeepr
@@ -200,6 +251,10 @@ def train(
     ['t2m']
     """
     cfg = (config or TrainConfig()).replace(**overrides)
+    _check_finetune(cfg)
+    given = (features, labels, static, observations)  # for the crps_finetune_steps stage
+    if observations is not None:
+        check_lapse_rate(lapse_rate, fit=True)  # a bad one refused before any work
     if not isinstance(features, xr.Dataset) or not isinstance(labels, xr.Dataset):
         raise TypeError("features and labels must be xarray Datasets (use da.to_dataset())")
     check_checkpoint_dir(cfg)  # before any data preparation: a run must be able to save
@@ -208,7 +263,8 @@ def train(
 
     # -- variables, extra dims, pairing, finite values, grids, split
     features, _ = grid.standard_time(features)
-    labels, _ = grid.standard_time(labels)
+    labels, _ = grid.standard_time(grid.with_grid_coords(labels))  # a grid mapping kept
+    static = None if static is None else grid.with_grid_coords(static)
     fvars = _variables(features, cfg.features, "features")
     lvars = _variables(labels, cfg.labels, "labels")
     missing = [v for v in lvars if v not in fvars]
@@ -228,6 +284,11 @@ def train(
     )
     features, labels = _pair(features, labels)
     _check_finite([("features", features), ("labels", labels)])
+    # each label learnt in its own space (precipitation: log1p with a dry threshold), the
+    # feature of the same name alike: the bicubic mean and the residual live in that space
+    transforms = resolve_transforms(labels, lvars, cfg.transforms)
+    physical = (features, labels)
+    features, labels = forward(features, transforms), forward(labels, transforms)
     fgrid = _feature_grid(features, labels)
     n = features.sizes["time"]
     n_val = round(cfg.validation_fraction * n) if n > 1 else 0
@@ -256,6 +317,13 @@ def train(
     obs, obs_record = None, None
     if observations is not None:  # station observations: extra condition channels
         obs, obs_record = observation_record(observations, lvars, features, cfg, label_grid)
+        odd = [v for v in obs_record["variables"] if transforms[v].name != "identity"]
+        if odd:  # station channels and guidance are in physical units
+            raise InputError(
+                f"station observations of {odd} are not supported: these labels are learnt "
+                f"as {[str(transforms[v]) for v in odd]}; drop them from the observations or "
+                "train with transforms={name: 'identity'}"
+            )
     net = UNet(
         image_channels=len(lvars),
         n_channels=cfg.n_channels,
@@ -287,6 +355,7 @@ def train(
         label_attrs=label_attrs,
         learn_residuals=cfg.learn_residuals,
         config=cfg.to_dict(),
+        transforms=transforms,
     )
     spec.observations = obs_record
     spec.inputs = input_record(features, fvars)  # CF attrs and time step, to check inputs
@@ -298,14 +367,18 @@ def train(
         residual = xr.Dataset({v: (labels[v] - base[v].transpose(*labels[v].dims)) for v in lvars})
         for v in lvars:
             residual[v].attrs = {"units": labels[v].attrs.get("units", "")}
-        spec.climatology = fit_climatology(residual.isel(time=train_sl))
-        if cfg.mean == "bicubic":
-            target_phys = residual
-        elif cfg.mean == "regression":
-            total = _total_steps(cfg, n_train)
-            target_phys = fit_regression_mean(
-                spec, condition, calendar, residual, static, cfg, n_train, total, device
-            )
+        if any(t.name != "identity" for t in transforms.values()):  # climatology: physical
+            pbase = spec.baseline(physical[0])
+            phys = physical[1]
+            clim = xr.Dataset({v: phys[v] - pbase[v].transpose(*phys[v].dims) for v in lvars})
+            clim = clim.assign({v: clim[v].assign_attrs(residual[v].attrs) for v in lvars})
+        else:
+            clim = residual
+        spec.climatology = fit_climatology(clim.isel(time=train_sl))
+        total = _total_steps(cfg, n_train)  # bicubic, climatology, regression or "auto"
+        target_phys = diffusion_target(
+            spec, cfg, condition, calendar, residual, static, n_train, total, device
+        )
     spec.label_scaler = Scaler.fit(
         target_phys.isel(time=train_sl),
         method=cfg.label_scaling,
@@ -313,7 +386,8 @@ def train(
         landmask=_landmask(static, labels),
         variables=lvars,
     )
-    if obs is not None:
+    if obs is not None:  # temperatures at their cells' altitude (the lapse rate recorded)
+        obs = for_training(spec, obs, labels.isel(time=train_sl), lapse_rate)
         condition = with_observations(spec, features, condition, obs)
     data = _Data(
         condition=condition,
@@ -326,6 +400,7 @@ def train(
         times=np.asarray(features["time"].values),
     )
     try:
-        return _optimise(spec, data, cfg, n_train, device, resume, ranks)
+        model = _optimise(spec, data, cfg, n_train, device, resume, ranks)
     finally:
         ranks.close()  # the process group, if setup() created it
+    return _crps_finetune(model, given, cfg) if cfg.crps_finetune_steps else model

@@ -23,12 +23,14 @@ from .._validate import parse as _parse
 from ..diffusion import DEFAULT_SAMPLER, PREDICTIONS, SAMPLERS, SCHEDULE_NAMES
 from ..errors import ConfigError
 from ..scaling import METHODS as SCALING_METHODS
+from ..transforms import TransformsRule
 
 __all__ = ["AUTO_VALIDATIONS", "MEANS", "SELECTIONS", "TrainConfig"]
 
-#: What the diffusion model corrects: bicubic interpolation (DeepR) or a regression U-Net
-#: (CorrDiff); None: no mean.
-MEANS = ("bicubic", "regression")
+#: What the diffusion model corrects: bicubic interpolation (DeepR), bicubic + the stored
+#: month x hour climatology, a regression U-Net (CorrDiff), or the best of the three on
+#: validation ("auto", xdeepr.training.means); None: no mean.
+MEANS = ("bicubic", "climatology", "regression", "auto")
 #: Which weights train() returns: the best by validation skill, or the last EMA weights.
 SELECTIONS = ("skill", "last")
 #: Validations per run when ``validate_every`` is None (the last step always validates).
@@ -55,7 +57,8 @@ _NAMES = OrNone(
 )
 _MEAN = OrNone(
     Choice(MEANS),
-    text="'bicubic', 'regression' or None (no mean: the network models the whole field)",
+    text="'bicubic', 'climatology', 'regression', 'auto' or None (no mean: the network "
+    "models the whole field)",
 )
 _AUTO_EVERY = f"about {AUTO_VALIDATIONS} validations per run, at least 50 steps apart"
 
@@ -87,13 +90,19 @@ class TrainConfig:
       beat the seed's linear + epsilon by about 3 in RMSE (BENCHMARKS.md);
     - data: ``features`` / ``labels`` (variable names; one name is a list of one),
       ``mean`` (``"bicubic"``, ``"regression"`` or None; ``learn_residuals`` is its
-      DeepR alias), ``mean_steps``, ``feature_scaling`` / ``label_scaling``,
+      DeepR alias), ``mean_steps``, ``mean_folds`` (the regression mean's cross-fitting
+      folds; 0 or 1: none), ``feature_scaling`` / ``label_scaling``,
+      ``transforms`` (per label variable, :mod:`xdeepr.transforms`),
       ``scale_by_month``, ``validation_fraction``, ``patch_size``, ``block_size``;
     - optimisation: ``batch_size``, ``learning_rate``, ``weight_decay``,
       ``warmup_steps``, ``epochs`` or ``steps`` (``steps`` wins), ``max_minutes``,
       ``grad_clip``, ``ema_decay``, ``seed``, ``device`` (default: CUDA when available);
     - validation by skill: ``validate_every``, ``validation_times``,
-      ``validation_members``, ``selection``, ``patience``;
+      ``validation_members``, ``selection``, ``patience``, ``calibrate`` (fit a spread
+      factor per variable on the validation times, :mod:`xdeepr.model.calibration`);
+    - one-pass students (:func:`xdeepr.distill`): ``crps_members`` (members per example
+      of the almost fair CRPS loss), ``crps_alpha`` (its fair share, Lang et al. 2024),
+      ``crps_finetune_steps`` (> 0: :func:`xdeepr.train` ends with that many, its student);
     - data loading: ``prefetch``, ``block_cache_mib`` (neither changes a result);
     - observations: ``observation_dropout``, ``observation_tolerance``;
     - checkpoints: ``checkpoint_dir``, ``checkpoint_every``; ``progress``, ``extra``.
@@ -153,8 +162,12 @@ class TrainConfig:
     learn_residuals: bool = _f(True, BOOL)
     mean: str | None = _f("bicubic", _MEAN)
     mean_steps: int | None = _f(None, _opt_int(1, "as many as the diffusion's steps"))
+    mean_folds: int | None = _f(
+        None, _opt_int(0, "3 contiguous folds, fewer when a fold would hold under 8 times")
+    )
     feature_scaling: str = _f("domain-wise", _choice(SCALING_METHODS))
     label_scaling: str = _f("domain-wise", _choice(SCALING_METHODS))
+    transforms: dict[str, Any] = field(default_factory=dict, metadata={"rule": TransformsRule()})
     scale_by_month: bool = _f(False, BOOL)
     validation_fraction: float = _f(0.1, _FRACTION)
     patch_size: int | None = _f(None, _opt_int(1, "the whole padded domain"))
@@ -177,6 +190,11 @@ class TrainConfig:
     validation_members: int = _f(4, Int(2))
     selection: str = _f("skill", _choice(SELECTIONS))
     patience: int | None = _f(None, _opt_int(1, "no early stopping"))
+    calibrate: bool = _f(True, BOOL)
+    # proper-score training of one-pass students (xdeepr.distill, diffusion/crps.py)
+    crps_members: int = _f(4, Int(2))
+    crps_alpha: float = _f(0.95, Float(0.0, 1.0))
+    crps_finetune_steps: int = _f(0, Int(0))
     # data loading (prefetch.py)
     prefetch: bool = _f(True, BOOL)
     block_cache_mib: float = _f(2048.0, Float(0.0, note="0: no cache"))

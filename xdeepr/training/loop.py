@@ -202,6 +202,7 @@ def _optimise(
     )
     t = data.times
     model.summary = {
+        **model.summary,  # what the preparation recorded (e.g. the regression mean's folds)
         "steps": step,
         "epochs": step / per_epoch,
         "train_times": n_train,

@@ -1,0 +1,76 @@
+"""The text a :class:`~xdeepr.model.DownscalingModel` shows as its ``repr``.
+
+One line per part of the model (variables and mean, grids, network, diffusion, what
+training chose, transforms, observations, calibration, climatology); kept apart from
+the container so that the container holds behaviour only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from .. import transforms as _transforms
+from . import calibration
+
+if TYPE_CHECKING:
+    from .container import DownscalingModel
+
+
+def describe(model: DownscalingModel) -> str:
+    """The model's ``repr``: identity, variables, grids, network and what training chose.
+
+    Examples
+    --------
+    >>> print(describe(model).splitlines()[0])  # doctest: +SKIP
+    <xdeepr.DownscalingModel 3f2a9c0d1e4b>
+    """
+    ident = model.identity
+    lat, lon = model.label_grid_names
+    g = model.label_grid
+    s = model.summary
+    lines = [
+        f"<xdeepr.DownscalingModel {ident}>",
+        f"  features: {', '.join(model.features)}  ->  labels: {', '.join(model.labels)}"
+        + (f"  (mean: {model.mean})" if model.mean else "")
+        + (" chosen by validation (mean='auto')" if s.get("mean_choice") else ""),
+        f"  label grid: {g.sizes[lat]}x{g.sizes[lon]} ({lat} {float(g[lat][0]):g}.."
+        f"{float(g[lat][-1]):g}, {lon} {float(g[lon][0]):g}..{float(g[lon][-1]):g})",
+        f"  feature grid: step {abs(model.feature_grid['lat_step']):g}°, coverage "
+        f"{model.feature_grid['coverage']}",
+        f"  static: {', '.join(model.static_names) or 'none'}",
+        f"  network: UNet levels={model.levels} n_channels={model.network.config['n_channels']}"
+        f" multipliers={list(model.network.config['channel_multipliers'])}"
+        f" parameters={model.n_parameters:,}",
+        f"  diffusion: {model.schedule!r}, prediction={model.prediction}",
+    ]
+    if isinstance(d := model.config.get("distillation"), Mapping):  # xdeepr.distill
+        lines.append(f"  distilled: 'onepass', {d['evaluations']} evaluation(s) per member")
+    if s:
+        lines.append(
+            f"  training: {s.get('steps', '?')} steps, {s.get('train_times', '?')} train / "
+            f"{s.get('validation_times', '?')} validation times, final loss "
+            f"{s.get('train_loss', float('nan')):.4g}, validation loss "
+            f"{s.get('validation_loss', float('nan')):.4g}"
+        )
+    sel = s.get("validation", {}).get("selected") if s else None
+    if sel:
+        lines.append(
+            f"  selected weights: step {int(sel['step'])} (validation fair CRPS "
+            f"{sel['val_crps']:.4g}, spread-skill {sel['val_spread_skill']:.3g}, RMSE "
+            f"{sel['val_rmse']:.4g})"
+        )
+    lines += _transforms.describe(model.transforms, model.label_attrs)
+    if model.observations:
+        lines.append(
+            f"  observations: {', '.join(model.observations['variables'])} as condition "
+            f"channels (time tolerance {model.observations.get('tolerance') or 'none'})"
+        )
+    if model.calibration:
+        lines.append(f"  calibration: {calibration.describe(model.calibration)}")
+    if model.climatology is not None:
+        lines.append(
+            "  climatology: mean residual by month"
+            + (" and hour" if model.climatology.attrs.get("by_hour") else "")
+        )
+    return "\n".join(lines)
