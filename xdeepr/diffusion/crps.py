@@ -1,6 +1,6 @@
 """Proper-score training loss: the (almost) fair CRPS of a few members per example.
 
-For an ensemble x_1..x_M of one example and its truth y, at every pixel,
+For an ensemble x_1..x_M of one example and its truth y, at every pixel::
 
     CRPS_fair = 1/M Σ_j |x_j − y| − 1/(2 M (M−1)) Σ_j Σ_k |x_j − x_k|      (Ferro 2014)
     CRPS      = 1/M Σ_j |x_j − y| − 1/(2 M²)      Σ_j Σ_k |x_j − x_k|
@@ -10,7 +10,7 @@ are drawn from, so minimising it over a generator's parameters makes the generat
 distribution match the truth's (the CRPS is strictly proper), whatever M. Its one
 weakness as a loss (Lang et al. 2024, "AIFS-CRPS") is that with members that are
 exactly equal the second term's gradient vanishes and nothing pushes them apart; the
-*almost fair* CRPS mixes in a little of the standard one,
+*almost fair* CRPS mixes in a little of the standard one::
 
     afCRPS_α = α CRPS_fair + (1 − α) CRPS,      α = 0.95 by default,
 
