@@ -21,8 +21,9 @@ validation times (the default), for ``mean="bicubic"`` and ``mean="regression"``
 mean alone. Every training run's scores are cached as JSON under
 ``benchmarks/.cache/shift`` (keyed by case, mean, seed and steps) so seeds and cases
 can be added run by run; ``XDEEPR_BENCH_SHIFT`` chooses the runs
-(``case/mean/seed`` separated by commas, e.g. ``a/bicubic/0,a/regression/0``; default
-:data:`DEFAULT_RUNS`).
+(``case/mean/seed`` separated by commas, e.g. ``a/bicubic/0,a/regression/0``, a run
+with ``@SPLIT`` validating with ``validation_split=SPLIT``, e.g. ``a/bicubic/0@season``;
+default :data:`DEFAULT_RUNS`).
 """
 
 from __future__ import annotations
@@ -101,6 +102,8 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     extra = {"mean_steps": 2 if quick else MEAN_STEPS} if mean == "regression" else {}
     if job.get("folds") is not None:  # e.g. 0: the in-sample regression mean, for comparison
         extra["mean_folds"] = job["folds"]
+    if job.get("split"):  # e.g. "season": validation on the season held out
+        extra["validation_split"] = job["split"]
     model = xdeepr.train(
         tf, tl, static, config=cfg, steps=job["steps"], mean=mean, seed=seed, **extra
     )
@@ -142,6 +145,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
 def _path(job: dict[str, Any]) -> Any:
     more = f"-m{MEAN_STEPS}" if job["mean"] == "regression" else ""
     more += "" if job.get("folds") is None else f"-f{job['folds']}"
+    more += f"-v{job['split']}" if job.get("split") else ""
     name = f"{job['case']}-{job['mean']}-s{job['seed']}-{job['steps']}{more}.json"
     return H.cache_dir() / "shift" / name
 
@@ -150,11 +154,12 @@ def _jobs(ctx: H.Context) -> list[dict[str, Any]]:
     spec = "a/bicubic/0,a/regression/0" if ctx.quick else os.environ.get(RUNS_ENV, DEFAULT_RUNS)
     jobs = []
     for item in spec.split(","):
-        case, mean, seed, *folds = item.strip().split("/")
+        item, _, split = item.strip().partition("@")  # "@season": season-out validation
+        case, mean, seed, *folds = item.split("/")
         if case not in CASES or mean not in ("bicubic", "regression") or len(folds) > 1:
-            raise ValueError(f"{RUNS_ENV}: unknown run {item!r} (case/mean/seed[/folds])")
+            raise ValueError(f"{RUNS_ENV}: unknown run {item!r} (case/mean/seed[/folds][@split])")
         steps = 3 if ctx.quick else H.train_steps(STEPS[case])
-        job = {"case": case, "mean": mean, "seed": int(seed), "steps": steps}
+        job = {"case": case, "mean": mean, "seed": int(seed), "steps": steps, "split": split}
         jobs.append({**job, "folds": int(folds[0]) if folds else None})
     return [{**j, "quick": ctx.quick} for j in jobs]
 
@@ -202,6 +207,7 @@ def run(ctx: H.Context) -> str:
             label = f"mean='{r['mean']}'" + (
                 "" if not folds else " (in-sample)" if folds == 1 else f" ({folds} folds)"
             )
+            label += f", validation_split='{r['split']}'" if r.get("split") else ""
             on = f"x{r['factor']:.3g} ({'on' if r['enabled'] else 'off'})"
             if "regression" in r:
                 rows.append([case, "regression mean alone", r["seed"], *_cells(r["regression"])])

@@ -130,7 +130,8 @@ class SamplingOptions:
         (:mod:`xdeepr.model.calibration`; the model's repr and the output's
         ``xdeepr_calibration`` attribute say which). The ensemble mean is unchanged;
         a member then depends on the whole ensemble of its time (same seed, time and
-        number of members: same values, however chunked). False: the raw ensemble.
+        number of members: same values, however chunked). Precipitation: scaled in its
+        learnt space, dry below its cut (:mod:`xdeepr.model.drycut`). False: the raw one.
 
     Attributes
     ----------

@@ -78,23 +78,13 @@ __all__ = [
 NAMES = ("identity", "log1p", "sqrt")
 #: CF standard names of non-negative, zero-inflated fields (``log1p`` by default).
 ZERO_INFLATED = frozenset(
-    {
-        "precipitation_amount",
-        "precipitation_flux",
-        "lwe_thickness_of_precipitation_amount",
-        "lwe_precipitation_rate",
-        "convective_precipitation_amount",
-        "convective_precipitation_flux",
-        "stratiform_precipitation_amount",
-        "stratiform_precipitation_flux",
-        "rainfall_amount",
-        "rainfall_flux",
-        "thickness_of_rainfall_amount",
-        "snowfall_amount",
-        "snowfall_flux",
-        "lwe_thickness_of_snowfall_amount",
-        "lwe_snowfall_rate",
-    }
+    (
+        "precipitation_amount precipitation_flux lwe_thickness_of_precipitation_amount "
+        "lwe_precipitation_rate convective_precipitation_amount convective_precipitation_flux "
+        "stratiform_precipitation_amount stratiform_precipitation_flux rainfall_amount "
+        "rainfall_flux thickness_of_rainfall_amount snowfall_amount snowfall_flux "
+        "lwe_thickness_of_snowfall_amount lwe_snowfall_rate"
+    ).split()
 )
 #: 1 mm (of water), or 1 mm/h for a rate, in each unit precipitation comes in: the
 #: default ``scale``; the default dry ``threshold`` is a tenth of it (0.1 mm).
@@ -137,6 +127,11 @@ class Transform:
         The variable's units, as the scale and threshold are stated in.
     reason : str
         Why it was chosen (``"standard_name 'precipitation_amount'"``, ``"given"``...).
+    cut : float or None
+        The dry cut fitted on validation (:mod:`xdeepr.model.drycut`): when set, the
+        ensemble's values below it, rather than below `threshold`, become 0, so that
+        its dry fraction matches the truth's; ``inverse(..., calibrated=False)``
+        ignores it.
 
     Examples
     --------
@@ -153,6 +148,7 @@ class Transform:
     threshold: float = 0.0
     units: str = ""
     reason: str = ""
+    cut: float | None = None
 
     def __post_init__(self) -> None:
         if self.name not in NAMES:
@@ -163,6 +159,8 @@ class Transform:
             raise ConfigError(
                 f"a transform's dry threshold must be a number >= 0, got {self.threshold!r}"
             )
+        if self.cut is not None and not (np.isfinite(self.cut) and self.cut >= 0):
+            raise ConfigError(f"a transform's dry cut must be a number >= 0, got {self.cut!r}")
 
     @property
     def nonnegative(self) -> bool:
@@ -176,21 +174,23 @@ class Transform:
         z = np.maximum(x, 0.0) / self.scale
         return cast(T, np.log1p(z) if self.name == "log1p" else np.sqrt(z))
 
-    def inverse(self, y: T) -> T:
-        """Physical value of learnt `y`: never negative, 0 below the dry threshold."""
+    def inverse(self, y: T, calibrated: bool = True) -> T:
+        """Physical value of learnt `y`: never negative, 0 below the dry threshold (cut)."""
         if self.name == "identity":
             return y
         x = self.scale * (np.expm1(y) if self.name == "log1p" else np.square(np.maximum(y, 0.0)))
+        low = self.cut if calibrated and self.cut is not None else self.threshold
         if isinstance(x, xr.DataArray):
-            return cast(T, x.where(x >= self.threshold, 0.0))
-        return cast(T, np.where(x >= self.threshold, x, 0.0).astype(np.result_type(x)))
+            return cast(T, x.where(x >= low, 0.0))
+        return cast(T, np.where(x >= low, x, 0.0).astype(np.result_type(x)))
 
     def __str__(self) -> str:
         if self.name == "identity":
             return "identity"
         u = f" {self.units}" if self.units else ""
         fn = "log(1 + x / {s})" if self.name == "log1p" else "sqrt(x / {s})"
-        return fn.format(s=f"{self.scale:g}{u}") + f", dry below {self.threshold:g}{u}"
+        text = fn.format(s=f"{self.scale:g}{u}") + f", dry below {self.threshold:g}{u}"
+        return text + (f" (members cut below {self.cut:.3g}{u})" if self.cut is not None else "")
 
 
 def millimetre(units: str) -> float | None:
@@ -317,12 +317,14 @@ def resolve(
     return out
 
 
-def _apply(ds: xr.Dataset, transforms: Mapping[str, Transform], inverse_: bool) -> xr.Dataset:
+def _apply(
+    ds: xr.Dataset, transforms: Mapping[str, Transform], inverse_: bool, calibrated: bool = True
+) -> xr.Dataset:
     out = ds.copy()
     for v, t in transforms.items():
         if v in ds.data_vars and t.name != "identity":
             da = ds[v]
-            res = t.inverse(da) if inverse_ else t.forward(da)
+            res = t.inverse(da, calibrated) if inverse_ else t.forward(da)
             res = res.astype(da.dtype) if np.issubdtype(da.dtype, np.floating) else res
             res.attrs, res.encoding = dict(da.attrs), dict(da.encoding)
             out[v] = res
@@ -342,8 +344,12 @@ def forward(ds: xr.Dataset, transforms: Mapping[str, Transform] | None) -> xr.Da
     return _apply(ds, transforms or {}, False)
 
 
-def inverse(ds: xr.Dataset, transforms: Mapping[str, Transform] | None) -> xr.Dataset:
+def inverse(
+    ds: xr.Dataset, transforms: Mapping[str, Transform] | None, calibrated: bool = True
+) -> xr.Dataset:
     """`ds` with each variable named in `transforms` back in physical units (attrs kept).
+
+    ``calibrated=False`` ignores fitted dry cuts (the nominal dry thresholds apply).
 
     Examples
     --------
@@ -352,12 +358,13 @@ def inverse(ds: xr.Dataset, transforms: Mapping[str, Transform] | None) -> xr.Da
     >>> inverse(ds, {"tp": Transform("sqrt", threshold=0.1)}).tp.values.tolist()
     [0.0, 0.0, 4.0]
     """
-    return _apply(ds, transforms or {}, True)
+    return _apply(ds, transforms or {}, True, calibrated)
 
 
 def to_record(transforms: Mapping[str, Transform]) -> dict[str, dict[str, Any]]:
     """The transforms as plain values, for the model file (:func:`from_record` reads it)."""
-    return {v: asdict(t) for v, t in transforms.items()}
+    # no cut fitted: no key, so models from before dry cuts keep their identities
+    return {v: {k: x for k, x in asdict(t).items() if x is not None} for v, t in transforms.items()}
 
 
 def from_record(record: Any, labels: Iterable[str]) -> dict[str, Transform]:
@@ -391,7 +398,7 @@ def from_record(record: Any, labels: Iterable[str]) -> dict[str, Transform]:
             out[v] = Transform(
                 **{
                     k: item[k]
-                    for k in ("name", "scale", "threshold", "units", "reason")
+                    for k in ("name", "scale", "threshold", "units", "reason", "cut")
                     if k in item
                 }
             )

@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .. import grid
+from .. import grid, transforms
 from .._torch import choose_device
 from .._version import __version__
 from ..errors import ConfigError, InputError
-from ..model import DownscalingModel, calibration
+from ..model import DownscalingModel, calibration, drycut
 from ..model.inputs import check_time_step, history_note, match_variables
 from ..options import MAX_CHUNK_BYTES, SamplingOptions
 from . import batching
@@ -211,9 +211,14 @@ def downscale(
     # post-hoc spread calibration: across each time's members, after the blocks (member
     # chunks of a lazy ensemble are combined by dask), so it never depends on chunking
     cal = getattr(model, "calibration", None)
-    if opts.calibrate:
+    if opts.calibrate:  # in each label's learnt space, as it was fitted
         res = calibration.apply(res, cal, MEMBER)
+    # physical units: precipitation never < 0, dry below its threshold (or fitted cut)
+    res = transforms.inverse(res, model.transforms, calibrated=opts.calibrate)
     attrs["xdeepr_calibration"] = calibration.describe(cal, applied=opts.calibrate)
+    cuts = drycut.describe(model.transforms, applied=opts.calibrate)
+    if cuts:  # precipitation: members below the fitted cut set dry
+        attrs["xdeepr_calibration"] += f"; {cuts}"
     for v in model.labels:
         res[v].attrs = _cf_attrs(model.label_attrs.get(v, {}))
     res[MEMBER].attrs = {"long_name": "ensemble member", "standard_name": "realization"}

@@ -151,7 +151,9 @@ def sample_block(
     ``options.members``), so a lazy ensemble can be chunked over members.
 
     Crops, normalises and pads through :meth:`DownscalingModel.condition`, samples
-    in batches of (time, member) pairs, then unpads and denormalises. On CUDA
+    in batches of (time, member) pairs, then unpads and denormalises; the result is in
+    each label's learnt space (:mod:`xdeepr.transforms`: ``log1p`` precipitation), which
+    :func:`~xdeepr.inference.downscale` turns back after the calibration. On CUDA
     (``pin_memory``), each batch's conditions go to the device from page-locked
     memory asynchronously and its samples come back the same way, landing in the
     output only once the next batch is queued: the host never waits for the device
@@ -272,7 +274,8 @@ def sample_block(
                 {v: base[v] + reg[v].transpose(*base[v].dims).values for v in model.labels}
             )
         res = xr.Dataset({v: res[v] + base[v] for v in model.labels})
-    res = transforms.inverse(res, model.transforms)  # physical: precipitation never < 0
+    # still in the learnt space (precipitation: log1p): downscale() turns it back after
+    # the spread calibration, which combines each time's members (api.py)
     tgt = model.label_grid if target is None else grid.finest_grid(target)
     res = res.assign_coords(grid.grid_coords(tgt))  # projected: 2-D lat/lon, grid mapping
     return xr.Dataset(

@@ -61,8 +61,9 @@ optional and not part of the identity: files without it load with ``inputs=None`
 
 A model with a label learnt in another space than its own (precipitation: ``log1p``
 with a dry threshold, :mod:`xdeepr.transforms`) also writes ``"transforms": {LABEL:
-{"name", "scale", "threshold", "units", "reason"}}``; the entry is optional (absent:
-the identity for every label) and part of the identity.
+{"name", "scale", "threshold", "units", "reason"[, "cut"]}}``, ``"cut"`` only where a
+dry cut was fitted (:mod:`xdeepr.model.drycut`); the entry is optional (absent: the
+identity for every label) and part of the identity.
 
 A model imported from DeepR (:func:`xdeepr.from_deepr`) writes its network as
 ``"network": {"config": {"kind": "diffusers-unet2d", "image_channels", "conditioned_on_input",

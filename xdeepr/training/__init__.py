@@ -45,6 +45,7 @@ from .data import (
     _variables,
 )
 from .distributed import setup
+from .holdout import fit_dry_cuts, split_order
 from .loop import CHECKPOINT_NAME, _optimise
 from .means import diffusion_target
 from .observations import observation_record, with_observations
@@ -154,7 +155,7 @@ def _crps_finetune(
     from .distill import DISTILL_DEFAULTS, distill
 
     keep = "crps_members crps_alpha seed device progress validation_times validation_members"
-    keep += " selection calibrate validation_fraction prefetch block_cache_mib"
+    keep += " selection calibrate validation_fraction validation_split prefetch block_cache_mib"
     stage = {k: getattr(cfg, k) for k in keep.split()}
     settings = TrainConfig(**{**DISTILL_DEFAULTS, **stage, "steps": cfg.crps_finetune_steps})
     features, labels, static, observations = data
@@ -284,6 +285,9 @@ def train(
     )
     features, labels = _pair(features, labels)
     _check_finite([("features", features), ("labels", labels)])
+    order, n_val = split_order(features["time"], cfg)  # training times, then validation's
+    if (order != np.arange(order.size)).any():  # a season held out: its times go last
+        features, labels = features.isel(time=order), labels.isel(time=order)
     # each label learnt in its own space (precipitation: log1p with a dry threshold), the
     # feature of the same name alike: the bicubic mean and the residual live in that space
     transforms = resolve_transforms(labels, lvars, cfg.transforms)
@@ -291,9 +295,6 @@ def train(
     features, labels = forward(features, transforms), forward(labels, transforms)
     fgrid = _feature_grid(features, labels)
     n = features.sizes["time"]
-    n_val = round(cfg.validation_fraction * n) if n > 1 else 0
-    if cfg.validation_fraction > 0 and n > 1:
-        n_val = max(1, n_val)
     n_train = n - n_val
     if n_train < 1:
         raise InputError(f"no training time left: {n} paired times, {n_val} for validation")
@@ -403,4 +404,6 @@ def train(
         model = _optimise(spec, data, cfg, n_train, device, resume, ranks)
     finally:
         ranks.close()  # the process group, if setup() created it
-    return _crps_finetune(model, given, cfg) if cfg.crps_finetune_steps else model
+    if cfg.crps_finetune_steps:
+        return _crps_finetune(model, given, cfg)  # distill() fits the student's own cuts
+    return fit_dry_cuts(model, *physical, data.times, n_train, cfg, observations)

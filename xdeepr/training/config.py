@@ -25,7 +25,7 @@ from ..errors import ConfigError
 from ..scaling import METHODS as SCALING_METHODS
 from ..transforms import TransformsRule
 
-__all__ = ["AUTO_VALIDATIONS", "MEANS", "SELECTIONS", "TrainConfig"]
+__all__ = ["AUTO_VALIDATIONS", "MEANS", "SELECTIONS", "VALIDATION_SPLITS", "TrainConfig"]
 
 #: What the diffusion model corrects: bicubic interpolation (DeepR), bicubic + the stored
 #: month x hour climatology, a regression U-Net (CorrDiff), or the best of the three on
@@ -35,6 +35,8 @@ MEANS = ("bicubic", "climatology", "regression", "auto")
 SELECTIONS = ("skill", "last")
 #: Validations per run when ``validate_every`` is None (the last step always validates).
 AUTO_VALIDATIONS = 8
+#: The last times validate ("block"), or every time of a season ("season": the last's).
+VALIDATION_SPLITS = ("block", "season", "DJF", "MAM", "JJA", "SON")
 
 
 def _f(default: Any, rule: Rule) -> Any:
@@ -97,9 +99,10 @@ class TrainConfig:
     - optimisation: ``batch_size``, ``learning_rate``, ``weight_decay``,
       ``warmup_steps``, ``epochs`` or ``steps`` (``steps`` wins), ``max_minutes``,
       ``grad_clip``, ``ema_decay``, ``seed``, ``device`` (default: CUDA when available);
-    - validation by skill: ``validate_every``, ``validation_times``,
-      ``validation_members``, ``selection``, ``patience``, ``calibrate`` (fit a spread
-      factor per variable on the validation times, :mod:`xdeepr.model.calibration`);
+    - validation by skill: ``validation_split`` (the last times, or a season held out,
+      :func:`~xdeepr.training.validation.split_order`), ``validate_every``,
+      ``validation_times``, ``validation_members``, ``selection``, ``patience``,
+      ``calibrate`` (spread factors and precipitation dry cuts fitted on validation);
     - one-pass students (:func:`xdeepr.distill`): ``crps_members`` (members per example
       of the almost fair CRPS loss), ``crps_alpha`` (its fair share, Lang et al. 2024),
       ``crps_finetune_steps`` (> 0: :func:`xdeepr.train` ends with that many, its student);
@@ -185,6 +188,7 @@ class TrainConfig:
     seed: int = _f(0, Int(0, 2**32))
     device: str | None = _f(None, OrNone(DEVICE, "CUDA when available"))
     # validation by skill (validation.py)
+    validation_split: str = _f("block", Choice(VALIDATION_SPLITS))
     validate_every: int | None = _f(None, _opt_int(0, _AUTO_EVERY))
     validation_times: int = _f(12, Int(1))
     validation_members: int = _f(4, Int(2))
@@ -224,8 +228,7 @@ class TrainConfig:
             raise ConfigError(
                 f"TrainConfig.is_attention={shown(self.is_attention)} is not allowed: it needs "
                 f"one entry per level, and channel_multipliers={shown(self.channel_multipliers)} "
-                "has "
-                f"{levels}"
+                f"has {levels}"
             )
         multiple = 2 ** (levels - 1)
         if self.patch_size is not None and self.patch_size % multiple:
@@ -241,8 +244,7 @@ class TrainConfig:
                 "zero_terminal_snr=True: ε-prediction cannot recover x0 where ᾱ_T = 0; "
                 "use prediction='v'"
             )
-        # Only a device other than the CPU asks torch what this machine has (CUDA probing
-        # is slow and needless for a CPU config); None is resolved when training starts.
+        # only a non-CPU device asks torch (CUDA probing is slow); None is resolved at start
         if self.device is not None and self.device != "cpu":
             try:
                 choose_device(self.device)

@@ -37,10 +37,12 @@ from ..diffusion.grids import timesteps
 from ..diffusion.onepass import generate
 from ..errors import ConfigError, InputError
 from ..model import DownscalingModel, calendar_features
+from ..model.drycut import uncut
 from ..units import convert_units
 from .config import TrainConfig
 from .data import _check_finite, _Data, _pair, _stack
 from .distributed import Ranks, setup
+from .holdout import fit_dry_cuts, split_order
 from .loop import _crop_patch, _lr_factor, _optimizer_step
 from .observations import drop_stations, observation_record, with_observations
 from .validation import SkillValidation
@@ -147,12 +149,6 @@ def _config(
     return cfg.replace(**kept, sampler="onepass")
 
 
-def _n_val(n: int, cfg: TrainConfig) -> int:
-    """Validation times of `n` paired times: the split of :func:`xdeepr.train`."""
-    n_val = round(cfg.validation_fraction * n) if n > 1 else 0
-    return max(1, n_val) if cfg.validation_fraction > 0 and n > 1 else n_val
-
-
 def _on_label_grid(labels: xr.Dataset, teacher: DownscalingModel) -> None:
     lat, lon = grid.horizontal_dims(labels)
     tlat, tlon = teacher.label_grid_names
@@ -173,8 +169,9 @@ def _prepare(
     labels: xr.Dataset,
     observations: xr.Dataset | None,
     cfg: TrainConfig,
-) -> _Data:
-    """Conditions, normalised targets and calendars, as :func:`xdeepr.train` builds them."""
+) -> tuple[_Data, int]:
+    """Conditions, normalised targets and calendars as :func:`xdeepr.train` builds them
+    (training times first, :func:`.holdout.split_order`), and how many times validate."""
     if not isinstance(features, xr.Dataset) or not isinstance(labels, xr.Dataset):
         raise TypeError("features and labels must be xarray Datasets (use da.to_dataset())")
     features, _ = grid.standard_time(features)
@@ -197,6 +194,8 @@ def _prepare(
     features, labels = _pair(features, labels)
     _check_finite([("features", features), ("labels", labels)])
     _on_label_grid(labels, teacher)
+    order, n_val = split_order(features["time"], cfg)  # training times, then validation's
+    features, labels = features.isel(time=order), labels.isel(time=order)
     transforms = getattr(teacher, "transforms", None)
     if transforms:  # each label in the space the teacher learnt it in (precipitation: log1p)
         from ..transforms import forward
@@ -225,11 +224,11 @@ def _prepare(
 
         domain = teacher.label_grid
         obs, _ = observation_record(observations, teacher.labels, features, cfg, domain)
-        n_train = features.sizes["time"] - _n_val(features.sizes["time"], cfg)
+        n_train = features.sizes["time"] - n_val
         rate = teacher.observations.get("lapse_rate")  # the teacher's altitude adjustment
         obs = for_training(student, obs, labels.isel(time=slice(0, n_train)), rate)
         condition = with_observations(student, features, condition, obs)
-    return _Data(
+    data = _Data(
         condition=condition,
         target=grid.pad(
             _stack(teacher.label_scaler.normalize(target), teacher.labels),
@@ -239,6 +238,7 @@ def _prepare(
         calendar=calendar_features(features["time"]),
         times=np.asarray(features["time"].values),
     )
+    return data, n_val
 
 
 def distill(
@@ -325,6 +325,7 @@ def distill(
         student.training_state, student.final_ema_state, student.summary = None, None, {}
         if getattr(student, "calibration", None) is not None:
             student.calibration = None  # fitted to the teacher's ensembles, not the student's
+        student.transforms = uncut(student.transforms)  # the dry cuts alike (refitted below)
         student.config = {
             **cfg.to_dict(),
             "distillation": {
@@ -335,15 +336,15 @@ def distill(
                 "teacher_steps": teacher.default_steps(),
             },
         }
-        data = _prepare(teacher, student, features, labels, observations, cfg)
+        data, n_val = _prepare(teacher, student, features, labels, observations, cfg)
         n = data.condition.sizes["time"]
-        n_val = _n_val(n, cfg)
         n_train = n - n_val
         if n_train < 1:
             raise InputError(f"no training time left: {n} paired times, {n_val} for validation")
-        return _optimise(teacher, student, data, cfg, n_train, device, ranks)
+        student = _optimise(teacher, student, data, cfg, n_train, device, ranks)
     finally:
         ranks.close()
+    return fit_dry_cuts(student, features, labels, data.times, n_train, cfg, observations)
 
 
 def _optimise(

@@ -208,6 +208,7 @@ def _optimise(
         "train_times": n_train,
         "validation_times": n_total - n_train,
         "train_period": [str(t[0]), str(t[n_train - 1])],
+        "validation_period": [str(t[n_train]), str(t[-1])] if n_total > n_train else None,
         "train_loss": loss_value,
         "validation_loss": val,
         "history": history,

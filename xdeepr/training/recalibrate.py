@@ -6,7 +6,8 @@ labels of another period, season or climate than the training's, fitting it ther
 tells the model how far its spread falls short *under that shift*:
 :func:`recalibrate` samples the raw ensemble at those times and refits the factors
 (:func:`xdeepr.model.calibration.fit_calibration`), on where they improve the fair
-CRPS of held-out halves of those times.
+CRPS of held-out halves of those times. The dry cuts of precipitation-like labels
+(:mod:`xdeepr.model.drycut`) are refitted on the same draw.
 
 Examples
 --------
@@ -40,7 +41,7 @@ def recalibrate(
     seed: int = 0,
     steps: int | None = None,
 ) -> DownscalingModel:
-    """A copy of `model` whose spread calibration is fitted on (`features`, `labels`).
+    """A copy of `model` whose spread calibration (and dry cuts) are fitted on these data.
 
     Parameters
     ----------
@@ -59,7 +60,8 @@ def recalibrate(
     Returns
     -------
     DownscalingModel
-        With ``calibration`` refitted (a new identity); `model` is unchanged.
+        With ``calibration`` (and the transforms' dry cuts) refitted (a new identity);
+        `model` is unchanged.
 
     Raises
     ------
@@ -71,8 +73,10 @@ def recalibrate(
     >>> m2 = recalibrate(model, f_test, l_test)  # doctest: +SKIP
     """
     from ..inference import downscale
-    from ..model.calibration import fit_calibration
+    from ..model.calibration import apply, fit_calibration
+    from ..model.drycut import fit_cuts, uncut, with_cuts
     from ..options import SamplingOptions
+    from ..transforms import forward, inverse
 
     missing = [v for v in model.labels if v not in labels.data_vars]
     if missing:
@@ -85,7 +89,9 @@ def recalibrate(
             f"recalibrate needs at least 2 times shared by features and labels, got {len(times)}"
         )
     opts = SamplingOptions(members=members, seed=seed, steps=steps, progress=False, calibrate=False)
-    ens = downscale(features.sel(time=times), model, opts)
+    view = copy.copy(model)  # every value kept (no dry threshold): the cuts are refitted
+    view.transforms = uncut(model.transforms, keep_small=True)
+    ens = downscale(features.sel(time=times), view, opts)
     truth = labels[model.labels].sel(time=times)
     lat, lon = model.label_grid_names
     for name in (lat, lon):
@@ -99,6 +105,13 @@ def recalibrate(
     truth = truth.assign_coords({lat: ens[lat], lon: ens[lon]})
     out = copy.copy(model)
     out.summary = dict(model.summary)
-    out.calibration = fit_calibration(truth, ens)
+    # the spread in each label's learnt space, as downscale() applies it (log1p for tp)
+    learnt = forward(truth, model.transforms), forward(ens, model.transforms)
+    out.calibration = fit_calibration(*learnt)
     out.summary["calibration"] = {**out.calibration, "fitted_on": "recalibrate()"}
+    if any(t.nonnegative for t in model.transforms.values()):  # then the dry cuts
+        scaled = inverse(apply(learnt[1], out.calibration), view.transforms)
+        fit = fit_cuts(truth, scaled, model.transforms)
+        out.transforms = with_cuts(model.transforms, fit)
+        out.summary["dry_cut"] = {**fit, "fitted_on": "recalibrate()"}
     return out

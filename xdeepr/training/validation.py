@@ -44,6 +44,7 @@ import xarray as xr
 from .. import grid
 from ..metrics.probabilistic import CALIBRATED_SPREAD_SKILL
 from ..options import SamplingOptions
+from . import holdout
 from .distributed import gather_shares
 
 if TYPE_CHECKING:
@@ -146,14 +147,7 @@ class SkillValidation:
         device: torch.device,
     ) -> None:
         self.model, self.data, self.cfg, self.device = model, data, cfg, device
-        n_val = data.condition.sizes["time"] - n_train
-        k = min(cfg.validation_times, n_val)
-        # evenly spaced over the validation split (the split's last times are its end)
-        self.indices = (
-            n_train + np.unique(np.linspace(0, n_val - 1, k).round().astype(int))
-            if k > 0
-            else np.array([], dtype=int)
-        )
+        self.indices = holdout.validation_indices(n_train, data.condition.sizes["time"], cfg)
         every = cfg.validate_every
         if every is None:
             from .config import AUTO_VALIDATIONS
@@ -325,6 +319,7 @@ class SkillValidation:
         model.summary["selected_step"] = chosen
         model.summary["validation"] = {
             "rule": RULE if self.cfg.selection == "skill" else "the last weights",
+            "split": self.cfg.validation_split,  # the last times, or a season held out
             "selected": rec,
             "records": self.records,
             "times": int(self.indices.size),
