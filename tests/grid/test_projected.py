@@ -198,6 +198,8 @@ def test_scores_with_area_weights_and_stations(trained):
     assert weights.dims == grid.horizontal_dims(labels) and float(weights.std()) > 0
     scores = ens.deepr.score(truth, weights="area")
     assert np.isfinite(scores["t2m"].sel(metric=["rmse", "crps"]).values).all()
+    assert scores.attrs["weights"] == "area (cell area)"  # what was used, not cos latitude
+    assert np.isfinite(scores["t2m"].sel(metric="spectral_ratio").values).all()  # (y, x) spectra
     # stations at three grid points and one far outside: values read back at the points
     la, lo = labels["latitude"].values, labels["longitude"].values
     pts = [(3, 4), (17, 9), (28, 30)]
@@ -267,3 +269,21 @@ def test_station_channels_and_guidance_on_a_projected_grid(trained):
     for out in (channels, guided):
         assert out.attrs["xdeepr_stations"] == 3 and out["t2m"].attrs["grid_mapping"] == "crs"
         assert np.isfinite(out["t2m"].values).all()
+
+
+@pytest.mark.parametrize("kind", ["lambert", "rotated", "curvilinear"])
+def test_spectra_on_projected_grids_find_a_known_wavelength(kind):
+    """A wave of 44 km along the grid's x axis peaks at 44 km (5.5 km or 0.11° cells)."""
+    _, labels, _ = synthetic.labels_on(kind, n=64, times=1)
+    ydim, xdim = grid.find_grid(labels).dims
+    cells = 8  # one period every 8 cells along x
+    wave = np.sin(2 * np.pi * np.arange(labels.sizes[xdim]) / cells)
+    field = labels["t2m"].isel(time=0) * 0 + xr.DataArray(wave, dims=xdim)
+    spec = xdeepr.metrics.power_spectrum(field.transpose(ydim, xdim), detrend=None)
+    la, lo = labels["latitude"].values, labels["longitude"].values
+    geod = pyproj.Geod(ellps="sphere")
+    step_km = np.mean(geod.inv(lo[:, :-1], la[:, :-1], lo[:, 1:], la[:, 1:])[2]) / 1000
+    peak = float(spec["wavelength"][int(spec.argmax())])
+    assert abs(peak - cells * step_km) <= 0.15 * cells * step_km  # within one ring
+    ratio = xdeepr.metrics.spectral_ratio(field, field.expand_dims(member=2))
+    assert np.isfinite(float(ratio)) and abs(float(ratio) - 1) < 1e-6

@@ -313,11 +313,20 @@ def resolve_weights(
     return match_coords(observations, weights, "observations and weights")
 
 
-def weights_label(weights: Weights) -> str:
-    """How the ``weights`` argument reads in a result's ``weights`` attribute."""
+def weights_label(weights: Weights, observations: xr.Dataset | xr.DataArray | None = None) -> str:
+    """How the ``weights`` argument reads in a result's ``weights`` attribute.
+
+    ``"area"`` reads as what :func:`area_weights` used on `observations`' grid: cos
+    latitude on a regular grid, cell areas on a projected or curvilinear one.
+    """
     if weights is None:
         return "none"
     if isinstance(weights, str):
+        if observations is not None:
+            try:
+                find_latlon(observations)
+            except GridError:
+                return "area (cell area)"
         return AREA_WEIGHTS_LABEL
     return f"custom (DataArray over {', '.join(map(str, weights.dims))})"
 

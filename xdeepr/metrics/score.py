@@ -167,8 +167,13 @@ def _score_one(
     lon: Hashable | None
     try:
         lat, lon = find_latlon(observations)
-    except GridError:
-        lat = lon = None
+    except GridError:  # a projected or curvilinear grid: spectra along its (y, x)
+        from ..grid import find_grid
+
+        try:
+            lat, lon = find_grid(observations).dims
+        except GridError:
+            lat = lon = None
     results["spectral_ratio"] = xr.full_like(results["rmse"], np.nan)
     if lat is not None and lat in dims and lon in dims:
         try:
@@ -423,7 +428,7 @@ def score(
         **(obs_ds.attrs if keep_attrs else {}),
         "title": "xdeepr skill scores",
         "member_dim": str(member_dim),
-        "weights": weights_label(weights),
+        "weights": weights_label(weights, obs_ds),
     }
     if groupby is not None:
         out.attrs["groupby"] = groupby

@@ -20,6 +20,8 @@ from ._core import Dims, XrObj, align, as_list, set_attrs, single_chunk
 
 __all__ = ["DEFAULT_MAX_WAVELENGTH_KM", "KM_PER_DEGREE", "power_spectrum", "spectral_ratio"]
 
+#: Mean Earth radius (km).
+EARTH_RADIUS_KM = 6371.0
 #: Kilometres per degree of latitude (mean Earth radius 6371 km).
 KM_PER_DEGREE = 111.2
 #: Default small-scale threshold of :func:`spectral_ratio`: wavelengths up to
@@ -30,9 +32,14 @@ DEFAULT_MAX_WAVELENGTH_KM = 2 * 0.25 * KM_PER_DEGREE
 def _spatial_dims(
     field: xr.Dataset | xr.DataArray, dims: Sequence[Hashable] | None
 ) -> tuple[Hashable, Hashable]:
-    """The ``(latitude, longitude)`` dimensions: `dims` checked, or found."""
+    """The ``(latitude, longitude)`` (or projected ``(y, x)``) dimensions: checked, or found."""
     if dims is None:
-        return find_latlon(field)
+        try:
+            return find_latlon(field)
+        except GridError:  # a projected or curvilinear grid: its (y, x) dimensions
+            from ..grid import find_grid
+
+            return find_grid(field).dims
     names = list(dims)
     if len(names) != 2:
         raise ConfigError(f"dims must name the (latitude, longitude) dimensions, got {dims!r}")
@@ -40,6 +47,45 @@ def _spatial_dims(
         if name not in field.dims:
             raise InputError(f"dimension {name!r} not found among {list(field.dims)}")
     return names[0], names[1]
+
+
+def _steps_km(
+    field: xr.Dataset | xr.DataArray, ydim: Hashable, xdim: Hashable
+) -> tuple[float, float]:
+    """Grid spacing ``(dy, dx)`` in km along the two dimensions.
+
+    On a regular latitude/longitude grid from the coordinate steps; on a projected or
+    curvilinear grid the mean great-circle distance between neighbouring points (from
+    the grid's latitudes and longitudes, :func:`xdeepr.grid.grid_latlon`).
+    """
+    try:
+        lat, lon = find_latlon(field)
+    except GridError:
+        lat, lon = "", ""
+    if (lat, lon) == (ydim, xdim):
+        mean_lat = float(np.mean(np.asarray(field[lat].values, dtype="float64")))
+        dy = KM_PER_DEGREE * abs(grid_step(field, lat))
+        return dy, KM_PER_DEGREE * abs(grid_step(field, lon)) * math.cos(math.radians(mean_lat))
+    from ..grid import find_grid, grid_latlon
+
+    spec = find_grid(field)
+    if set(spec.dims) != {ydim, xdim}:
+        raise InputError(
+            f"dims {[ydim, xdim]} are not the grid's horizontal dimensions {list(spec.dims)}"
+        )
+    la, lo = grid_latlon(field, spec)
+    if spec.dims != (ydim, xdim):
+        la, lo = la.T, lo.T
+    p, q = np.radians(la), np.radians(lo)
+
+    def km(a: tuple[slice, ...], b: tuple[slice, ...]) -> float:  # haversine, mean
+        h = np.sin((p[b] - p[a]) / 2) ** 2
+        h = h + np.cos(p[a]) * np.cos(p[b]) * np.sin((q[b] - q[a]) / 2) ** 2
+        return float(np.nanmean(2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(h))))
+
+    every = slice(None)
+    dy = km((slice(None, -1), every), (slice(1, None), every))
+    return dy, km((every, slice(None, -1)), (every, slice(1, None)))
 
 
 def _radial_bins(ny: int, nx: int, dy: float, dx: float) -> tuple[np.ndarray, np.ndarray, float]:
@@ -107,12 +153,15 @@ def power_spectrum(
     mean_dims: Dims = None,
     keep_attrs: bool = False,
 ) -> XrObj:
-    """Radially integrated power spectrum of fields on a regular latitude/longitude grid.
+    """Radially integrated power spectrum of fields on a regular or projected grid.
 
     Each 2-D field is detrended (a least-squares plane is removed, or its
     mean), tapered by a window, Fourier transformed, and its power summed over
     rings of radial wavenumber ``|k| = sqrt(kx² + ky²)``. Distances use
-    ``dy = 111.2 km · |Δlat|`` and ``dx = 111.2 km · |Δlon| · cos(mean latitude)``.
+    ``dy = 111.2 km · |Δlat|`` and ``dx = 111.2 km · |Δlon| · cos(mean latitude)`` on
+    a regular latitude/longitude grid; on a projected (CF ``grid_mapping``) or
+    curvilinear grid, the FFT runs along its ``(y, x)`` dimensions with the mean
+    great-circle distance between neighbouring points as ``dy`` and ``dx``.
     The rings are ``dk`` wide, ``dk`` the fundamental frequency of the shorter
     side of the domain, up to the Nyquist wavenumber of the coarser direction.
 
@@ -128,8 +177,9 @@ def power_spectrum(
         Field(s) on a regular grid; every other dimension (time, member, ...)
         is kept, one spectrum each, unless listed in `mean_dims`.
     dims : pair of str, optional
-        The ``(latitude, longitude)`` dimensions; found with
-        :func:`xdeepr.grid.find_latlon` by default.
+        The ``(latitude, longitude)`` dimensions, or ``(y, x)`` of a projected grid;
+        found with :func:`xdeepr.grid.find_latlon` (then
+        :func:`xdeepr.grid.find_grid`) by default.
     window : str or tuple, default "hann"
         Taper applied separably along both axes before the transform, any
         :func:`scipy.signal.get_window` specification: ``"hann"`` (default, a
@@ -180,11 +230,7 @@ def power_spectrum(
         raise GridError(f"the grid is too small for a spectrum: {ny}×{nx} points, need 4×4")
     if detrend not in ("linear", "constant", None):
         raise ConfigError(f"detrend must be 'linear', 'constant' or None, got {detrend!r}")
-    dlat = abs(grid_step(field, lat))
-    dlon = abs(grid_step(field, lon))
-    mean_lat = float(np.mean(np.asarray(field[lat].values, dtype="float64")))
-    dy = KM_PER_DEGREE * dlat
-    dx = KM_PER_DEGREE * dlon * math.cos(math.radians(mean_lat))
+    dy, dx = _steps_km(field, lat, lon)
     taper: np.ndarray | None = None
     if window is not None:
         from scipy.signal import get_window
