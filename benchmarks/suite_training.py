@@ -61,6 +61,12 @@ def _train(quick: bool, device: str, steps: tuple[int, int]) -> dict[str, Any]:
 
 def run(ctx: H.Context) -> str:
     """Run the training suite and return its markdown section."""
+    parts = [throughput(ctx), scaling(ctx), scaling(ctx, field=True)]
+    return H.section(ctx, "training", "throughput and peak memory", parts)
+
+
+def throughput(ctx: H.Context) -> str:
+    """Note and table: time per step and peak memory of one training process."""
     # the real budget, unless XDEEPR_BENCH_TRAIN_STEPS caps it (then n and 2n steps)
     steps = (2, 4) if ctx.quick else (H.train_steps(20), 2 * H.train_steps(60))
     res, rss = H.isolated(_train, ctx.quick, str(ctx.device), steps)
@@ -95,8 +101,7 @@ def run(ctx: H.Context) -> str:
         "is the training process's `ru_maxrss` (data loading included). Load average when "
         f"it started: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores."
     )
-    parts = [note, body, scaling(ctx), scaling(ctx, field=True)]
-    return H.section(ctx, "training", "throughput and peak memory", parts)
+    return note + "\n\n" + body
 
 
 def synthetic(n_times: int, shape: tuple[int, int]) -> tuple[Any, Any, Any]:

@@ -108,7 +108,9 @@ def test_real_training_paths_run_from_a_clean_cache(tmp_path, monkeypatch):
     monkeypatch.undo()  # the child process trains with the real xdeepr.train
 
     monkeypatch.setenv(harness.STEPS_ENV, "1")
-    text = suite_training.run(harness.Context(device=torch.device("cpu")))
+    # the throughput table: the real demo config, trained twice in a child process (the
+    # scaling tables' code paths are run by the --quick fixture)
+    text = suite_training.throughput(harness.Context(device=torch.device("cpu")))
     assert "demo U-Net" in text and "difference of 2- and 1-step runs" in text
     monkeypatch.delenv(harness.STEPS_ENV)
     monkeypatch.delenv(harness.CACHE_ENV, raising=False)
