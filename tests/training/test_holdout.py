@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import xdeepr
 from xdeepr import TrainConfig
 from xdeepr.errors import ConfigError, InputError
-from xdeepr.training.holdout import SEASONS, split_order, validation_count
+from xdeepr.training.holdout import SEASONS, resolve_split, split_order, validation_count
 
 from ..conftest import TINY
 
@@ -53,15 +53,53 @@ def test_a_season_held_out_is_every_time_of_it_and_nothing_else(n, hours, start,
 
 @settings(max_examples=30, deadline=None)
 @given(n=st.integers(1, 300), fraction=st.sampled_from([0.0, 0.05, 0.1, 0.5]))
-def test_the_default_block_is_the_last_fraction_in_order(n, fraction):
+def test_the_block_is_the_last_fraction_in_order(n, fraction):
     t = _times("2020-01-01", n, 6, None)
-    order, n_val = split_order(t, TrainConfig(validation_fraction=fraction))
-    assert order.tolist() == list(range(n)) and n_val == validation_count(
-        n, TrainConfig(validation_fraction=fraction)
-    )
+    cfg = TrainConfig(validation_fraction=fraction, validation_split="block")
+    order, n_val = split_order(t, cfg)
+    assert order.tolist() == list(range(n)) and n_val == validation_count(n, cfg)
     # a season split validates nothing when validation_fraction is 0
     if fraction == 0:
         assert split_order(t, TrainConfig(validation_fraction=0.0, validation_split="DJF"))[1] == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(2, 500),
+    hours=st.sampled_from([6, 24, 24 * 5, 24 * 30]),
+    start=st.sampled_from(["2019-11-20", "2020-02-25", "2020-06-01"]),
+    calendar=st.sampled_from([None, "noleap", "360_day"]),
+)
+def test_auto_holds_a_season_out_only_where_the_data_lack_one(n, hours, start, calendar):
+    t = _times(start, n, hours, calendar)
+    months = t.dt.month.values
+    split, why = resolve_split(t, TrainConfig())  # "auto", the default
+    last = next(k for k, v in SEASONS.items() if months[-1] in v)
+    every_season = all(np.isin(months, v).any() for v in SEASONS.values())
+    share = np.isin(months, SEASONS[last]).mean()
+    if every_season or share > 0.5:
+        assert split == "block"  # never a season out when training would lose one it has
+    else:
+        assert split == "season" and last in why and "no time in" in why
+        n_val = split_order(t, TrainConfig())[1]
+        assert n_val == np.isin(months, SEASONS[last]).sum() and 0 < n_val <= n / 2
+    # "auto" is the split it resolves to, time for time
+    auto, same = split_order(t, TrainConfig()), split_order(t, TrainConfig(validation_split=split))
+    assert auto[1] == same[1] and (auto[0] == same[0]).all()
+
+
+def test_auto_keeps_the_block_for_a_year_a_season_or_annual_data():
+    year = _times("2020-01-01", 365, 24, None)
+    assert resolve_split(year, TrainConfig())[0] == "block"  # every season seen
+    winter = _times("2020-01-01", 50, 24, None)  # one season only: nothing else to hold out
+    assert resolve_split(winter, TrainConfig())[0] == "block"
+    annual = xr.DataArray(pd.date_range("1950-07-01", periods=60, freq="12MS"), dims="time")
+    assert resolve_split(annual, TrainConfig())[0] == "block"
+    half = _times("2020-01-01", 182, 24, None)  # January to June: June held out
+    split, why = resolve_split(half, TrainConfig())
+    assert split == "season" and "no time in SON: JJA" in why
+    assert resolve_split(half, TrainConfig(validation_split="block")) == ("block", "as configured")
+    assert resolve_split(half, TrainConfig(validation_fraction=0))[0] == "block"
 
 
 def test_bad_splits_are_named():
@@ -91,3 +129,11 @@ def test_train_validates_on_the_season_held_out():
     first, last = (pd.Timestamp(x) for x in model.summary["validation_period"])
     assert first.month == last.month == 6
     assert pd.Timestamp(model.summary["train_period"][1]).month == 5
+    # the default ("auto") holds June out of these Jan-Jun times too, and says why
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        auto = xdeepr.train(f, l, s, **kw)
+    assert auto.config["validation_split"] == auto.summary["validation"]["split"] == "season"
+    choice = auto.summary["split_choice"]
+    assert choice["requested"] == "auto" and "no time in SON" in choice["why"]
+    assert auto.summary["validation_period"] == model.summary["validation_period"]

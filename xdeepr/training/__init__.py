@@ -45,7 +45,7 @@ from .data import (
     _variables,
 )
 from .distributed import setup
-from .holdout import fit_dry_cuts, split_order
+from .holdout import fit_dry_cuts, resolve_split, split_order
 from .loop import CHECKPOINT_NAME, _optimise
 from .means import diffusion_target
 from .observations import observation_record, with_observations
@@ -285,6 +285,9 @@ def train(
     )
     features, labels = _pair(features, labels)
     _check_finite([("features", features), ("labels", labels)])
+    requested = cfg.validation_split
+    split, why = resolve_split(features["time"], cfg)  # "auto": a season held out, or not
+    cfg = cfg.replace(validation_split=split)  # the model records the split used
     order, n_val = split_order(features["time"], cfg)  # training times, then validation's
     if (order != np.arange(order.size)).any():  # a season held out: its times go last
         features, labels = features.isel(time=order), labels.isel(time=order)
@@ -359,6 +362,7 @@ def train(
         transforms=transforms,
     )
     spec.observations = obs_record
+    spec.summary["split_choice"] = {"requested": requested, "split": split, "why": why}
     spec.inputs = input_record(features, fvars)  # CF attrs and time step, to check inputs
     target_phys = labels
     condition = spec.condition(features)

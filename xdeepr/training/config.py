@@ -35,8 +35,8 @@ MEANS = ("bicubic", "climatology", "regression", "auto")
 SELECTIONS = ("skill", "last")
 #: Validations per run when ``validate_every`` is None (the last step always validates).
 AUTO_VALIDATIONS = 8
-#: The last times validate ("block"), or every time of a season ("season": the last's).
-VALIDATION_SPLITS = ("block", "season", "DJF", "MAM", "JJA", "SON")
+#: "auto": a season held out where the data lack one ("season"), else the last ("block").
+VALIDATION_SPLITS = ("auto", "block", "season", "DJF", "MAM", "JJA", "SON")
 
 
 def _f(default: Any, rule: Rule) -> Any:
@@ -99,9 +99,9 @@ class TrainConfig:
     - optimisation: ``batch_size``, ``learning_rate``, ``weight_decay``,
       ``warmup_steps``, ``epochs`` or ``steps`` (``steps`` wins), ``max_minutes``,
       ``grad_clip``, ``ema_decay``, ``seed``, ``device`` (default: CUDA when available);
-    - validation by skill: ``validation_split`` (the last times, or a season held out,
-      :func:`~xdeepr.training.validation.split_order`), ``validate_every``,
-      ``validation_times``, ``validation_members``, ``selection``, ``patience``,
+    - validation by skill: ``validation_split`` (a season held out where the data lack
+      one, else the last times: :func:`~xdeepr.training.holdout.resolve_split`),
+      ``validate_every``, ``validation_times``, ``validation_members``, ``selection``, ``patience``,
       ``calibrate`` (spread factors and precipitation dry cuts fitted on validation);
     - one-pass students (:func:`xdeepr.distill`): ``crps_members`` (members per example
       of the almost fair CRPS loss), ``crps_alpha`` (its fair share, Lang et al. 2024),
@@ -188,7 +188,7 @@ class TrainConfig:
     seed: int = _f(0, Int(0, 2**32))
     device: str | None = _f(None, OrNone(DEVICE, "CUDA when available"))
     # validation by skill (validation.py)
-    validation_split: str = _f("block", Choice(VALIDATION_SPLITS))
+    validation_split: str = _f("auto", Choice(VALIDATION_SPLITS))
     validate_every: int | None = _f(None, _opt_int(0, _AUTO_EVERY))
     validation_times: int = _f(12, Int(1))
     validation_members: int = _f(4, Int(2))

@@ -42,7 +42,7 @@ from ..units import convert_units
 from .config import TrainConfig
 from .data import _check_finite, _Data, _pair, _stack
 from .distributed import Ranks, setup
-from .holdout import fit_dry_cuts, split_order
+from .holdout import fit_dry_cuts, resolve_split, split_order
 from .loop import _crop_patch, _lr_factor, _optimizer_step
 from .observations import drop_stations, observation_record, with_observations
 from .validation import SkillValidation
@@ -169,9 +169,10 @@ def _prepare(
     labels: xr.Dataset,
     observations: xr.Dataset | None,
     cfg: TrainConfig,
-) -> tuple[_Data, int]:
+) -> tuple[_Data, int, str]:
     """Conditions, normalised targets and calendars as :func:`xdeepr.train` builds them
-    (training times first, :func:`.holdout.split_order`), and how many times validate."""
+    (training times first, :func:`.holdout.split_order`), how many times validate, and
+    the split (``"auto"`` resolved)."""
     if not isinstance(features, xr.Dataset) or not isinstance(labels, xr.Dataset):
         raise TypeError("features and labels must be xarray Datasets (use da.to_dataset())")
     features, _ = grid.standard_time(features)
@@ -194,6 +195,7 @@ def _prepare(
     features, labels = _pair(features, labels)
     _check_finite([("features", features), ("labels", labels)])
     _on_label_grid(labels, teacher)
+    split = resolve_split(features["time"], cfg)[0]  # "auto": a season held out, or not
     order, n_val = split_order(features["time"], cfg)  # training times, then validation's
     features, labels = features.isel(time=order), labels.isel(time=order)
     transforms = getattr(teacher, "transforms", None)
@@ -238,7 +240,7 @@ def _prepare(
         calendar=calendar_features(features["time"]),
         times=np.asarray(features["time"].values),
     )
-    return data, n_val
+    return data, n_val, split
 
 
 def distill(
@@ -336,7 +338,9 @@ def distill(
                 "teacher_steps": teacher.default_steps(),
             },
         }
-        data, n_val = _prepare(teacher, student, features, labels, observations, cfg)
+        data, n_val, split = _prepare(teacher, student, features, labels, observations, cfg)
+        cfg = cfg.replace(validation_split=split)
+        student.config["validation_split"] = split
         n = data.condition.sizes["time"]
         n_train = n - n_val
         if n_train < 1:

@@ -28,6 +28,7 @@ __all__ = [
     "SEASONS",
     "fit_dry_cuts",
     "fit_model_cuts",
+    "resolve_split",
     "split_order",
     "validation_count",
     "validation_indices",
@@ -44,16 +45,59 @@ def validation_count(n: int, cfg: TrainConfig) -> int:
 SEASONS = {"DJF": (12, 1, 2), "MAM": (3, 4, 5), "JJA": (6, 7, 8), "SON": (9, 10, 11)}
 
 
+def resolve_split(time: xr.DataArray, cfg: TrainConfig) -> tuple[str, str]:
+    """The split ``cfg.validation_split`` stands for with these times, and why.
+
+    Any split but ``"auto"`` stands for itself. ``"auto"`` (the default) holds out the
+    season of the last time (``"season"``) when some meteorological season has no time
+    in the data, so that the model will be used where training saw nothing and a block
+    of the last times, from the season training ended in, cannot see that shift; and
+    only where that season is at most half of the times and not all of them (data of
+    one season, or of one month, keep the block). Otherwise ``"block"``.
+
+    Examples
+    --------
+    >>> import pandas as pd, xarray as xr
+    >>> from xdeepr import TrainConfig
+    >>> half = pd.date_range("2020-01-01", "2020-06-30", freq="D")
+    >>> resolve_split(xr.DataArray(half, dims="time"), TrainConfig())[0]
+    'season'
+    >>> years = pd.date_range("2020-01-01", "2021-06-30", freq="D")
+    >>> resolve_split(xr.DataArray(years, dims="time"), TrainConfig())[0]
+    'block'
+    """
+    if cfg.validation_split != "auto":
+        return cfg.validation_split, "as configured"
+    if cfg.validation_fraction == 0 or time.size < 2:
+        return "block", "nothing validates"
+    months = np.asarray(time.dt.month.values)
+    missing = [k for k, v in SEASONS.items() if not np.isin(months, v).any()]
+    if not missing:
+        return "block", "every season has times: the last times validate"
+    last = next(k for k, v in SEASONS.items() if months[-1] in v)
+    share = float(np.isin(months, SEASONS[last]).mean())
+    if share > 0.5:
+        return "block", (
+            f"no time in {'/'.join(missing)}, but {last} (the last time's season) holds "
+            f"{share:.0%} of the times: the last times validate"
+        )
+    return "season", (
+        f"no time in {'/'.join(missing)}: {last} (the last time's season, {share:.0%} of the "
+        "times) validates, so that validation and calibration see a season training did not"
+    )
+
+
 def split_order(time: xr.DataArray, cfg: TrainConfig) -> tuple[np.ndarray, int]:
     """The paired times' order, training times first, and how many validate (the last).
 
-    ``validation_split="block"`` (the default): the times in their order, the last
+    ``validation_split="block"``: the times in their order, the last
     ``validation_fraction`` of them validating (a contiguous period held out).
     ``"season"`` or a season's name (``"DJF"``, ``"MAM"``, ``"JJA"``, ``"SON"``): every
     time of that season validates, of every year (``"season"``: the season of the last
     time), so that selection and calibration see a season training did not: the
     validation's spread-skill then says more about skill in another season (BENCHMARKS.md,
     "shift"). Training and validation times each keep their order.
+    ``"auto"``: one of these two, as :func:`resolve_split` says.
     ``validation_fraction=0`` validates nothing, whatever the split.
 
     Raises
@@ -73,10 +117,11 @@ def split_order(time: xr.DataArray, cfg: TrainConfig) -> tuple[np.ndarray, int]:
     1
     """
     n = int(time.size)
-    if cfg.validation_split == "block" or cfg.validation_fraction == 0 or n < 2:
+    split = resolve_split(time, cfg)[0]
+    if split == "block" or cfg.validation_fraction == 0 or n < 2:
         return np.arange(n), validation_count(n, cfg)
     months = np.asarray(time.dt.month.values)
-    season = cfg.validation_split
+    season = split
     if season == "season":
         season = next(k for k, v in SEASONS.items() if months[-1] in v)
     held = np.isin(months, SEASONS[season])
