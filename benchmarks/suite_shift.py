@@ -1,7 +1,9 @@
 """shift: skill outside the training season and climate (issue 21).
 
 Cases, on the embedded sample (``TrainConfig.small``, 1500 steps, 180 training times,
-the last 10 % of them validating; 10 members, noise seed 0, every 8th test time):
+validating as the default ``validation_split="auto"`` chooses (case ``a``: June, the
+season of its last time, held out; ``b`` and ``in``: the last 10 %); 10 members, noise
+seed 0, every 8th test time):
 
 - ``a`` (season): train on 180 times evenly spaced over 2020-01-01 .. 2020-06-30, test
   on 2021-07-01 .. 2021-09-30: a season training never saw, a year later.
@@ -124,6 +126,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
         "enabled": bool(cal.get("enabled", {}).get("t2m", False)),
         "raw": _scores(truth, raw.t2m),
         "folds_used": model.summary.get("regression_mean", {}).get("folds"),
+        "split_used": model.summary.get("split_choice", {}).get("split"),
     }
     if out["enabled"]:
         out["calibrated"] = _scores(truth, sf.deepr.downscale(model, **kw).t2m)
@@ -207,7 +210,10 @@ def run(ctx: H.Context) -> str:
             label = f"mean='{r['mean']}'" + (
                 "" if not folds else " (in-sample)" if folds == 1 else f" ({folds} folds)"
             )
-            label += f", validation_split='{r['split']}'" if r.get("split") else ""
+            if r.get("split"):
+                label += f", validation_split='{r['split']}'"
+            elif r.get("split_used"):  # the default, "auto": say what it chose
+                label += f", auto split: '{r['split_used']}'"
             on = f"x{r['factor']:.3g} ({'on' if r['enabled'] else 'off'})"
             if "regression" in r:
                 rows.append([case, "regression mean alone", r["seed"], *_cells(r["regression"])])
@@ -219,12 +225,19 @@ def run(ctx: H.Context) -> str:
             elif "forced" in r:
                 rows.append([case, label + ", factor forced on", r["seed"]])
                 rows[-1] += [*_cells(r["forced"]), r["val_ssr"], on]
-    runs = ", ".join(f"{r['case']}/{r['mean']}/{r['seed']}" for r in results)
+    runs = ", ".join(
+        f"{r['case']}/{r['mean']}/{r['seed']}"
+        + ("" if r.get("folds") is None else f"/{r['folds']}")
+        + (f"@{r['split']}" if r.get("split") else "")
+        for r in results
+    )
     note = (
         f"`TrainConfig.small`, {TIMES} training times, steps {STEPS} by case (regression "
-        f"nets: {MEAN_STEPS} steps each, 3 cross-fitting folds + the kept net), the last "
-        "10 % validating (12 validation times, 4 members: selection by skill and the "
-        "spread calibration's fit); test: every "
+        f"nets: {MEAN_STEPS} steps each, 3 cross-fitting folds + the kept net); validation "
+        "(12 validation times, 4 members: selection by skill and the spread calibration's "
+        "fit) on the split named in each row: the default `validation_split='auto'` holds "
+        "out June, the last time's season, in case `a` (training saw no autumn) and the "
+        "last 10 % of the times in `b` and `in` (every season present); test: every "
         f"{EVERY}th time, {MEMBERS} members, noise seed 0. Cases: "
         + "; ".join(f"`{k}`: {v[0]}" for k, v in CASES.items())
         + f". Runs shown (case/mean/seed): {runs}. 'raw': `downscale(calibrate=False)`; "
@@ -234,6 +247,7 @@ def run(ctx: H.Context) -> str:
         "rows: CRPS is their MAE. The static correction's mean residual is over all "
         "the training times given (validation ones included); the climatology, the "
         "model's, over its training split, by month and hour, with the all-times mean "
-        "for months training never saw (case `a`: all test months)."
+        "for months training never saw (case `a`: all test months), of each case's "
+        "first run."
     )
     return H.section(ctx, "shift", "skill outside the training season", [note, H.table(head, rows)])
