@@ -137,3 +137,9 @@ def test_train_validates_on_the_season_held_out():
     choice = auto.summary["split_choice"]
     assert choice["requested"] == "auto" and "no time in SON" in choice["why"]
     assert auto.summary["validation_period"] == model.summary["validation_period"]
+    # the repr says which times validated
+    assert "validation: the last time's season held out, chosen by validation_split='auto'" in (
+        repr(auto)
+    )
+    assert "validation_split='auto' (2020-06-" in repr(auto)
+    assert "chosen by" not in repr(model) and "season held out (2020-06-" in repr(model)

@@ -8,7 +8,7 @@ the container so that the container holds behaviour only.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .. import transforms as _transforms
 from . import calibration
@@ -51,7 +51,7 @@ def describe(model: DownscalingModel) -> str:
             f"  training: {s.get('steps', '?')} steps, {s.get('train_times', '?')} train / "
             f"{s.get('validation_times', '?')} validation times, final loss "
             f"{s.get('train_loss', float('nan')):.4g}, validation loss "
-            f"{s.get('validation_loss', float('nan')):.4g}"
+            f"{s.get('validation_loss', float('nan')):.4g}" + _held_out(s)
         )
     sel = s.get("validation", {}).get("selected") if s else None
     if sel:
@@ -74,3 +74,16 @@ def describe(model: DownscalingModel) -> str:
             + (" and hour" if model.climatology.attrs.get("by_hour") else "")
         )
     return "\n".join(lines)
+
+
+def _held_out(summary: Mapping[str, Any]) -> str:
+    """', validation: a season held out (...)' where one was, else ''."""
+    choice = summary.get("split_choice") or {}
+    split, period = choice.get("split"), summary.get("validation_period")
+    if split in (None, "block"):
+        return ""
+    which = "the last time's season" if split == "season" else split
+    auto = ", chosen by validation_split='auto'" if choice.get("requested") == "auto" else ""
+    return f", validation: {which} held out{auto}" + (
+        f" ({period[0][:10]}..{period[1][:10]})" if period else ""
+    )
