@@ -24,7 +24,9 @@ mean alone. Every training run's scores are cached as JSON under
 ``benchmarks/.cache/shift`` (keyed by case, mean, seed and steps) so seeds and cases
 can be added run by run; ``XDEEPR_BENCH_SHIFT`` chooses the runs
 (``case/mean/seed`` separated by commas, e.g. ``a/bicubic/0,a/regression/0``, a run
-with ``@SPLIT`` validating with ``validation_split=SPLIT``, e.g. ``a/bicubic/0@season``;
+with ``@SPLIT`` validating with ``validation_split=SPLIT``, e.g. ``a/bicubic/0@season``,
+``/0`` for the in-sample regression mean, ``/mSTEPS`` for its nets' steps (default
+:data:`MEAN_STEPS`), e.g. ``in/regression/0/m3000``;
 default :data:`DEFAULT_RUNS`).
 """
 
@@ -101,7 +103,8 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     tf, tl, sf, sl, static = _data(case, quick)
     cfg = xdeepr.TrainConfig.small(**{**(H.QUICK_TRAIN if quick else {}), "progress": False})
     start = time.perf_counter()
-    extra = {"mean_steps": 2 if quick else MEAN_STEPS} if mean == "regression" else {}
+    mean_steps = 2 if quick else job.get("mean_steps") or MEAN_STEPS
+    extra = {"mean_steps": mean_steps} if mean == "regression" else {}
     if job.get("folds") is not None:  # e.g. 0: the in-sample regression mean, for comparison
         extra["mean_folds"] = job["folds"]
     if job.get("split"):  # e.g. "season": validation on the season held out
@@ -146,7 +149,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def _path(job: dict[str, Any]) -> Any:
-    more = f"-m{MEAN_STEPS}" if job["mean"] == "regression" else ""
+    more = f"-m{job.get('mean_steps') or MEAN_STEPS}" if job["mean"] == "regression" else ""
     more += "" if job.get("folds") is None else f"-f{job['folds']}"
     more += f"-v{job['split']}" if job.get("split") else ""
     name = f"{job['case']}-{job['mean']}-s{job['seed']}-{job['steps']}{more}.json"
@@ -158,12 +161,18 @@ def _jobs(ctx: H.Context) -> list[dict[str, Any]]:
     jobs = []
     for item in spec.split(","):
         item, _, split = item.strip().partition("@")  # "@season": season-out validation
-        case, mean, seed, *folds = item.split("/")
-        if case not in CASES or mean not in ("bicubic", "regression") or len(folds) > 1:
-            raise ValueError(f"{RUNS_ENV}: unknown run {item!r} (case/mean/seed[/folds][@split])")
+        case, mean, seed, *more = item.split("/")
+        folds = [int(m) for m in more if m.isdigit()]  # "/0": the in-sample mean
+        msteps = [int(m[1:]) for m in more if m[:1] == "m" and m[1:].isdigit()]  # "/m1500"
+        bad = len(folds) + len(msteps) != len(more) or len(folds) > 1 or len(msteps) > 1
+        if case not in CASES or mean not in ("bicubic", "regression") or bad:
+            raise ValueError(
+                f"{RUNS_ENV}: unknown run {item!r} (case/mean/seed[/folds][/mSTEPS][@split])"
+            )
         steps = 3 if ctx.quick else H.train_steps(STEPS[case])
         job = {"case": case, "mean": mean, "seed": int(seed), "steps": steps, "split": split}
-        jobs.append({**job, "folds": int(folds[0]) if folds else None})
+        job["mean_steps"] = msteps[0] if msteps else None
+        jobs.append({**job, "folds": folds[0] if folds else None})
     return [{**j, "quick": ctx.quick} for j in jobs]
 
 
@@ -210,6 +219,8 @@ def run(ctx: H.Context) -> str:
             label = f"mean='{r['mean']}'" + (
                 "" if not folds else " (in-sample)" if folds == 1 else f" ({folds} folds)"
             )
+            if r.get("mean_steps"):
+                label += f", mean_steps={r['mean_steps']}"
             if r.get("split"):
                 label += f", validation_split='{r['split']}'"
             elif r.get("split_used"):  # the default, "auto": say what it chose
@@ -228,6 +239,7 @@ def run(ctx: H.Context) -> str:
     runs = ", ".join(
         f"{r['case']}/{r['mean']}/{r['seed']}"
         + ("" if r.get("folds") is None else f"/{r['folds']}")
+        + (f"/m{r['mean_steps']}" if r.get("mean_steps") else "")
         + (f"@{r['split']}" if r.get("split") else "")
         for r in results
     )
