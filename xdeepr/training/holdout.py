@@ -45,6 +45,11 @@ def validation_count(n: int, cfg: TrainConfig) -> int:
 SEASONS = {"DJF": (12, 1, 2), "MAM": (3, 4, 5), "JJA": (6, 7, 8), "SON": (9, 10, 11)}
 
 
+def _season_of(month: int) -> str:
+    """The meteorological season (a key of :data:`SEASONS`) of `month` (1..12)."""
+    return next(k for k, v in SEASONS.items() if int(month) in v)
+
+
 def resolve_split(time: xr.DataArray, cfg: TrainConfig) -> tuple[str, str]:
     """The split ``cfg.validation_split`` stands for with these times, and why.
 
@@ -74,7 +79,7 @@ def resolve_split(time: xr.DataArray, cfg: TrainConfig) -> tuple[str, str]:
     missing = [k for k, v in SEASONS.items() if not np.isin(months, v).any()]
     if not missing:
         return "block", "every season has times: the last times validate"
-    last = next(k for k, v in SEASONS.items() if months[-1] in v)
+    last = _season_of(months[-1])
     share = float(np.isin(months, SEASONS[last]).mean())
     if share > 0.5:
         return "block", (
@@ -123,7 +128,7 @@ def split_order(time: xr.DataArray, cfg: TrainConfig) -> tuple[np.ndarray, int]:
     months = np.asarray(time.dt.month.values)
     season = split
     if season == "season":
-        season = next(k for k, v in SEASONS.items() if months[-1] in v)
+        season = _season_of(months[-1])
     held = np.isin(months, SEASONS[season])
     if held.all() or not held.any():
         present = [k for k, v in SEASONS.items() if np.isin(months, v).any()]
