@@ -138,3 +138,52 @@ def test_mean_folds_0_keeps_the_in_sample_mean(sample_small):
     assert m.summary["regression_mean"]["folds"] == 1
     assert m.summary["regression_mean"]["fold_bounds"] == []
     assert "in-sample" in m.summary["regression_mean"]["rule"]
+
+
+@pytest.mark.filterwarnings("ignore::xdeepr.training.CalibrationWarning")
+def test_members_take_their_mean_from_the_fold_nets_and_files_keep_them(sample_small, tmp_path):
+    """Member j = bicubic + fold net (j mod K) + its diffusion sample, before and after a file."""
+    import copy
+
+    from xdeepr.model.mean import member_folds, residual_mean
+
+    f, l, s = sample_small
+    m = xdeepr.train(
+        f.isel(time=slice(0, 40)),
+        l.isel(time=slice(0, 40)),
+        s,
+        steps=2,
+        mean="regression",
+        mean_steps=3,
+        mean_folds=3,
+        validate_every=0,
+        **TINY,
+    )
+    assert m.regression_folds is not None and len(m.regression_folds) == 3
+    assert "mod K" in m.summary["regression_mean"]["rule"]
+    era5 = f.isel(time=slice(40, 43))
+    members = list(range(5))
+    kw = {"members": 5, "seed": 3, "progress": False, "calibrate": False}
+    ens = era5.deepr.downscale(m, **kw)
+    assert ens["member"].values.tolist() == members
+    # the same noise (seeded by member), every member on the kept net's mean instead
+    kept = copy.copy(m)
+    kept.regression_folds = None
+    same_noise = era5.deepr.downscale(kept, **kw)
+    cond = m.condition(m.coarse_features(era5), validated=True).compute()
+    from xdeepr.model.conditioning import calendar_features
+
+    cal = calendar_features(era5["time"]).astype("float32")
+    final = residual_mean(m, cond, cal)
+    for j, fold in zip(members, member_folds(members, 3), strict=True):
+        want = residual_mean(m, cond, cal, m.regression_folds[fold]) - final
+        got = ens.t2m.sel(member=j) - same_noise.t2m.sel(member=j)
+        np.testing.assert_allclose(got.values, want.t2m.values, atol=1e-4)
+    assert float(abs(ens.t2m.sel(member=0) - ens.t2m.sel(member=3)).max()) > 0  # noise differs
+    # the fold nets travel in the file and give the same ensemble
+    loaded = xdeepr.load_model(m.save(tmp_path / "m.xdeepr"))
+    assert loaded.regression_folds is not None and len(loaded.regression_folds) == 3
+    np.testing.assert_allclose(era5.deepr.downscale(loaded, **kw).t2m, ens.t2m, atol=1e-5)
+    # the deterministic regression mean is the kept net's
+    mean = era5.deepr.predict_mean(m)
+    assert mean.t2m.dims == ("time", *ens.t2m.dims[2:])

@@ -266,14 +266,16 @@ def sample_block(
             from ..model.climatology import add_climatology
 
             base = add_climatology(model.climatology, base)  # bicubic + month x hour residual
-        if model.regression is not None:  # CorrDiff: bicubic + regression + diffusion
-            from ..model.mean import residual_mean
-
-            reg = residual_mean(model, cond_da, None if cal is None else cal.numpy())
-            base = xr.Dataset(
-                {v: base[v] + reg[v].transpose(*base[v].dims).values for v in model.labels}
-            )
         res = xr.Dataset({v: res[v] + base[v] for v in model.labels})
+        if model.regression is not None:  # CorrDiff: bicubic + regression + diffusion
+            from ..model.mean import member_residual_means
+
+            reg = member_residual_means(
+                model, cond_da, None if cal is None else cal.numpy(), member_ids, MEMBER
+            )
+            res = xr.Dataset(
+                {v: res[v] + reg[v].transpose(*res[v].dims).values for v in model.labels}
+            )
     # still in the learnt space (precipitation: log1p): downscale() turns it back after
     # the spread calibration, which combines each time's members (api.py)
     tgt = model.label_grid if target is None else grid.finest_grid(target)

@@ -64,6 +64,9 @@ class DownscalingModel:
     regression : xdeepr.nn.UNet or None
         The regression-mean network of a model trained with ``mean="regression"``
         (:mod:`xdeepr.model.mean`), with ``mean_scaler`` its output's scaler.
+    regression_folds : list of xdeepr.nn.UNet or None
+        The cross-fitted regression mean's fold nets, from which ensemble members
+        take their mean (:func:`xdeepr.model.mean.member_residual_means`).
     climatology : xarray.Dataset or None
         The training period's mean residual (label − bicubic) by month and hour of
         day (:mod:`xdeepr.model.climatology`), for the "climatology" baseline.
@@ -101,6 +104,7 @@ class DownscalingModel:
             "learn_residuals",
             "config",
             "regression",
+            "regression_folds",
             "mean_scaler",
             "observations",
             "calibration",
@@ -127,6 +131,7 @@ class DownscalingModel:
         summary: dict[str, Any] | None = None,
         training_state: dict[str, torch.Tensor] | None = None,
         regression: UNet | None = None,
+        regression_folds: list[UNet] | None = None,
         mean_scaler: Scaler | None = None,
         climatology: xr.Dataset | None = None,
         observations: dict[str, Any] | None = None,
@@ -155,6 +160,12 @@ class DownscalingModel:
         #: only, not saved: for comparing the selection with the last weights).
         self.final_ema_state: dict[str, torch.Tensor] | None = None
         self.regression = regression
+        #: The cross-fitted regression mean's fold nets (each trained without one
+        #: contiguous block of the training times): member ``j`` of an ensemble takes
+        #: its mean from fold ``j mod K``, as the diffusion network's training residuals
+        #: did (:func:`xdeepr.model.mean.member_residual_means`); None: every member
+        #: takes the kept net's mean (in-sample models, files before they were stored).
+        self.regression_folds = list(regression_folds) if regression_folds else None
         self.mean_scaler = mean_scaler
         self.climatology = climatology
         #: How the model takes station observations as condition channels (None: it
@@ -372,6 +383,8 @@ class DownscalingModel:
         self.network.to(device)
         if self.regression is not None:
             self.regression.to(device)
+        for net in self.regression_folds or ():
+            net.to(device)
         return self
 
     # -------------------------------------------------------------------- files

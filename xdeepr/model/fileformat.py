@@ -33,14 +33,18 @@ A model file is one `safetensors <https://huggingface.co/docs/safetensors>`_ fil
      "feature_grid": {...},
      "static": {"names": [...], "values": {...}, "stats": {NAME: [mean, std]}},
      "config": {...}, "summary": {...},
-     "regression": {"config": {...}, "state_dict": {...}, "scaler": {...}},   (v3, optional)
+     "regression": {"config": {...}, "state_dict": {...}, "scaler": {...},   (v3, optional)
+                    "folds": [{"config": {...}, "state_dict": {...}}, ...]},  (optional)
      "climatology": {"names": [...], "hour": [...], "by_hour": bool,          (v3, optional)
                      "attrs": {NAME: {...}}, "values": {NAME: (12, n_hours, lat, lon)}}}
 
 Version 3 adds the two optional entries: the regression-mean network of a model
 trained with ``mean="regression"`` and its scaler, and the residual climatology
 (:mod:`xdeepr.model.climatology`). A model without them writes neither, so a
-version-2 file holds exactly a version-3 model without them and still loads.
+version-2 file holds exactly a version-3 model without them and still loads. A
+cross-fitted regression mean also writes its fold nets under ``regression/folds``
+(ensemble members take their mean from them); a file without that entry loads as a
+model whose members all take the kept net's mean.
 
 A model whose label grid is projected or curvilinear (:func:`xdeepr.grid.find_grid`)
 stores its index coordinates ``(y, x)`` under ``lat_name``/``lat`` and

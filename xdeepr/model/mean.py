@@ -18,7 +18,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -29,7 +29,13 @@ if TYPE_CHECKING:
     from ..nn import UNet
     from .container import DownscalingModel
 
-__all__ = ["predict_normalised", "regression_mean", "residual_mean"]
+__all__ = [
+    "member_folds",
+    "member_residual_means",
+    "predict_normalised",
+    "regression_mean",
+    "residual_mean",
+]
 
 
 def predict_normalised(
@@ -64,16 +70,20 @@ def predict_normalised(
 
 
 def residual_mean(
-    model: DownscalingModel, condition: xr.DataArray, calendar: np.ndarray | None
+    model: DownscalingModel,
+    condition: xr.DataArray,
+    calendar: np.ndarray | None,
+    net: UNet | None = None,
 ) -> xr.Dataset:
     """The regression network's departure from bicubic, in the labels' units.
 
     `condition` is :meth:`DownscalingModel.condition` output ``(time, channel, lat,
-    lon)``, padded; the result is unpadded, ``(time, lat, lon)`` per label.
+    lon)``, padded; the result is unpadded, ``(time, lat, lon)`` per label. `net`:
+    one of ``model.regression_folds`` (default: the kept net, ``model.regression``).
     """
     from .. import grid
 
-    net, scaler = model.regression, model.mean_scaler
+    net, scaler = net or model.regression, model.mean_scaler
     if net is None or scaler is None:
         raise ValueError("this model has no regression mean (trained with mean='regression')")
     # the regression mean sees the condition it was trained on: the observation channels
@@ -97,6 +107,62 @@ def residual_mean(
         },
     )
     return scaler.denormalize(grid.unpad(arr).to_dataset("variable"))
+
+
+def member_folds(members: Sequence[int] | np.ndarray, k: int) -> np.ndarray:
+    """The fold net each ensemble member takes its mean from: member ``j`` → ``j mod k``.
+
+    A member's fold depends on its number only, so a member drawn alone (``members=
+    [7]``) is the same field as in a full ensemble.
+
+    Examples
+    --------
+    >>> member_folds(range(5), 3).tolist()
+    [0, 1, 2, 0, 1]
+    """
+    return np.asarray(members, dtype=int) % max(1, int(k))
+
+
+def member_residual_means(
+    model: DownscalingModel,
+    condition: xr.DataArray,
+    calendar: np.ndarray | None,
+    members: Sequence[int] | np.ndarray,
+    member_dim: str = "member",
+) -> xr.Dataset:
+    """Each member's regression departure from bicubic, ``(member, time, lat, lon)``.
+
+    The diffusion network of a cross-fitted model learnt the residual left by the
+    fold nets (each at the times it did not see), so that is the mean its samples
+    correct: member ``j`` takes fold :func:`member_folds` ``(j)``'s prediction, and the
+    ensemble's spread includes the fold nets' disagreement (the mean's own
+    uncertainty). A model without fold nets gives every member the kept net's mean.
+
+    Parameters
+    ----------
+    model : DownscalingModel
+        Trained with ``mean="regression"``.
+    condition : xarray.DataArray
+        :meth:`DownscalingModel.condition` output ``(time, channel, lat, lon)``, padded.
+    calendar : numpy.ndarray, optional
+        ``(time, 2)`` calendar features.
+    members : sequence of int
+        The members' numbers.
+    member_dim : str
+        The name of the members' dimension.
+
+    Returns
+    -------
+    xarray.Dataset
+        Unpadded, in the labels' units, with a ``member`` dimension first.
+    """
+    if model.regression is None:
+        raise ValueError("this model has no regression mean (trained with mean='regression')")
+    nets = model.regression_folds or [model.regression]
+    per_fold = [residual_mean(model, condition, calendar, net) for net in nets]
+    pick = xr.DataArray(member_folds(members, len(nets)), dims=member_dim)
+    out = xr.concat(per_fold, dim="fold", coords="minimal").isel(fold=pick)
+    return out.assign_coords({member_dim: np.asarray(members)})
 
 
 def regression_mean(

@@ -121,6 +121,14 @@ def to_dict(model: DownscalingModel) -> dict[str, Any]:
             "state_dict": {k: v.detach().cpu() for k, v in model.regression.state_dict().items()},
             "scaler": _to_plain(model.mean_scaler.to_dict()),
         }
+        if model.regression_folds:
+            out["regression"]["folds"] = [
+                {
+                    "config": _to_plain(net.config),
+                    "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+                }
+                for net in model.regression_folds
+            ]
     if model.climatology is not None:
         clim = model.climatology
         out["climatology"] = {
@@ -234,11 +242,14 @@ def _kwargs(d: Mapping[str, Any]) -> dict[str, Any]:
         static[str(name)] = ((lat, lon), values)
     stats = _get(d, "static/stats")
     training = _get(d, "network/training_state")
-    regression, mean_scaler = None, None
+    regression, mean_scaler, folds = None, None, []
     if d.get("regression") is not None:
         regression = UNet(**_get(d, "regression/config"))
         regression.load_state_dict(_get(d, "regression/state_dict"))
         mean_scaler = Scaler.from_dict(_from_plain(_get(d, "regression/scaler")))
+        for k, entry in enumerate(d["regression"].get("folds") or []):
+            folds.append(UNet(**_get(entry, "config")))
+            folds[k].load_state_dict(_get(entry, "state_dict"))
     climatology = None
     if d.get("climatology") is not None:
         climatology = xr.Dataset(
@@ -273,6 +284,7 @@ def _kwargs(d: Mapping[str, Any]) -> dict[str, Any]:
         summary=d.get("summary"),
         training_state=None if training is None else dict(training),
         regression=regression,
+        regression_folds=folds or None,
         mean_scaler=mean_scaler,
         climatology=climatology,
         observations=d.get("observations"),

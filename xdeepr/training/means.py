@@ -141,7 +141,7 @@ def diffusion_target(
         shown = ", ".join(f"{k} {v:.4g}" for k, v in scores.items())
         log.info("mean='auto' chose %r (validation RMSE of each mean: %s)", chosen, shown)
         if chosen != "regression":
-            model.regression, model.mean_scaler = None, None
+            model.regression, model.regression_folds, model.mean_scaler = None, None, None
             model.summary.pop("regression_mean", None)
         mean = chosen
     assert mean is not None

@@ -10,7 +10,11 @@ meets after training (its ensembles collapse): with ``K`` folds
 the training times are cut into ``K`` contiguous blocks, the net of fold ``k`` is
 trained on the other blocks and predicts block ``k``; the model keeps a final net
 trained on all training times, which also predicts the validation times (none of
-which it saw). Every random draw of step ``j`` of a net is seeded by ``(seed, fold,
+which it saw), and the fold nets: since the diffusion network learnt the residual the
+fold nets left, an ensemble member takes its mean from one of them (member ``j``
+from fold ``j mod K``, :func:`xdeepr.model.mean.member_residual_means`), so the
+correction it samples fits the mean it is added to, and the fold nets' disagreement
+is part of the spread. Every random draw of step ``j`` of a net is seeded by ``(seed, fold,
 j)``, so a resumed run, which trains the mean again, gets the same mean. See
 :mod:`xdeepr.model.mean` and :mod:`xdeepr.training.folds`.
 """
@@ -128,8 +132,9 @@ def fit_regression_mean(
     Parameters
     ----------
     model : DownscalingModel
-        Receives ``regression`` (the final net's EMA weights, on the CPU) and
-        ``mean_scaler``; ``model.summary["regression_mean"]`` records the folds.
+        Receives ``regression`` (the final net's EMA weights, on the CPU),
+        ``regression_folds`` (the fold nets', or None) and ``mean_scaler``;
+        ``model.summary["regression_mean"]`` records the folds.
     condition : xarray.DataArray
         ``(time, channel, lat, lon)`` condition channels, padded (lazy or not).
     calendar : numpy.ndarray
@@ -188,13 +193,15 @@ def fit_regression_mean(
         )
         bar.update(1)
         model.regression = final
-        parts = []
+        parts, nets = [], []
         for f, held in enumerate(folds):  # out-of-fold predictions of the training times
             fit_on = np.setdiff1d(np.arange(n_train), held)
             seed = cfg.seed + FOLD_SEED * (f + 1)
             net, _ = _train_net(data, fit_on, len(labels), cfg, total, seed, device)
             parts.append(_predict(model, net, data, held, calendar, cfg.block_size))
+            nets.append(net)
             bar.update(1)
+    model.regression_folds = nets or None  # members take their mean from these
     rest = np.arange(n_train if folds else 0, n_all)  # validation (all times: no folds)
     if rest.size:
         parts.append(_predict(model, final, data, rest, calendar, cfg.block_size))
@@ -206,7 +213,8 @@ def fit_regression_mean(
         "fold_bounds": [[int(f[0]), int(f[-1]) + 1] for f in folds],
         "rule": (
             f"cross-fitted: {k} contiguous folds of the {n_train} training times, each "
-            "predicted by a net trained on the others; the kept net trained on all"
+            "predicted by a net trained on the others; member j of an ensemble takes its "
+            "mean from fold j mod K; the kept net, trained on all, is the deterministic mean"
             if folds
             else "in-sample: the net trained on all training times predicts them"
         ),

@@ -163,6 +163,8 @@ class SkillValidation:
         #: The validation ensembles (by step) of the latest and of the best record: the
         #: spread calibration is fitted on the returned weights' without sampling again.
         self._ensembles: dict[float, xr.Dataset] = {}
+        #: Each validation member's fold mean less the kept net's (cross-fitted models).
+        self._fold_offsets: xr.Dataset | None = None
 
     @property
     def enabled(self) -> bool:
@@ -244,7 +246,33 @@ class SkillValidation:
             dims=("time", MEMBER, *like.dims[1:]),
             coords={**{k: v for k, v in like.coords.items()}, MEMBER: np.arange(m)},
         )
-        return self._physical(arr)
+        return self._with_fold_means(self._physical(arr))
+
+    def _with_fold_means(self, ens: xr.Dataset) -> xr.Dataset:
+        """`ens` with each member's fold mean in place of the kept net's, as ``downscale``.
+
+        The validation residual is the truth less the kept regression net's mean; a
+        member of a cross-fitted model is added to its fold net's (see
+        :func:`xdeepr.model.mean.member_residual_means`), so the member differs from
+        the kept net's by that fold net's departure from it.
+        """
+        from ..inference import MEMBER
+        from ..model.mean import member_residual_means, residual_mean
+
+        if not self.model.regression_folds:
+            return ens
+        members = ens[MEMBER].values
+        if self._fold_offsets is None or self._fold_offsets[MEMBER].size != members.size:
+            cond = self.data.condition.isel(time=self.indices).compute()
+            cal = self.data.calendar[self.indices]
+            kept = residual_mean(self.model, cond, cal)
+            each = member_residual_means(self.model, cond, cal, members, MEMBER)
+            self._fold_offsets = each - kept.transpose(*each[self.model.labels[0]].dims[1:])
+        off = self._fold_offsets
+        return xr.Dataset(
+            {v: ens[v] + off[v].transpose(*ens[v].dims).values for v in ens.data_vars},
+            attrs=ens.attrs,
+        )
 
     def validate(self, ema: UNet, step: int) -> dict[str, float]:
         """Sample and score the subset with `ema`; update the selection; the record."""
