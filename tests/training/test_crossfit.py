@@ -9,10 +9,12 @@ import pytest
 
 import xdeepr
 from xdeepr.errors import ConfigError
-from xdeepr.training import TrainConfig, regression
+from xdeepr.training import TrainConfig, means, regression
 from xdeepr.training.folds import (
+    BLOCKS_PER_FOLD,
     MIN_FOLD_TIMES,
     contiguous_runs,
+    fold_blocks,
     fold_of,
     resolve_folds,
     time_folds,
@@ -21,7 +23,7 @@ from xdeepr.training.folds import (
 from ..conftest import TINY
 
 
-@pytest.mark.parametrize("n", [1, 7, 16, 40, 181])
+@pytest.mark.parametrize("n", [1, 7, 16, 40, 96, 181])
 @pytest.mark.parametrize("k", [1, 2, 3, 5])
 def test_folds_partition_the_training_times_into_contiguous_blocks(n, k):
     if k > n:
@@ -29,9 +31,17 @@ def test_folds_partition_the_training_times_into_contiguous_blocks(n, k):
             time_folds(n, k)
         return
     folds = time_folds(n, k)
-    assert np.array_equal(np.concatenate(folds), np.arange(n))
-    assert all(np.all(np.diff(f) == 1) for f in folds)
-    assert max(map(len, folds)) - min(map(len, folds)) <= 1
+    assert np.array_equal(np.sort(np.concatenate(folds)), np.arange(n))  # a partition
+    blocks = [fold_blocks(f) for f in folds]
+    b = len(blocks[0])
+    assert all(len(bl) == b for bl in blocks)  # as many blocks in every fold
+    assert 1 <= b <= BLOCKS_PER_FOLD
+    if n >= k * MIN_FOLD_TIMES:
+        assert all(e - s_ >= MIN_FOLD_TIMES for bl in blocks for s_, e in bl)
+    if k > 1 and n >= k * BLOCKS_PER_FOLD * MIN_FOLD_TIMES:  # enough: every fold spans it all
+        assert b == BLOCKS_PER_FOLD
+        assert all(bl[-1][1] > n - n // BLOCKS_PER_FOLD for bl in blocks)
+    assert max(map(len, folds)) - min(map(len, folds)) <= b
     assert np.array_equal(np.bincount(fold_of(n, k), minlength=k), [len(f) for f in folds])
 
 
@@ -52,7 +62,7 @@ def test_contiguous_runs_cut_at_gaps_so_no_block_spans_a_held_out_fold():
 
 def test_no_fold_net_sees_its_own_times(sample_small, monkeypatch):
     f, l, s = sample_small
-    n, n_val = 40, 4
+    n, n_val = 56, 4  # 52 training times: folds of two blocks each
     trained: list[tuple[int, np.ndarray, set[int]]] = []  # (seed, indices, loaded times)
     predicted: list[tuple[int, np.ndarray]] = []  # (id of the net, times predicted)
     nets: dict[int, int] = {}  # id(net) -> seed
@@ -74,9 +84,23 @@ def test_no_fold_net_sees_its_own_times(sample_small, monkeypatch):
         nets[id(net)] = seed
         return net, loss
 
+    predictions = {}  # first time predicted -> (times, the prediction)
+    fitted = {}
+
     def spy_predict(model, net, data, indices, calendar, block_size):
         predicted.append((id(net), np.asarray(indices).copy()))
-        return real_predict(model, net, data, indices, calendar, block_size)
+        out = real_predict(model, net, data, indices, calendar, block_size)
+        predictions[int(indices[0])] = (np.asarray(indices).copy(), out)
+        return out
+
+    real_fit = means.fit_regression_mean
+
+    def spy_fit(model, condition, calendar, residual, *args):
+        fitted["residual"] = residual
+        fitted["left"] = real_fit(model, condition, calendar, residual, *args)
+        return fitted["left"]
+
+    monkeypatch.setattr(means, "fit_regression_mean", spy_fit)
 
     monkeypatch.setattr(regression, "_Blocks", SpyBlocks)
     monkeypatch.setattr(regression, "_train_net", spy_train)
@@ -112,13 +136,17 @@ def test_no_fold_net_sees_its_own_times(sample_small, monkeypatch):
             continue
         assert set(times.tolist()).isdisjoint(fit_on.tolist()), "a fold net saw its own times"
         assert set(times.tolist()).isdisjoint(loaded), "a fold net loaded its own times"
-        assert np.all(np.diff(times) == 1)  # one contiguous block
         covered += times.tolist()
     # every training time is predicted exactly once, out of fold
     assert sorted(covered) == list(range(n_train))
-    assert [list(b) for b in rec["fold_bounds"]] == [
-        [int(f_[0]), int(f_[-1]) + 1] for f_ in time_folds(n_train, 3)
-    ]
+    assert rec["fold_bounds"] == [fold_blocks(f_) for f_ in time_folds(n_train, 3)]
+    # the diffusion target at each time is its residual less the prediction of the net
+    # that did not see it (folds interleave: nothing may be matched by position)
+    for times, pred in predictions.values():
+        want = fitted["residual"].t2m.isel(time=times) - pred.t2m.transpose(
+            *fitted["residual"].t2m.dims
+        ).values
+        np.testing.assert_allclose(fitted["left"].t2m.isel(time=times), want, atol=1e-5)
 
 
 @pytest.mark.filterwarnings("ignore::xdeepr.training.CalibrationWarning")

@@ -3,12 +3,17 @@
 A regression mean evaluated on the times it was trained on is better than it will
 ever be on new times, so a diffusion model trained on its *in-sample* residual learns
 too small an error and its ensembles collapse (BENCHMARKS.md, "calibration" and
-"shift"). Cross-fitting removes that: the training times are cut into ``K``
-contiguous blocks, the regression net of fold ``k`` is trained on the other blocks
-only and predicts block ``k``, so every training residual the diffusion model sees
-is an out-of-fold one. Blocks are contiguous in time because neighbouring 6-hourly
-fields are nearly the same field: a fold interleaved with its training times would
-still be an in-sample prediction.
+"shift"). Cross-fitting removes that: the training times are cut into ``K`` folds,
+the regression net of fold ``k`` is trained on the other folds only and predicts
+fold ``k``, so every training residual the diffusion model sees is an out-of-fold
+one. A fold is made of contiguous blocks of times, because neighbouring 6-hourly
+fields are nearly the same field: a fold interleaved time by time with its training
+times would still be an in-sample prediction. And each fold takes up to
+:data:`BLOCKS_PER_FOLD` blocks spread over the period (blocks dealt to the folds in
+turn), so that no fold net misses a whole season: with one block per fold, the net
+that did not see a summer predicts the summer with an extrapolation error the other
+nets do not make, and the diffusion network, which cannot tell which net's residual
+it is learning, adds that error to every member.
 
 Examples
 --------
@@ -16,6 +21,8 @@ Examples
 [[0, 1, 2], [3, 4], [5, 6]]
 >>> fold_of(7, 3).tolist()
 [0, 0, 0, 1, 1, 2, 2]
+>>> [f.tolist() for f in time_folds(48, 2)][0][:3], fold_of(48, 2)[::8].tolist()
+([0, 1, 2], [0, 1, 0, 1, 0, 1])
 >>> resolve_folds(None, 180)
 3
 """
@@ -26,8 +33,10 @@ import numpy as np
 
 __all__ = [
     "AUTO_FOLDS",
+    "BLOCKS_PER_FOLD",
     "MIN_FOLD_TIMES",
     "contiguous_runs",
+    "fold_blocks",
     "fold_of",
     "resolve_folds",
     "time_folds",
@@ -37,6 +46,8 @@ __all__ = [
 AUTO_FOLDS = 3
 #: Fewest training times per fold; with fewer times the mean is not cross-fitted.
 MIN_FOLD_TIMES = 8
+#: Most contiguous blocks a fold is made of (each of at least MIN_FOLD_TIMES times).
+BLOCKS_PER_FOLD = 4
 
 
 def resolve_folds(mean_folds: int | None, n_train: int) -> int:
@@ -58,16 +69,35 @@ def resolve_folds(mean_folds: int | None, n_train: int) -> int:
 
 
 def time_folds(n_train: int, k: int) -> list[np.ndarray]:
-    """The indices ``0..n_train-1`` cut into `k` contiguous, near-equal blocks, in order.
+    """The indices ``0..n_train-1`` cut into `k` folds of contiguous blocks, each sorted.
+
+    The times are cut into ``k x b`` contiguous, near-equal blocks, ``b`` the most
+    (up to :data:`BLOCKS_PER_FOLD`) that leaves :data:`MIN_FOLD_TIMES` times in each,
+    and block ``i`` goes to fold ``i mod k``: every fold spans the period.
 
     Examples
     --------
     >>> [f.tolist() for f in time_folds(4, 2)]
     [[0, 1], [2, 3]]
+    >>> [f.tolist() for f in time_folds(32, 2)][1]
+    [8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31]
     """
     if not 1 <= k <= max(1, n_train):
         raise ValueError(f"cannot cut {n_train} training times into {k} folds")
-    return [np.asarray(f, dtype=int) for f in np.array_split(np.arange(n_train), k)]
+    b = max(1, min(BLOCKS_PER_FOLD, n_train // (k * MIN_FOLD_TIMES)))
+    blocks = np.array_split(np.arange(n_train), k * b)
+    return [np.concatenate(blocks[f::k]).astype(int) for f in range(k)]
+
+
+def fold_blocks(fold: np.ndarray) -> list[list[int]]:
+    """The ``[start, stop)`` bounds of the contiguous blocks of a fold's indices.
+
+    Examples
+    --------
+    >>> fold_blocks(np.array([0, 1, 2, 6, 7]))
+    [[0, 3], [6, 8]]
+    """
+    return [[int(r[0]), int(r[-1]) + 1] for r in contiguous_runs(fold, max(1, fold.size))]
 
 
 def fold_of(n_train: int, k: int) -> np.ndarray:

@@ -7,8 +7,9 @@ condition channels. The diffusion network then learns what is left: label −
 has *not* seen, or the diffusion model learns an error far smaller than the one it
 meets after training (its ensembles collapse): with ``K`` folds
 (``TrainConfig.mean_folds``, rule in :func:`~xdeepr.training.folds.resolve_folds`)
-the training times are cut into ``K`` contiguous blocks, the net of fold ``k`` is
-trained on the other blocks and predicts block ``k``; the model keeps a final net
+the training times are cut into ``K`` folds of contiguous blocks spread over the
+period (:func:`~xdeepr.training.folds.time_folds`), the net of fold ``k`` is trained
+on the other folds and predicts fold ``k``; the model keeps a final net
 trained on all training times, which also predicts the validation times (none of
 which it saw), and the fold nets: since the diffusion network learnt the residual the
 fold nets left, an ensemble member takes its mean from one of them (member ``j``
@@ -36,7 +37,7 @@ from ..nn import UNet
 from ..scaling import Scaler
 from .config import TrainConfig
 from .data import _Blocks, _Data, _landmask, _stack
-from .folds import contiguous_runs, resolve_folds, time_folds
+from .folds import contiguous_runs, fold_blocks, resolve_folds, time_folds
 
 #: Added to ``TrainConfig.seed`` for the final net; fold ``k`` adds ``FOLD_SEED * (k + 1)``.
 FINAL_SEED, FOLD_SEED = 1, 7919
@@ -206,15 +207,19 @@ def fit_regression_mean(
     if rest.size:
         parts.append(_predict(model, final, data, rest, calendar, cfg.block_size))
     mean = xr.concat(parts, dim="time") if len(parts) > 1 else parts[0]
+    # the folds interleave: back into time order before the positional subtraction
+    order = np.concatenate([*folds, rest]) if folds else rest
+    mean = mean.isel(time=np.argsort(order, kind="stable"))
     model.summary["regression_mean"] = {
         "steps": total,
         "final_mse": loss,
         "folds": k,
-        "fold_bounds": [[int(f[0]), int(f[-1]) + 1] for f in folds],
+        "fold_bounds": [fold_blocks(f) for f in folds],
         "rule": (
-            f"cross-fitted: {k} contiguous folds of the {n_train} training times, each "
-            "predicted by a net trained on the others; member j of an ensemble takes its "
-            "mean from fold j mod K; the kept net, trained on all, is the deterministic mean"
+            f"cross-fitted: {k} folds of contiguous blocks of the {n_train} training "
+            "times, each predicted by a net trained on the others; member j of an "
+            "ensemble takes its mean from fold j mod K; the kept net, trained on all, "
+            "is the deterministic mean"
             if folds
             else "in-sample: the net trained on all training times predicts them"
         ),
