@@ -143,9 +143,10 @@ def test_no_fold_net_sees_its_own_times(sample_small, monkeypatch):
     # the diffusion target at each time is its residual less the prediction of the net
     # that did not see it (folds interleave: nothing may be matched by position)
     for times, pred in predictions.values():
-        want = fitted["residual"].t2m.isel(time=times) - pred.t2m.transpose(
-            *fitted["residual"].t2m.dims
-        ).values
+        want = (
+            fitted["residual"].t2m.isel(time=times)
+            - pred.t2m.transpose(*fitted["residual"].t2m.dims).values
+        )
         np.testing.assert_allclose(fitted["left"].t2m.isel(time=times), want, atol=1e-5)
 
 
@@ -189,6 +190,7 @@ def test_members_take_their_mean_from_the_fold_nets_and_files_keep_them(sample_s
     )
     assert m.regression_folds is not None and len(m.regression_folds) == 3
     assert "mod K" in m.summary["regression_mean"]["rule"]
+    assert "(mean: regression, cross-fitted: member j about fold net j mod 3)" in repr(m)
     era5 = f.isel(time=slice(40, 43))
     members = list(range(5))
     kw = {"members": 5, "seed": 3, "progress": False, "calibrate": False}

@@ -54,7 +54,7 @@ def test_auto_chooses_by_validation_and_is_no_worse_than_the_static_correction(
     choice = m.summary["mean_choice"]
     assert choice["chosen"] == m.mean == m.config["mean"]
     assert min(choice["validation_rmse"].values()) == choice["validation_rmse"][m.mean]
-    assert "chosen by validation" in repr(m) and f"(mean: {m.mean})" in repr(m)
+    assert "chosen by validation" in repr(m) and f"(mean: {m.mean}" in repr(m)
     assert any("mean='auto' chose" in r.getMessage() for r in caplog.records)
     assert (m.regression is not None) == (m.mean == "regression")
     # the static correction: bicubic + the training times' mean residual

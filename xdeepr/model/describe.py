@@ -17,6 +17,11 @@ if TYPE_CHECKING:
     from .container import DownscalingModel
 
 
+def _folds(k: int) -> str:
+    """What the repr says of a cross-fitted regression mean's `k` fold nets."""
+    return f", cross-fitted: member j about fold net j mod {k}"
+
+
 def describe(model: DownscalingModel) -> str:
     """The model's ``repr``: identity, variables, grids, network and what training chose.
 
@@ -32,7 +37,9 @@ def describe(model: DownscalingModel) -> str:
     lines = [
         f"<xdeepr.DownscalingModel {ident}>",
         f"  features: {', '.join(model.features)}  ->  labels: {', '.join(model.labels)}"
-        + (f"  (mean: {model.mean})" if model.mean else "")
+        + (f"  (mean: {model.mean}" if model.mean else "")
+        + (_folds(len(model.regression_folds)) if model.regression_folds else "")
+        + (")" if model.mean else "")
         + (" chosen by validation (mean='auto')" if s.get("mean_choice") else ""),
         f"  label grid: {g.sizes[lat]}x{g.sizes[lon]} ({lat} {float(g[lat][0]):g}.."
         f"{float(g[lat][-1]):g}, {lon} {float(g[lon][0]):g}..{float(g[lon][-1]):g})",
