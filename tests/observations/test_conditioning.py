@@ -132,7 +132,9 @@ def test_model_records_observations_and_round_trips(obs_model, data, tmp_path):
     ft = f.isel(time=slice(N_TRAIN, N_TRAIN + 2))
     a = ft.deepr.downscale(obs_model, observations=obs, **FAST)
     b = ft.deepr.downscale(back, observations=obs, **FAST)
-    np.testing.assert_array_equal(a.t2m.values, b.t2m.values)
+    # the same weights: equal but for the order CPU kernels sum in, which may differ
+    # between calls (one float32 step at 260 K is 3e-5 K)
+    np.testing.assert_allclose(a.t2m.values, b.t2m.values, rtol=0, atol=1e-4)
 
 
 def test_model_without_observations_writes_no_entry(plain_model):

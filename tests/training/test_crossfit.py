@@ -208,12 +208,14 @@ def test_members_take_their_mean_from_the_fold_nets_and_files_keep_them(sample_s
     for j, fold in zip(members, member_folds(members, 3), strict=True):
         want = residual_mean(m, cond, cal, m.regression_folds[fold]) - final
         got = ens.t2m.sel(member=j) - same_noise.t2m.sel(member=j)
-        np.testing.assert_allclose(got.values, want.t2m.values, atol=1e-4)
+        # fields near 260 K: float32 steps of 3e-5 K in each of the two ensembles
+        np.testing.assert_allclose(got.values, want.t2m.values, atol=2e-4)
     assert float(abs(ens.t2m.sel(member=0) - ens.t2m.sel(member=3)).max()) > 0  # noise differs
     # the fold nets travel in the file and give the same ensemble
     loaded = xdeepr.load_model(m.save(tmp_path / "m.xdeepr"))
     assert loaded.regression_folds is not None and len(loaded.regression_folds) == 3
-    np.testing.assert_allclose(era5.deepr.downscale(loaded, **kw).t2m, ens.t2m, atol=1e-5)
+    # equal but for float32 summation order (one step at 260 K is 3e-5 K)
+    np.testing.assert_allclose(era5.deepr.downscale(loaded, **kw).t2m, ens.t2m, atol=1e-4)
     # the deterministic regression mean is the kept net's
     mean = era5.deepr.predict_mean(m)
     assert mean.t2m.dims == ("time", *ens.t2m.dims[2:])
