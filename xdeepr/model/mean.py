@@ -112,8 +112,8 @@ def residual_mean(
 def member_folds(members: Sequence[int] | np.ndarray, k: int) -> np.ndarray:
     """The fold net each ensemble member takes its mean from: member ``j`` → ``j mod k``.
 
-    A member's fold depends on its number only, so a member drawn alone (``members=
-    [7]``) is the same field as in a full ensemble.
+    A member's fold depends on its number only, so a member is the same field
+    whichever chunk of members (a dask block) it is drawn in.
 
     Examples
     --------
