@@ -6,13 +6,18 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import xdeepr
 from xdeepr.errors import ConfigError
 from xdeepr.training import TrainConfig, means, regression
 from xdeepr.training.folds import (
     BLOCKS_PER_FOLD,
+    CHECKPOINT_FRACTIONS,
     MIN_FOLD_TIMES,
+    best_checkpoint,
+    checkpoints,
     contiguous_runs,
     fold_blocks,
     fold_of,
@@ -55,6 +60,55 @@ def test_the_fold_rule_and_its_config_field():
         TrainConfig(mean_folds=-1)
 
 
+@given(st.integers(1, 100_000))
+def test_checkpoints_rise_to_the_steps_asked_for(total):
+    steps = checkpoints(total)
+    assert steps[-1] == total and steps[0] >= 1
+    assert steps == sorted(set(steps))
+    assert len(steps) <= len(CHECKPOINT_FRACTIONS)
+
+
+@given(st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=1, max_size=8))
+def test_the_best_checkpoint_has_the_least_finite_error(errors):
+    steps = [10 * (i + 1) for i in range(len(errors))]
+    best = best_checkpoint(steps, errors)
+    finite = [(e, s_) for e, s_ in zip(errors, steps) if np.isfinite(e)]
+    if not finite:
+        assert best == steps[-1]
+    else:
+        assert best == min(finite)[1]  # the least error, the fewest steps on ties
+
+
+def test_a_net_stopped_early_is_the_one_a_longer_run_passed_through():
+    """``stop`` ends training on the longer run's schedule: early stopping, not a new run."""
+    import torch
+    import xarray as xr
+
+    from xdeepr.training.data import _Data
+
+    cfg = TrainConfig(**TINY)
+    n, dims = 12, ("time", "channel", "y", "x")
+    rng = np.random.default_rng(0)
+
+    def field(c):
+        return xr.DataArray(rng.standard_normal((n, c, 8, 8)).astype("float32"), dims=dims)
+
+    data = _Data(
+        condition=field(2),
+        target=field(1),
+        calendar=np.zeros((n, 2), "float32"),
+        times=np.arange(n),
+    )
+    cpu = torch.device("cpu")
+    _, _, snaps = regression._train_net(data, np.arange(n), 1, cfg, 6, 5, cpu, keep=[2, 4])
+    early, _, none = regression._train_net(data, np.arange(n), 1, cfg, 6, 5, cpu, stop=4)
+    assert sorted(snaps) == [2, 4] and none == {}
+    four, two = snaps[4].state_dict(), snaps[2].state_dict()
+    for name, w in early.state_dict().items():
+        np.testing.assert_allclose(four[name].numpy(), w.numpy(), atol=1e-6, err_msg=name)
+    assert any(not torch.allclose(two[k], w) for k, w in early.state_dict().items())
+
+
 def test_contiguous_runs_cut_at_gaps_so_no_block_spans_a_held_out_fold():
     runs = contiguous_runs(np.r_[0:5, 9:12], 3)
     assert [r.tolist() for r in runs] == [[0, 1, 2], [3, 4], [9, 10, 11]]
@@ -77,12 +131,20 @@ def test_no_fold_net_sees_its_own_times(sample_small, monkeypatch):
 
     real_train, real_predict = regression._train_net, regression._predict
 
-    def spy_train(data, indices, n_labels, cfg, total, seed, device):
+    alive = []  # every net stays alive, so no id is reused
+    stops: dict[int, int | None] = {}
+
+    def spy_train(data, indices, n_labels, cfg, total, seed, device, stop=None, keep=()):
         SpyBlocks.loaded = set()
-        net, loss = real_train(data, indices, n_labels, cfg, total, seed, device)
+        net, loss, snaps = real_train(
+            data, indices, n_labels, cfg, total, seed, device, stop=stop, keep=keep
+        )
         trained.append((seed, np.asarray(indices).copy(), set(SpyBlocks.loaded)))
-        nets[id(net)] = seed
-        return net, loss
+        alive.append((net, snaps))
+        for n_ in (net, *snaps.values()):
+            nets[id(n_)] = seed
+        stops[seed] = stop
+        return net, loss, snaps
 
     predictions = {}  # first time predicted -> (times, the prediction)
     fitted = {}
@@ -111,7 +173,7 @@ def test_no_fold_net_sees_its_own_times(sample_small, monkeypatch):
         s,
         steps=1,
         mean="regression",
-        mean_steps=2,
+        mean_steps=4,
         mean_folds=3,
         validation_fraction=n_val / n,
         validate_every=0,
@@ -137,9 +199,15 @@ def test_no_fold_net_sees_its_own_times(sample_small, monkeypatch):
         assert set(times.tolist()).isdisjoint(fit_on.tolist()), "a fold net saw its own times"
         assert set(times.tolist()).isdisjoint(loaded), "a fold net loaded its own times"
         covered += times.tolist()
-    # every training time is predicted exactly once, out of fold
-    assert sorted(covered) == list(range(n_train))
+    # every training time is predicted out of fold, by its fold net at each checkpoint
+    # and again by the chosen one
+    assert np.array_equal(np.bincount(covered), np.full(n_train, len(checkpoints(4)) + 1))
     assert rec["fold_bounds"] == [fold_blocks(f_) for f_ in time_folds(n_train, 3)]
+    # the steps: the checkpoint with the least out-of-fold error; the kept net stops there
+    assert rec["checkpoints"] == checkpoints(4) == [1, 2, 3, 4]
+    assert len(rec["oof_mse"]) == 4 and all(e > 0 for e in rec["oof_mse"])
+    assert rec["steps"] == best_checkpoint(rec["checkpoints"], rec["oof_mse"])
+    assert rec["max_steps"] == 4 and stops[final_seed] == rec["steps"]
     # the diffusion target at each time is its residual less the prediction of the net
     # that did not see it (folds interleave: nothing may be matched by position)
     for times, pred in predictions.values():

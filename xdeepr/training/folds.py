@@ -34,7 +34,10 @@ import numpy as np
 __all__ = [
     "AUTO_FOLDS",
     "BLOCKS_PER_FOLD",
+    "CHECKPOINT_FRACTIONS",
     "MIN_FOLD_TIMES",
+    "best_checkpoint",
+    "checkpoints",
     "contiguous_runs",
     "fold_blocks",
     "fold_of",
@@ -48,6 +51,9 @@ AUTO_FOLDS = 3
 MIN_FOLD_TIMES = 8
 #: Most contiguous blocks a fold is made of (each of at least MIN_FOLD_TIMES times).
 BLOCKS_PER_FOLD = 4
+#: Where, as fractions of ``mean_steps``, the fold nets' out-of-fold error is measured
+#: to choose the regression nets' steps (early stopping by cross-validation).
+CHECKPOINT_FRACTIONS = (1 / 16, 1 / 8, 3 / 16, 1 / 4, 3 / 8, 1 / 2, 3 / 4, 1)
 
 
 def resolve_folds(mean_folds: int | None, n_train: int) -> int:
@@ -134,3 +140,38 @@ def contiguous_runs(indices: np.ndarray, block_size: int) -> list[np.ndarray]:
     for run in np.split(indices, cuts):
         out += [run[i : i + block_size] for i in range(0, len(run), max(1, block_size))]
     return out
+
+
+def checkpoints(total: int) -> list[int]:
+    """The step counts, up to `total`, at which the fold nets' out-of-fold error is measured.
+
+    :data:`CHECKPOINT_FRACTIONS` of `total`, rounded, at least 1, without repeats; the
+    last is always `total`.
+
+    Examples
+    --------
+    >>> checkpoints(600)
+    [38, 75, 112, 150, 225, 300, 450, 600]
+    >>> checkpoints(3)
+    [1, 2, 3]
+    """
+    steps = {max(1, round(f * total)) for f in CHECKPOINT_FRACTIONS}
+    return sorted(steps | {int(total)})
+
+
+def best_checkpoint(steps: list[int], errors: list[float]) -> int:
+    """The step count of `steps` with the smallest out-of-fold error (the fewest on ties).
+
+    Non-finite errors never win; with none finite, the last (most) steps.
+
+    Examples
+    --------
+    >>> best_checkpoint([10, 20, 40], [0.5, 0.3, 0.4])
+    20
+    >>> best_checkpoint([10, 20], [float("nan"), float("nan")])
+    20
+    """
+    err = np.asarray(errors, dtype=float)
+    if not np.isfinite(err).any():
+        return int(steps[-1])
+    return int(steps[int(np.nanargmin(np.where(np.isfinite(err), err, np.inf)))])

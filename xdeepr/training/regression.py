@@ -23,6 +23,7 @@ j)``, so a resumed run, which trains the mean again, gets the same mean. See
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -37,7 +38,14 @@ from ..nn import UNet
 from ..scaling import Scaler
 from .config import TrainConfig
 from .data import _Blocks, _Data, _landmask, _stack
-from .folds import contiguous_runs, fold_blocks, resolve_folds, time_folds
+from .folds import (
+    best_checkpoint,
+    checkpoints,
+    contiguous_runs,
+    fold_blocks,
+    resolve_folds,
+    time_folds,
+)
 
 #: Added to ``TrainConfig.seed`` for the final net; fold ``k`` adds ``FOLD_SEED * (k + 1)``.
 FINAL_SEED, FOLD_SEED = 1, 7919
@@ -51,8 +59,16 @@ def _train_net(
     total: int,
     seed: int,
     device: torch.device,
-) -> tuple[UNet, float]:
-    """A regression U-Net (its EMA weights, on the CPU) trained on the times `indices`."""
+    stop: int | None = None,
+    keep: Sequence[int] = (),
+) -> tuple[UNet, float, dict[int, UNet]]:
+    """A regression U-Net (its EMA weights, on the CPU) trained on the times `indices`.
+
+    The learning-rate schedule runs over `total` steps; training ends after `stop`
+    steps (default `total`), so a net stopped at step ``s`` is the one a longer run
+    passed through. Also returned: copies of the EMA weights after each step count in
+    `keep`.
+    """
     from .loop import _lr_factor, _optimizer_step
 
     torch.manual_seed(seed)
@@ -70,10 +86,12 @@ def _train_net(
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     blocks = _Blocks(data, indices, cfg.block_size)
     blocks.blocks = contiguous_runs(indices, cfg.block_size)  # never across a held-out fold
+    end = total if stop is None else min(stop, total)
+    snapshots: dict[int, UNet] = {}
     step, epoch, loss = 0, 0, torch.tensor(float("nan"))
-    while step < total:
+    while step < end:
         for block, positions in blocks.batches(epoch, seed, cfg.batch_size):
-            if step >= total:
+            if step >= end:
                 break
             cond_b, tgt_b, cal_b = blocks.load(block)
             pos = torch.from_numpy(np.sort(positions))
@@ -92,8 +110,10 @@ def _train_net(
                 )
             _optimizer_step(loss, net, opt, ema, cfg, step)
             step += 1
+            if step in keep:
+                snapshots[step] = copy.deepcopy(ema).cpu()
         epoch += 1
-    return ema.cpu(), float(loss.detach())
+    return ema.cpu(), float(loss.detach()), snapshots
 
 
 def _predict(
@@ -185,24 +205,45 @@ def fit_regression_mean(
     total = cfg.mean_steps or total_steps
     k = resolve_folds(cfg.mean_folds, n_train)
     folds = time_folds(n_train, k) if k > 1 else []
+    steps = checkpoints(total) if folds else [total]
     bar = progress_bar(
         total=len(folds) + 1, disable=not cfg.progress, desc="regression mean", unit="net"
     )
     with bar:
-        final, loss = _train_net(
-            data, np.arange(n_train), len(labels), cfg, total, cfg.seed + FINAL_SEED, device
-        )
-        bar.update(1)
-        model.regression = final
-        parts, nets = [], []
-        for f, held in enumerate(folds):  # out-of-fold predictions of the training times
+        # fold nets first: their out-of-fold error at each checkpoint picks the steps
+        sse = np.zeros(len(steps))  # out-of-fold squared error at each checkpoint
+        var = {v: float(residual[v].isel(time=slice(0, n_train)).var()) or 1.0 for v in labels}
+        fold_nets: list[dict[int, UNet]] = []
+        for f, held in enumerate(folds):
             fit_on = np.setdiff1d(np.arange(n_train), held)
             seed = cfg.seed + FOLD_SEED * (f + 1)
-            net, _ = _train_net(data, fit_on, len(labels), cfg, total, seed, device)
-            parts.append(_predict(model, net, data, held, calendar, cfg.block_size))
-            nets.append(net)
+            _, _, snaps = _train_net(
+                data, fit_on, len(labels), cfg, total, seed, device, keep=steps
+            )
+            for i, s in enumerate(steps):
+                pred = _predict(model, snaps[s], data, held, calendar, cfg.block_size)
+                sse[i] += _squared_error(residual, held, pred, var)
+            fold_nets.append(snaps)
             bar.update(1)
-    model.regression_folds = nets or None  # members take their mean from these
+        errors = [float(e) / max(1, n_train) for e in sse]
+        chosen = best_checkpoint(steps, errors) if folds else total
+        final, loss, _ = _train_net(
+            data,
+            np.arange(n_train),
+            len(labels),
+            cfg,
+            total,
+            cfg.seed + FINAL_SEED,
+            device,
+            stop=chosen,
+        )
+        bar.update(1)
+    model.regression = final
+    model.regression_folds = [n[chosen] for n in fold_nets] or None  # members' means
+    parts = [  # out-of-fold predictions of the training times
+        _predict(model, n, data, held, calendar, cfg.block_size)
+        for n, held in zip(model.regression_folds or [], folds, strict=True)
+    ]
     rest = np.arange(n_train if folds else 0, n_all)  # validation (all times: no folds)
     if rest.size:
         parts.append(_predict(model, final, data, rest, calendar, cfg.block_size))
@@ -211,13 +252,17 @@ def fit_regression_mean(
     order = np.concatenate([*folds, rest]) if folds else rest
     mean = mean.isel(time=np.argsort(order, kind="stable"))
     model.summary["regression_mean"] = {
-        "steps": total,
+        "steps": chosen,
+        "max_steps": total,
+        "checkpoints": steps if folds else [],
+        "oof_mse": errors if folds else [],
         "final_mse": loss,
         "folds": k,
         "fold_bounds": [fold_blocks(f) for f in folds],
         "rule": (
             f"cross-fitted: {k} folds of contiguous blocks of the {n_train} training "
-            "times, each predicted by a net trained on the others; member j of an "
+            "times, each predicted by a net trained on the others; the nets' steps are "
+            "those of the checkpoint with the least out-of-fold error; member j of an "
             "ensemble takes its mean from fold j mod K; the kept net, trained on all, "
             "is the deterministic mean"
             if folds
@@ -230,3 +275,18 @@ def fit_regression_mean(
     for v in labels:
         left[v].attrs = dict(residual[v].attrs)
     return left
+
+
+def _squared_error(
+    residual: xr.Dataset, held: np.ndarray, pred: xr.Dataset, var: dict[str, float]
+) -> float:
+    """Squared error of `pred` at the times `held`, each label's in its variance `var`.
+
+    Summed over times, averaged over points and labels (NaN points left out).
+    """
+    out = 0.0
+    for v, scale in var.items():
+        truth = residual[v]
+        diff = truth.isel(time=held) - pred[v].transpose(*truth.dims).values
+        out += float((diff**2).sum()) / scale / (truth[0].size * len(var))
+    return out
