@@ -248,9 +248,9 @@ def fit_regression_mean(
     if rest.size:
         parts.append(_predict(model, final, data, rest, calendar, cfg.block_size))
     mean = xr.concat(parts, dim="time") if len(parts) > 1 else parts[0]
-    # the folds interleave: back into time order before the positional subtraction
-    order = np.concatenate([*folds, rest]) if folds else rest
-    mean = mean.isel(time=np.argsort(order, kind="stable"))
+    if folds:  # the folds interleave: back into time order before the positional subtraction
+        order = np.concatenate([*folds, rest])
+        mean = mean.isel(time=np.argsort(order, kind="stable"))
     model.summary["regression_mean"] = {
         "steps": chosen,
         "max_steps": total,
