@@ -129,6 +129,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
         "enabled": bool(cal.get("enabled", {}).get("t2m", False)),
         "raw": _scores(truth, raw.t2m),
         "folds_used": model.summary.get("regression_mean", {}).get("folds"),
+        "mean_steps_used": model.summary.get("regression_mean", {}).get("steps"),
         "split_used": model.summary.get("split_choice", {}).get("split"),
     }
     if out["enabled"]:
