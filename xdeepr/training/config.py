@@ -92,9 +92,8 @@ class TrainConfig:
       beat the seed's linear + epsilon by about 3 in RMSE (BENCHMARKS.md);
     - data: ``features`` / ``labels`` (variable names; one name is a list of one),
       ``mean`` (``"bicubic"``, ``"regression"`` or None; ``learn_residuals`` is its
-      DeepR alias), ``mean_steps`` (the regression nets' steps; with folds the most,
-      the checkpoint with the least out-of-fold error being kept), ``mean_folds`` (the
-      regression mean's cross-fitting folds; 0 or 1: none), ``feature_scaling`` / ``label_scaling``,
+      DeepR alias), ``mean_steps`` (with folds, the most: early stopping by
+      out-of-fold error), ``mean_folds`` (the regression mean's folds; 0, 1: none), ``feature_scaling`` / ``label_scaling``,
       ``transforms`` (per label variable, :mod:`xdeepr.transforms`),
       ``scale_by_month``, ``validation_fraction``, ``patch_size``, ``block_size``;
     - optimisation: ``batch_size``, ``learning_rate``, ``weight_decay``,
@@ -165,9 +164,7 @@ class TrainConfig:
     labels: tuple[str, ...] | None = _f(None, _NAMES)
     learn_residuals: bool = _f(True, BOOL)
     mean: str | None = _f("bicubic", _MEAN)
-    mean_steps: int | None = _f(
-        None, _opt_int(1, "as many as the diffusion's steps; the most, with folds")
-    )
+    mean_steps: int | None = _f(None, _opt_int(1, "as many as the diffusion's steps"))
     mean_folds: int | None = _f(
         None, _opt_int(0, "3 contiguous folds, fewer when a fold would hold under 8 times")
     )
