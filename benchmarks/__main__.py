@@ -31,6 +31,7 @@ SUITES = (
     "distill",
     "onestep",
     "shift",
+    "cmip",
     "deepr",
 )
 #: Suites left out of a run that names none (they train many models: tens of minutes).
@@ -42,6 +43,7 @@ LONG = (
     "distill",
     "onestep",
     "shift",
+    "cmip",
     "deepr",
 )
 

@@ -44,7 +44,7 @@ from . import harness as H
 
 #: Warming added in case ``b``: kelvin per year since 2020-01-01.
 TREND_K = 3.0
-STEPS = {"a": 1500, "b": 1500, "in": 3000}
+STEPS = {"a": 1500, "b": 1500, "in": 3000, "cmip": 1500}
 #: Steps of each regression net of ``mean="regression"`` (the final one and one per fold),
 #: as in the ``calibration`` suite: the mean costs (folds + 1) x MEAN_STEPS steps.
 MEAN_STEPS = 600
@@ -57,12 +57,19 @@ CASES = {
     "in": ("in distribution: train before 2021-07, test 2021-07..12", (None, H.TRAIN_END)),
 }
 TEST = {"a": ("2021-07-01", "2021-09-30"), "b": ("2021-07-01", None), "in": (H.TEST_START, None)}
+#: The variable scored, by case (``cmip``: the CMIP name of near-surface air temperature).
+VARIABLE = {"cmip": "tas"}
+MEANS = ("bicubic", "climatology", "regression", "auto")
 
 
 def _data(case: str, quick: bool) -> tuple[Any, ...]:
     """(train features, train labels, test features, test labels, static) of `case`."""
     import xdeepr
 
+    if case == "cmip":  # a real climate model: HadCM3, A1B -> E1 (the ``cmip`` suite)
+        from .realcase import data
+
+        return data(quick)
     f, l, s = xdeepr.datasets.load_sample()
     if case == "b":  # a uniform warming trend on features and labels alike
         years = (f.time - np.datetime64("2020-01-01")) / np.timedelta64(365 * 24, "h")
@@ -88,7 +95,7 @@ def _warmed(ds: Any, years: Any) -> Any:
 def _scores(truth: Any, fc: Any) -> dict[str, float]:
     from . import trainruns as R
 
-    return R.scores(truth, fc)
+    return R.scores(truth, fc, spectral=False)  # the table shows no spectra
 
 
 def run_one(job: dict[str, Any]) -> dict[str, Any]:
@@ -100,11 +107,12 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
 
     torch.set_num_threads(1)
     case, mean, seed, quick = job["case"], job["mean"], job["seed"], job["quick"]
+    var = VARIABLE.get(case, "t2m")
     tf, tl, sf, sl, static = _data(case, quick)
     cfg = xdeepr.TrainConfig.small(**{**(H.QUICK_TRAIN if quick else {}), "progress": False})
     start = time.perf_counter()
     mean_steps = 2 if quick else job.get("mean_steps") or MEAN_STEPS
-    extra = {"mean_steps": mean_steps} if mean == "regression" else {}
+    extra = {"mean_steps": mean_steps} if mean in ("regression", "auto") else {}
     if job.get("folds") is not None:  # e.g. 0: the in-sample regression mean, for comparison
         extra["mean_folds"] = job["folds"]
     if job.get("split"):  # e.g. "season": validation on the season held out
@@ -113,39 +121,42 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
         tf, tl, static, config=cfg, steps=job["steps"], mean=mean, seed=seed, **extra
     )
     wall = time.perf_counter() - start
-    truth = sl.t2m
+    truth = sl[var]
     members = 2 if quick else MEMBERS
     kw = {"members": members, "progress": False, "seed": 0}
     raw = sf.deepr.downscale(model, calibrate=False, **kw)
     cal = model.calibration or {}
     val = model.summary.get("validation", {}).get("selected") or {}
+    choice = model.summary.get("mean_choice") or {}
     out: dict[str, Any] = {
         **job,
         "wall_s": wall,
         "selected_step": model.summary.get("selected_step"),
         "val_ssr": val.get("val_spread_skill", float("nan")),
         "val_crps": val.get("val_crps", float("nan")),
-        "factor": cal.get("factors", {}).get("t2m", float("nan")),
-        "enabled": bool(cal.get("enabled", {}).get("t2m", False)),
-        "raw": _scores(truth, raw.t2m),
+        "factor": cal.get("factors", {}).get(var, float("nan")),
+        "enabled": bool(cal.get("enabled", {}).get(var, False)),
+        "raw": _scores(truth, raw[var]),
+        "mean_chosen": choice.get("chosen"),
+        "mean_validation_rmse": choice.get("validation_rmse"),
         "folds_used": model.summary.get("regression_mean", {}).get("folds"),
         "mean_steps_used": model.summary.get("regression_mean", {}).get("steps"),
         "split_used": model.summary.get("split_choice", {}).get("split"),
     }
     if out["enabled"]:
-        out["calibrated"] = _scores(truth, sf.deepr.downscale(model, **kw).t2m)
+        out["calibrated"] = _scores(truth, sf.deepr.downscale(model, **kw)[var])
     if not np.isnan(out["factor"]):  # the fitted factor applied whatever the decision
         forced = xdeepr.model.calibration.apply(
-            raw, {"factors": {"t2m": out["factor"]}, "enabled": {"t2m": True}}
+            raw, {"factors": {var: out["factor"]}, "enabled": {var: True}}
         )
-        out["forced"] = _scores(truth, forced.t2m)
+        out["forced"] = _scores(truth, forced[var])
     if model.regression is not None:
-        out["regression"] = _scores(truth, sf.deepr.predict_mean(model).t2m)
+        out["regression"] = _scores(truth, sf.deepr.predict_mean(model)[var])
     bic = sf.deepr.interpolate(sl)
-    resid = (tl.t2m - tf.deepr.interpolate(tl).t2m).mean("time")
-    out["bicubic"] = _scores(truth, bic.t2m)
-    out["static"] = _scores(truth, bic.t2m + resid.values)
-    out["climatology"] = _scores(truth, add_climatology(model.climatology, bic).t2m)
+    resid = (tl[var] - tf.deepr.interpolate(tl)[var]).mean("time")
+    out["bicubic"] = _scores(truth, bic[var])
+    out["static"] = _scores(truth, bic[var] + resid.values)
+    out["climatology"] = _scores(truth, add_climatology(model.climatology, bic)[var])
     return out
 
 
@@ -157,8 +168,15 @@ def _path(job: dict[str, Any]) -> Any:
     return H.cache_dir() / "shift" / name
 
 
-def _jobs(ctx: H.Context) -> list[dict[str, Any]]:
-    spec = "a/bicubic/0,a/regression/0" if ctx.quick else os.environ.get(RUNS_ENV, DEFAULT_RUNS)
+def _jobs(
+    ctx: H.Context,
+    cases: Any = None,
+    env: str = RUNS_ENV,
+    default: str = DEFAULT_RUNS,
+) -> list[dict[str, Any]]:
+    """The runs `env` names (`default` without it; ``case/mean/seed`` of `cases`)."""
+    cases = CASES if cases is None else cases
+    spec = default if ctx.quick else os.environ.get(env, default)
     jobs = []
     for item in spec.split(","):
         item, _, split = item.strip().partition("@")  # "@season": season-out validation
@@ -166,9 +184,10 @@ def _jobs(ctx: H.Context) -> list[dict[str, Any]]:
         folds = [int(m) for m in more if m.isdigit()]  # "/0": the in-sample mean
         msteps = [int(m[1:]) for m in more if m[:1] == "m" and m[1:].isdigit()]  # "/m1500"
         bad = len(folds) + len(msteps) != len(more) or len(folds) > 1 or len(msteps) > 1
-        if case not in CASES or mean not in ("bicubic", "regression") or bad:
+        if case not in cases or mean not in MEANS or bad:
             raise ValueError(
-                f"{RUNS_ENV}: unknown run {item!r} (case/mean/seed[/folds][/mSTEPS][@split])"
+                f"{env}: unknown run {item!r} (case/mean/seed[/folds][/mSTEPS][@split], "
+                f"case in {sorted(cases)}, mean in {MEANS})"
             )
         steps = 3 if ctx.quick else H.train_steps(STEPS[case])
         job = {"case": case, "mean": mean, "seed": int(seed), "steps": steps, "split": split}
@@ -198,13 +217,12 @@ def _cells(s: dict[str, float]) -> list[Any]:
     return [s["crps"], s["rmse"], s["ssr"]]
 
 
-def run(ctx: H.Context) -> str:
-    """Train (or read) every selected run, score, and return the markdown."""
-    results = _run_all(_jobs(ctx), ctx.jobs, ctx.quick)
+def table(results: list[dict[str, Any]], cases: Any) -> tuple[str, str]:
+    """The markdown table of `results`, case by case, and the runs it shows."""
     head = ["case", "setting", "seed", "fair CRPS (K)", "ens.-mean RMSE (K)", "spread-skill"]
     head += ["validation spread-skill", "spread factor (on?)"]
     rows: list[list[Any]] = []
-    for case in CASES:
+    for case in cases:
         done = [r for r in results if r["case"] == case]
         if not done:
             continue
@@ -220,6 +238,8 @@ def run(ctx: H.Context) -> str:
             label = f"mean='{r['mean']}'" + (
                 "" if not folds else " (in-sample)" if folds == 1 else f" ({folds} folds)"
             )
+            if r.get("mean_chosen"):  # mean="auto": what validation chose
+                label += f" -> '{r['mean_chosen']}'"
             if r.get("mean_steps"):
                 label += f", mean_steps={r['mean_steps']}"
             if r.get("split"):
@@ -244,6 +264,13 @@ def run(ctx: H.Context) -> str:
         + (f"@{r['split']}" if r.get("split") else "")
         for r in results
     )
+    return H.table(head, rows), runs
+
+
+def run(ctx: H.Context) -> str:
+    """Train (or read) every selected run, score, and return the markdown."""
+    results = _run_all(_jobs(ctx), ctx.jobs, ctx.quick)
+    body, runs = table(results, CASES)
     note = (
         f"`TrainConfig.small`, {TIMES} training times, steps {STEPS} by case (regression "
         f"nets: {MEAN_STEPS} steps each, 3 cross-fitting folds + the kept net); validation "
@@ -263,4 +290,4 @@ def run(ctx: H.Context) -> str:
         "for months training never saw (case `a`: all test months), of each case's "
         "first run."
     )
-    return H.section(ctx, "shift", "skill outside the training season", [note, H.table(head, rows)])
+    return H.section(ctx, "shift", "skill outside the training season", [note, body])
