@@ -21,7 +21,9 @@ from __future__ import annotations
 
 from typing import Any
 
-#: Annual fields of A1B used for training, from 1860.
+#: The first year of both scenarios' files.
+FIRST_YEAR = 1860
+#: Annual fields of A1B used for training, from :data:`FIRST_YEAR`.
 TRAIN_YEARS = 180
 #: Annual fields of E1 scored, ending in 2099.
 TEST_YEARS = 60

@@ -29,9 +29,10 @@ def run(ctx: H.Context) -> str:
     if not realcase.available():
         why = "Not run: `pip install iris-sample-data` provides the HadCM3 fields."
         return H.section(ctx, "cmip", TITLE, [why])
-    jobs = S._jobs(ctx, CASE, RUNS_ENV, DEFAULT_RUNS)
-    results = S._run_all(jobs, ctx.jobs, ctx.quick)
+    jobs = S.jobs(ctx, CASE, RUNS_ENV, DEFAULT_RUNS)
+    results = S.run_all(jobs, ctx.jobs, ctx.quick)
     body, runs = S.table(results, CASE)
+    first, tenth = realcase.FIRST_YEAR, realcase.TRAIN_YEARS - realcase.TRAIN_YEARS // 10
     note = (
         f"HadCM3 annual means ({realcase.TRAIN_YEARS} training years of A1B, "
         f"{realcase.TEST_YEARS} test years of E1; data: iris-sample-data, UK Open "
@@ -39,10 +40,12 @@ def run(ctx: H.Context) -> str:
         f"`TrainConfig.small`, {S.STEPS['cmip']} steps (regression nets: "
         f"{S.MEAN_STEPS} steps at most, early-stopped on 3 cross-fitting folds); "
         "validation: the default `validation_split='auto'` (the last 10 % of the "
-        f"training years, 2022-2039); test: all {realcase.TEST_YEARS} E1 years, {S.MEMBERS} "
-        f"members, noise seed 0. Runs shown (case/mean/seed): {runs}. Rows as in the "
+        f"training years, {first + tenth}-{first + realcase.TRAIN_YEARS - 1}); test: all "
+        f"{realcase.TEST_YEARS} E1 years, {S.MEMBERS} members, noise seed 0. Runs shown "
+        f"(case/mean/seed): {runs}. Rows as in the "
         "`shift` table: 'raw' is `downscale(calibrate=False)`; deterministic rows' CRPS "
-        "is their MAE; the static correction adds the mean training residual (all 180 "
-        "years) to bicubic; the climatology, the model's (one month and hour: June)."
+        "is their MAE; the static correction adds the mean training residual (all "
+        f"{realcase.TRAIN_YEARS} years) to bicubic; the climatology, the model's (one "
+        "month and hour: June)."
     )
     return H.section(ctx, "cmip", TITLE, [note, body])

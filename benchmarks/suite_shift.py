@@ -168,7 +168,7 @@ def _path(job: dict[str, Any]) -> Any:
     return H.cache_dir() / "shift" / name
 
 
-def _jobs(
+def jobs(
     ctx: H.Context,
     cases: Any = None,
     env: str = RUNS_ENV,
@@ -177,7 +177,7 @@ def _jobs(
     """The runs `env` names (`default` without it; ``case/mean/seed`` of `cases`)."""
     cases = CASES if cases is None else cases
     spec = default if ctx.quick else os.environ.get(env, default)
-    jobs = []
+    out = []
     for item in spec.split(","):
         item, _, split = item.strip().partition("@")  # "@season": season-out validation
         case, mean, seed, *more = item.split("/")
@@ -192,24 +192,33 @@ def _jobs(
         steps = 3 if ctx.quick else H.train_steps(STEPS[case])
         job = {"case": case, "mean": mean, "seed": int(seed), "steps": steps, "split": split}
         job["mean_steps"] = msteps[0] if msteps else None
-        jobs.append({**job, "folds": folds[0] if folds else None})
-    return [{**j, "quick": ctx.quick} for j in jobs]
+        out.append({**job, "folds": folds[0] if folds else None})
+    return [{**j, "quick": ctx.quick} for j in out]
 
 
-def _run_all(jobs: list[dict[str, Any]], n_jobs: int, quick: bool) -> list[dict[str, Any]]:
-    """Each job's result: from the cache (real runs), else trained (in a pool of `n_jobs`)."""
+def run_all(jobs: list[dict[str, Any]], n_jobs: int, quick: bool) -> list[dict[str, Any]]:
+    """Each job's result: from the cache (real runs), else trained (in a pool of `n_jobs`).
+
+    Each real run is cached as soon as it finishes, so a run that fails or is stopped
+    late keeps the ones before it.
+    """
     todo = [j for j in jobs if quick or not _path(j).exists()]
-    if n_jobs > 1 and len(todo) > 1:
-        with mp.get_context("spawn").Pool(n_jobs, maxtasksperchild=1) as pool:
-            done = pool.map(run_one, todo, chunksize=1)
-    else:
-        done = [run_one(j) for j in todo]
-    for r in done:
+    fresh: dict[str, dict[str, Any]] = {}
+
+    def keep(r: dict[str, Any]) -> None:
         if not quick:
             _path(r).parent.mkdir(parents=True, exist_ok=True)
             stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
             _path(r).write_text(json.dumps({**r, "measured": stamp}))
-    fresh = {str(_path(r)): r for r in done}
+        fresh[str(_path(r))] = r
+
+    if n_jobs > 1 and len(todo) > 1:
+        with mp.get_context("spawn").Pool(n_jobs, maxtasksperchild=1) as pool:
+            for r in pool.imap_unordered(run_one, todo, chunksize=1):
+                keep(r)
+    else:
+        for j in todo:
+            keep(run_one(j))
     return [fresh.get(str(_path(j))) or json.loads(_path(j).read_text()) for j in jobs]
 
 
@@ -269,7 +278,7 @@ def table(results: list[dict[str, Any]], cases: Any) -> tuple[str, str]:
 
 def run(ctx: H.Context) -> str:
     """Train (or read) every selected run, score, and return the markdown."""
-    results = _run_all(_jobs(ctx), ctx.jobs, ctx.quick)
+    results = run_all(jobs(ctx), ctx.jobs, ctx.quick)
     body, runs = table(results, CASES)
     note = (
         f"`TrainConfig.small`, {TIMES} training times, steps {STEPS} by case (regression "

@@ -91,9 +91,9 @@ class TrainConfig:
       seed's ``"epsilon"``), ``sampler`` (the model's default sampler); cosine + v
       beat the seed's linear + epsilon by about 3 in RMSE (BENCHMARKS.md);
     - data: ``features`` / ``labels`` (variable names; one name is a list of one),
-      ``mean`` (``"bicubic"``, ``"regression"`` or None; ``learn_residuals`` is its
-      DeepR alias), ``mean_steps`` (with folds, the most: early stopping by
-      out-of-fold error), ``mean_folds`` (the regression mean's folds; 0, 1: none), ``feature_scaling`` / ``label_scaling``,
+      ``mean`` (one of :data:`MEANS`; ``learn_residuals`` is its DeepR alias),
+      ``mean_steps`` (with folds, the most: early stopping by out-of-fold error),
+      ``mean_folds`` (the regression mean's folds; 0, 1: none), ``feature_scaling`` / ``label_scaling``,
       ``transforms`` (per label variable, :mod:`xdeepr.transforms`),
       ``scale_by_month``, ``validation_fraction``, ``patch_size``, ``block_size``;
     - optimisation: ``batch_size``, ``learning_rate``, ``weight_decay``,
