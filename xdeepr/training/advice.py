@@ -38,8 +38,8 @@ def advice(
         under-dispersive; above: over-dispersive).
     setup : mapping, optional
         What the model does: the :class:`~xdeepr.training.TrainConfig` fields
-        ``mean``, ``dropout``, ``calibrate`` and ``mean_folds`` as resolved (the
-        number of folds used; 1: not cross-fitted). Missing keys: not known, so the
+        ``mean``, ``dropout``, ``calibrate``, ``selection`` and ``mean_folds`` as
+        resolved (the number of folds used; 1: not cross-fitted). Missing keys: not known, so the
         corresponding suggestion is made.
     calibration : mapping, optional
         The fitted spread calibration (:func:`xdeepr.model.calibration.fit_calibration`).
@@ -65,11 +65,14 @@ def advice(
         what = (
             "under-dispersive: members too alike for their error, so the ensemble is over-confident"
         )
-        tips.append(
-            "train on more times, or fewer steps (model.summary['validation']['records'] "
-            "shows where it was calibrated); validate more often (validate_every) so the "
-            "selection can catch that point"
-        )
+        if s.get("selection") == "calibrated":
+            tips.append("train on more times; selection='skill' keeps calibrated raw weights")
+        else:
+            tips.append(
+                "train on more times, or fewer steps (model.summary['validation']['records'] "
+                "shows where it was calibrated); validate more often (validate_every) so the "
+                "selection can catch that point"
+            )
         if not s.get("dropout"):
             tips.append("dropout=0.1")
         if s.get("mean", "bicubic") != "regression":

@@ -31,8 +31,8 @@ __all__ = ["AUTO_VALIDATIONS", "MEANS", "SELECTIONS", "VALIDATION_SPLITS", "Trai
 #: month x hour climatology, a regression U-Net (CorrDiff), or the best of the three on
 #: validation ("auto", xdeepr.training.means); None: no mean.
 MEANS = ("bicubic", "climatology", "regression", "auto")
-#: Which weights train() returns: the best by validation skill, or the last EMA weights.
-SELECTIONS = ("skill", "last")
+#: Weights train() returns: best by validation skill, by calibrated skill, or the last.
+SELECTIONS = ("skill", "calibrated", "last")
 #: Validations per run when ``validate_every`` is None (the last step always validates).
 AUTO_VALIDATIONS = 8
 #: "auto": a season held out where the data lack one ("season"), else the last ("block").

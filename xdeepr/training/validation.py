@@ -34,7 +34,6 @@ import copy
 import math
 import time as _time
 import warnings
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -46,6 +45,7 @@ from ..metrics.probabilistic import CALIBRATED_SPREAD_SKILL
 from ..options import SamplingOptions
 from . import holdout
 from .distributed import gather_shares
+from .selection import CALIBRATED_RULE, RULE, calibrated_crps, select
 
 if TYPE_CHECKING:
     from ..model import DownscalingModel
@@ -53,19 +53,20 @@ if TYPE_CHECKING:
     from .config import TrainConfig
     from .data import _Data
 
-__all__ = ["CALIBRATED_SPREAD_SKILL", "CalibrationWarning", "SkillValidation", "select"]
+__all__ = [
+    "CALIBRATED_RULE",
+    "CALIBRATED_SPREAD_SKILL",
+    "CalibrationWarning",
+    "SkillValidation",
+    "calibrated_crps",
+    "select",
+]
 
 #: Fewest steps between two automatic validations (short runs validate at the end only).
 AUTO_MIN_EVERY = 50
 #: Former names of :data:`~xdeepr.metrics.CALIBRATED_SPREAD_SKILL` (selection and warning
 #: bands, now one): deprecated, read through the module's ``__getattr__``.
 _DEPRECATED_BANDS = ("SELECTION_BAND", "WARN_BAND")
-#: What :func:`select` does, in words (model.summary and the docs say it).
-RULE = (
-    "lowest validation fair CRPS among the validations whose spread-skill ratio lies in "
-    f"[{CALIBRATED_SPREAD_SKILL[0]}, {CALIBRATED_SPREAD_SKILL[1]}]; if none does, the "
-    "spread-skill ratio closest to 1 (|log ratio|), ties broken by the lower CRPS"
-)
 
 
 def __getattr__(name: str) -> Any:
@@ -86,42 +87,6 @@ class CalibrationWarning(UserWarning):
 
     The band is :data:`xdeepr.metrics.CALIBRATED_SPREAD_SKILL` (0.9 to 1.1).
     """
-
-
-def _key(record: dict[str, float], band: tuple[float, float]) -> tuple[int, float, float]:
-    """Sort key of a validation record: calibrated ones first, then by CRPS."""
-    crps, ssr = record["val_crps"], record["val_spread_skill"]
-    if not (math.isfinite(crps) and math.isfinite(ssr)) or ssr <= 0:
-        return (2, math.inf, math.inf)
-    if band[0] <= ssr <= band[1]:
-        return (0, crps, 0.0)
-    return (1, abs(math.log(ssr)), crps)
-
-
-def select(
-    records: Sequence[dict[str, float]], band: tuple[float, float] = CALIBRATED_SPREAD_SKILL
-) -> int | None:
-    """Index of the validation whose weights to keep (see :data:`RULE`); None if none.
-
-    Parameters
-    ----------
-    records : sequence of dict
-        Each with ``val_crps`` and ``val_spread_skill`` (as in ``model.summary``).
-    band : (float, float)
-        Spread-skill ratios counted as calibrated (default
-        :data:`xdeepr.metrics.CALIBRATED_SPREAD_SKILL`, 0.9 to 1.1).
-
-    Examples
-    --------
-    >>> select([{"val_crps": 0.3, "val_spread_skill": 0.5},
-    ...         {"val_crps": 0.4, "val_spread_skill": 0.7}])  # none calibrated: closest to 1
-    1
-    >>> select([]) is None
-    True
-    """
-    if not records:
-        return None
-    return min(range(len(records)), key=lambda i: (_key(records[i], band), i))
 
 
 def _mean_over_variables(ds: xr.Dataset) -> float:
@@ -290,8 +255,10 @@ class SkillValidation:
             "val_spread_skill": _mean_over_variables(metrics.spread_skill_ratio(truth, ens)),
             "val_rmse": _mean_over_variables(metrics.rmse(truth, ens.mean("member"))),
         }
+        if self.cfg.selection == "calibrated" and ens.sizes["time"] >= 2:
+            rec["val_crps_calibrated"] = calibrated_crps(truth, ens)
         self.records.append(rec)
-        best = select(self.records)
+        best = select(self.records, by=self.cfg.selection)
         if best == len(self.records) - 1:
             self.best, self.since_best = best, 0
             self.best_state = {k: v.detach().cpu().clone() for k, v in ema.state_dict().items()}
@@ -335,7 +302,7 @@ class SkillValidation:
             self.validate(ema, step)  # a run stopped by max_minutes still ends validated
         ema = ema.cpu()
         chosen = step
-        if self.cfg.selection == "skill" and self.best is not None and self.best_state:
+        if self.cfg.selection != "last" and self.best is not None and self.best_state:
             chosen = int(self.records[self.best]["step"])
             if chosen != step:
                 model.final_ema_state = {k: v.clone() for k, v in ema.state_dict().items()}
@@ -346,7 +313,9 @@ class SkillValidation:
         rec = next((r for r in self.records if r["step"] == chosen), None)
         model.summary["selected_step"] = chosen
         model.summary["validation"] = {
-            "rule": RULE if self.cfg.selection == "skill" else "the last weights",
+            "rule": {"skill": RULE, "calibrated": CALIBRATED_RULE}.get(
+                self.cfg.selection, "the last weights"
+            ),
             "split": self.cfg.validation_split,  # the last times, or a season held out
             "selected": rec,
             "records": self.records,
@@ -368,6 +337,7 @@ class SkillValidation:
             "dropout": self.cfg.dropout,
             "calibrate": self.cfg.calibrate,
             "mean_folds": folds,
+            "selection": self.cfg.selection,
         }
 
     def calibrate(self, model: DownscalingModel, net: UNet, step: float) -> None:
@@ -401,13 +371,16 @@ def _warn_if_uncalibrated(
 
     The advice depends on what the model already does (:func:`.advice.advice`),
     and says so when the post-hoc spread calibration is on (with the validation
-    spread-skill it gives).
+    spread-skill it gives). With ``selection="calibrated"`` the spread is left to the
+    calibration: no warning when it is on and brings every variable into the band.
     """
     from .advice import advice
 
     ssr = rec["val_spread_skill"]
     low, high = CALIBRATED_SPREAD_SKILL
     if low <= ssr <= high or not math.isfinite(ssr):
+        return
+    if (setup or {}).get("selection") == "calibrated" and _mended(calibration):
         return
     what, tips = advice(ssr, setup, calibration)
     warnings.warn(
@@ -416,4 +389,16 @@ def _warn_if_uncalibrated(
         f"{rec['val_crps']:.3g}): {what}. Try: {tips}.",
         CalibrationWarning,
         stacklevel=5,  # _warn_if_uncalibrated < finish < _optimise < train < the caller
+    )
+
+
+def _mended(calibration: dict[str, Any] | None) -> bool:
+    """Whether the spread calibration is on for every variable and puts each in the band."""
+    if not calibration or not calibration.get("factors"):
+        return False
+    low, high = CALIBRATED_SPREAD_SKILL
+    on, per_var = calibration.get("enabled", {}), calibration.get("validation", {})
+    return all(
+        on.get(v) and low <= per_var.get(v, {}).get("spread_skill_calibrated", math.nan) <= high
+        for v in calibration["factors"]
     )

@@ -1,0 +1,135 @@
+"""Issue 21: ``selection="calibrated"``, weights chosen by their calibrated validation CRPS."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+import xarray as xr
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import xdeepr
+from xdeepr.metrics import crps_ensemble
+from xdeepr.training import select, validation
+from xdeepr.training.selection import CALIBRATED_RULE, RULE, calibrated_crps
+
+from ..conftest import TINY
+
+
+def _rec(step: int, crps: float, ssr: float, cal: float | None = None) -> dict[str, float]:
+    out = {"step": float(step), "val_crps": crps, "val_spread_skill": ssr, "val_rmse": 0.5}
+    if cal is not None:
+        out["val_crps_calibrated"] = cal
+    return out
+
+
+def test_calibrated_selection_leaves_the_spread_to_the_calibration():
+    # the real case's pattern: skill keeps improving while the spread falls behind
+    history = [
+        _rec(188, 0.118, 0.92, 0.117),
+        _rec(375, 0.110, 0.85, 0.106),
+        _rec(1500, 0.100, 0.72, 0.092),
+    ]
+    assert select(history) == 0  # the band first: the worst-scoring weights
+    assert select(history, by="calibrated") == 2
+    # ties go to the earlier; NaN never wins
+    tied = [_rec(1, 0.3, 1.0, 0.2), _rec(2, 0.3, 1.0, 0.2), _rec(3, 0.1, 1.0, math.nan)]
+    assert select(tied, by="calibrated") == 0
+
+
+def test_calibrated_selection_without_scores_falls_back_to_the_skill_rule():
+    history = [_rec(1, 0.30, 1.05), _rec(2, 0.27, 0.97), _rec(3, 0.20, 0.5)]
+    assert select(history, by="calibrated") == select(history) == 1
+    nan = [_rec(1, 0.30, 1.05, math.nan), _rec(2, 0.27, 0.97, math.nan)]
+    assert select(nan, by="calibrated") == 1
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(0.01, 2.0),
+            st.floats(0.1, 3.0),
+            st.one_of(st.floats(0.01, 2.0), st.just(math.nan)),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_calibrated_selection_is_the_first_least_calibrated_crps(values):
+    records = [_rec(i, c, r, k) for i, (c, r, k) in enumerate(values)]
+    finite = [k for _, _, k in values if math.isfinite(k)]
+    got = select(records, by="calibrated")
+    if finite:
+        assert got == [k for _, _, k in values].index(min(finite))
+    else:
+        assert got == select(records)
+
+
+def _ensemble(spread: float, seed: int = 0) -> tuple[xr.Dataset, xr.Dataset]:
+    """Truth ~ N(mu, 1) and 8 members ~ N(mu, spread**2): under-dispersive below 1."""
+    rng = np.random.default_rng(seed)
+    mu = rng.normal(size=(24, 6, 6))
+    dims = ("time", "lat", "lon")
+    truth = xr.Dataset({"t2m": (dims, mu + rng.normal(size=mu.shape))})
+    members = mu + spread * rng.normal(size=(8, *mu.shape))
+    return truth, xr.Dataset({"t2m": (("member", *dims), members)})
+
+
+def test_calibrated_crps_rewards_what_the_spread_factor_can_mend():
+    truth, under = _ensemble(0.4)
+    raw = float(crps_ensemble(truth, under, fair=True)["t2m"])
+    # the spread factor (about x2.5) mends the under-dispersion on held-out halves
+    assert calibrated_crps(truth, under) < 0.9 * raw
+    truth, right = _ensemble(1.0)
+    raw = float(crps_ensemble(truth, right, fair=True)["t2m"])
+    assert calibrated_crps(truth, right) == pytest.approx(raw, rel=0.02)
+
+
+def test_train_selects_by_the_calibrated_crps_and_says_so(sample_small, monkeypatch):
+    f, l, s = sample_small
+    f, l = f.isel(time=slice(0, 40)), l.isel(time=slice(0, 40))
+    scores = iter([0.5, 0.2, 0.4])
+    monkeypatch.setattr(validation, "calibrated_crps", lambda truth, ens: next(scores))
+    kw = {**TINY, "steps": 6, "validate_every": 2}
+    m = xdeepr.train(f, l, s, selection="calibrated", **kw)
+    records = m.summary["validation"]["records"]
+    assert [r["val_crps_calibrated"] for r in records] == [0.5, 0.2, 0.4]
+    assert m.summary["selected_step"] == 4 and m.final_ema_state is not None
+    assert m.summary["validation"]["rule"] == CALIBRATED_RULE
+    assert "calibration" in m.summary  # the calibration is fitted on the kept weights
+    skill = xdeepr.train(f, l, s, **kw)  # the default records no calibrated score
+    assert skill.summary["validation"]["rule"] == RULE
+    assert all("val_crps_calibrated" not in r for r in skill.summary["validation"]["records"])
+
+
+def test_an_unknown_selection_is_refused_with_the_choices():
+    with pytest.raises(xdeepr.errors.ConfigError, match="calibrated"):
+        xdeepr.TrainConfig(selection="calibrate")
+
+
+def _fit(factor: float, on: bool, ssr_after: float) -> dict:
+    return {
+        "factors": {"t2m": factor},
+        "enabled": {"t2m": on},
+        "validation": {"t2m": {"spread_skill_calibrated": ssr_after}},
+    }
+
+
+def test_calibrated_selection_warns_only_when_the_calibration_does_not_mend_it():
+    from xdeepr.training.validation import CalibrationWarning, _warn_if_uncalibrated
+
+    rec = _rec(1500, 0.1, 0.72)
+    setup = {"mean": "bicubic", "selection": "calibrated"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # mended: x1.4 brings it to 1.01
+        _warn_if_uncalibrated(rec, setup, _fit(1.4, True, 1.01))
+    for fit in (_fit(1.4, False, 1.01), _fit(1.1, True, 0.79), None):
+        with pytest.warns(CalibrationWarning, match="selection='skill'") as got:
+            _warn_if_uncalibrated(rec, setup, fit)
+        assert "fewer steps" not in str(got[0].message)
+    with pytest.warns(CalibrationWarning, match="fewer steps"):  # the default: as before
+        _warn_if_uncalibrated(rec, {"mean": "bicubic"}, _fit(1.4, True, 1.01))

@@ -1,0 +1,121 @@
+"""Which validated weights :func:`xdeepr.train` returns: the rules of ``selection``.
+
+``TrainConfig(selection=...)``:
+
+- ``"skill"`` (default, :data:`RULE`): the lowest validation fair CRPS among the
+  validations whose spread-skill ratio lies in the calibrated band (0.9 to 1.1),
+  else the one closest to it;
+- ``"calibrated"`` (:data:`CALIBRATED_RULE`): the lowest validation fair CRPS *after*
+  the post-hoc spread calibration fitted on that validation's ensemble
+  (:func:`calibrated_crps`). Training long on little data sharpens the ensemble mean
+  while the spread falls behind the error; the band-first rule then keeps early,
+  worse-scoring weights, whereas the spread factor can widen the later ones. Which
+  does better is measured, case by case, in BENCHMARKS.md ("shift", "cmip");
+- ``"last"``: the last EMA weights.
+
+Examples
+--------
+>>> records = [{"step": 100.0, "val_crps": 0.30, "val_spread_skill": 0.95},
+...            {"step": 200.0, "val_crps": 0.26, "val_spread_skill": 0.70},
+...            {"step": 300.0, "val_crps": 0.28, "val_spread_skill": 1.05}]
+>>> select(records)  # the lowest CRPS among the calibrated ones
+2
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import xarray as xr
+
+from ..metrics.probabilistic import CALIBRATED_SPREAD_SKILL
+
+__all__ = ["CALIBRATED_RULE", "RULE", "calibrated_crps", "select"]
+
+#: What :func:`select` does, in words (model.summary and the docs say it).
+RULE = (
+    "lowest validation fair CRPS among the validations whose spread-skill ratio lies in "
+    f"[{CALIBRATED_SPREAD_SKILL[0]}, {CALIBRATED_SPREAD_SKILL[1]}]; if none does, the "
+    "spread-skill ratio closest to 1 (|log ratio|), ties broken by the lower CRPS"
+)
+#: What :func:`select` does with ``by="calibrated"`` (``TrainConfig(selection="calibrated")``).
+CALIBRATED_RULE = (
+    "lowest validation fair CRPS after the post-hoc spread calibration fitted on that "
+    "validation's ensemble (scored on each half of the times with the factor fitted on "
+    "the other; the raw CRPS where the calibration would stay off); ties: the earlier"
+)
+
+
+def _key(record: dict[str, float], band: tuple[float, float]) -> tuple[int, float, float]:
+    """Sort key of a validation record: calibrated ones first, then by CRPS."""
+    crps, ssr = record["val_crps"], record["val_spread_skill"]
+    if not (math.isfinite(crps) and math.isfinite(ssr)) or ssr <= 0:
+        return (2, math.inf, math.inf)
+    if band[0] <= ssr <= band[1]:
+        return (0, crps, 0.0)
+    return (1, abs(math.log(ssr)), crps)
+
+
+def _calibrated_key(record: dict[str, float]) -> tuple[int, float]:
+    """Sort key of ``by="calibrated"``: the CRPS the spread calibration gives; NaN last."""
+    crps = record.get("val_crps_calibrated", math.nan)
+    return (0, crps) if math.isfinite(crps) else (1, math.inf)
+
+
+def select(
+    records: Sequence[dict[str, float]],
+    band: tuple[float, float] = CALIBRATED_SPREAD_SKILL,
+    by: str = "skill",
+) -> int | None:
+    """Index of the validation whose weights to keep; None if none.
+
+    Parameters
+    ----------
+    records : sequence of dict
+        Each with ``val_crps`` and ``val_spread_skill`` (as in ``model.summary``), and
+        for ``by="calibrated"`` ``val_crps_calibrated``.
+    band : (float, float)
+        Spread-skill ratios counted as calibrated (default
+        :data:`xdeepr.metrics.CALIBRATED_SPREAD_SKILL`, 0.9 to 1.1).
+    by : {"skill", "calibrated"}
+        ``"skill"``: :data:`RULE` (the band first); ``"calibrated"``:
+        :data:`CALIBRATED_RULE` (the spread is the calibration's to mend, so the band
+        does not come first).
+
+    Examples
+    --------
+    >>> select([{"val_crps": 0.3, "val_spread_skill": 0.5},
+    ...         {"val_crps": 0.4, "val_spread_skill": 0.7}])  # none calibrated: closest to 1
+    1
+    >>> select([{"val_crps": 0.3, "val_spread_skill": 0.95, "val_crps_calibrated": 0.3},
+    ...         {"val_crps": 0.2, "val_spread_skill": 0.70, "val_crps_calibrated": 0.19}],
+    ...        by="calibrated")  # under-dispersive, but the best once calibrated
+    1
+    >>> select([]) is None
+    True
+    """
+    if not records:
+        return None
+    scored = any(math.isfinite(r.get("val_crps_calibrated", math.nan)) for r in records)
+    if by == "calibrated" and scored:  # none scored (one validation time): the skill rule
+        return min(range(len(records)), key=lambda i: (_calibrated_key(records[i]), i))
+    return min(range(len(records)), key=lambda i: (_key(records[i], band), i))
+
+
+def calibrated_crps(truth: xr.Dataset, ens: xr.Dataset) -> float:
+    """Fair CRPS of `ens` after the spread calibration fitted on it, cross-fitted by halves.
+
+    Per variable: the mean over the two halves of the times of the CRPS with the
+    factor fitted on the other half where :func:`~xdeepr.model.calibration.fit_calibration`
+    would switch the calibration on, else the raw CRPS; then the mean over variables.
+    """
+    from ..model.calibration import fit_calibration
+
+    fit = fit_calibration(truth, ens)
+    scores = [
+        v["crps_crossfitted_halves"] if fit["enabled"][name] else v["crps_raw_halves"]
+        for name, v in fit["validation"].items()
+    ]
+    return float(np.mean(scores)) if scores else math.nan
