@@ -26,8 +26,9 @@ can be added run by run; ``XDEEPR_BENCH_SHIFT`` chooses the runs
 (``case/mean/seed`` separated by commas, e.g. ``a/bicubic/0,a/regression/0``, a run
 with ``@SPLIT`` validating with ``validation_split=SPLIT``, e.g. ``a/bicubic/0@season``,
 ``/0`` for the in-sample regression mean, ``/mSTEPS`` for its nets' steps (default
-:data:`MEAN_STEPS`), e.g. ``in/regression/0/m3000``;
-default :data:`DEFAULT_RUNS`).
+:data:`MEAN_STEPS`), e.g. ``in/regression/0/m3000``, ``/calibrated`` or ``/last`` for
+``TrainConfig.selection``, ``/default`` for ``TrainConfig()`` (its 4 levels and
+``epochs``) instead of ``TrainConfig.small``; default :data:`DEFAULT_RUNS`).
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ TEST = {"a": ("2021-07-01", "2021-09-30"), "b": ("2021-07-01", None), "in": (H.T
 #: The variable scored, by case (``cmip``: the CMIP name of near-surface air temperature).
 VARIABLE = {"cmip": "tas"}
 MEANS = ("bicubic", "climatology", "regression", "auto")
+#: Selections a run may name besides the default, "skill" (``.../calibrated``).
+SELECTIONS = ("calibrated", "last")
 
 
 def _data(case: str, quick: bool) -> tuple[Any, ...]:
@@ -110,6 +113,8 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     var = VARIABLE.get(case, "t2m")
     tf, tl, sf, sl, static = _data(case, quick)
     cfg = xdeepr.TrainConfig.small(**{**(H.QUICK_TRAIN if quick else {}), "progress": False})
+    if job.get("config") == "default":  # the defaults (4 levels, trained for `epochs`)
+        cfg = xdeepr.TrainConfig(progress=False, **({"epochs": 1} if quick else {}))
     start = time.perf_counter()
     mean_steps = 2 if quick else job.get("mean_steps") or MEAN_STEPS
     extra = {"mean_steps": mean_steps} if mean in ("regression", "auto") else {}
@@ -117,6 +122,8 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
         extra["mean_folds"] = job["folds"]
     if job.get("split"):  # e.g. "season": validation on the season held out
         extra["validation_split"] = job["split"]
+    if job.get("selection"):  # e.g. "calibrated": the weights' calibrated validation CRPS
+        extra["selection"] = job["selection"]
     model = xdeepr.train(
         tf, tl, static, config=cfg, steps=job["steps"], mean=mean, seed=seed, **extra
     )
@@ -142,6 +149,8 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
         "folds_used": model.summary.get("regression_mean", {}).get("folds"),
         "mean_steps_used": model.summary.get("regression_mean", {}).get("steps"),
         "split_used": model.summary.get("split_choice", {}).get("split"),
+        "records": model.summary.get("validation", {}).get("records"),
+        "steps_used": model.summary.get("steps"),
     }
     if out["enabled"]:
         out["calibrated"] = _scores(truth, sf.deepr.downscale(model, **kw)[var])
@@ -164,7 +173,9 @@ def _path(job: dict[str, Any]) -> Any:
     more = f"-m{job.get('mean_steps') or MEAN_STEPS}" if job["mean"] == "regression" else ""
     more += "" if job.get("folds") is None else f"-f{job['folds']}"
     more += f"-v{job['split']}" if job.get("split") else ""
-    name = f"{job['case']}-{job['mean']}-s{job['seed']}-{job['steps']}{more}.json"
+    more += f"-sel{job['selection']}" if job.get("selection") else ""
+    more += "-default" if job.get("config") == "default" else ""
+    name = f"{job['case']}-{job['mean']}-s{job['seed']}-{job['steps'] or 'epochs'}{more}.json"
     return H.cache_dir() / "shift" / name
 
 
@@ -183,15 +194,22 @@ def jobs(
         case, mean, seed, *more = item.split("/")
         folds = [int(m) for m in more if m.isdigit()]  # "/0": the in-sample mean
         msteps = [int(m[1:]) for m in more if m[:1] == "m" and m[1:].isdigit()]  # "/m1500"
-        bad = len(folds) + len(msteps) != len(more) or len(folds) > 1 or len(msteps) > 1
+        sel = [m for m in more if m in SELECTIONS]  # "/calibrated": TrainConfig.selection
+        default = [m for m in more if m == "default"]  # "/default": TrainConfig()
+        bad = len(folds) + len(msteps) + len(sel) + len(default) != len(more)
+        bad = bad or max(len(folds), len(msteps), len(sel), len(default)) > 1
         if case not in cases or mean not in MEANS or bad:
             raise ValueError(
-                f"{env}: unknown run {item!r} (case/mean/seed[/folds][/mSTEPS][@split], "
+                f"{env}: unknown run {item!r} (case/mean/seed[/folds][/mSTEPS][/selection]"
+                "[@split], "
                 f"case in {sorted(cases)}, mean in {MEANS})"
             )
         steps = 3 if ctx.quick else H.train_steps(STEPS[case])
         job = {"case": case, "mean": mean, "seed": int(seed), "steps": steps, "split": split}
         job["mean_steps"] = msteps[0] if msteps else None
+        job["selection"] = sel[0] if sel else None
+        if default:  # TrainConfig(), trained for its epochs
+            job["config"], job["steps"] = "default", None
         out.append({**job, "folds": folds[0] if folds else None})
     return [{**j, "quick": ctx.quick} for j in out]
 
@@ -251,6 +269,10 @@ def table(results: list[dict[str, Any]], cases: Any) -> tuple[str, str]:
                 label += f" -> '{r['mean_chosen']}'"
             if r.get("mean_steps"):
                 label += f", mean_steps={r['mean_steps']}"
+            if r.get("config") == "default":
+                label += f", TrainConfig() ({r.get('steps_used')} steps)"
+            if r.get("selection"):
+                label += f", selection='{r['selection']}'"
             if r.get("split"):
                 label += f", validation_split='{r['split']}'"
             elif r.get("split_used"):  # the default, "auto": say what it chose
@@ -270,6 +292,8 @@ def table(results: list[dict[str, Any]], cases: Any) -> tuple[str, str]:
         f"{r['case']}/{r['mean']}/{r['seed']}"
         + ("" if r.get("folds") is None else f"/{r['folds']}")
         + (f"/m{r['mean_steps']}" if r.get("mean_steps") else "")
+        + (f"/{r['selection']}" if r.get("selection") else "")
+        + ("/default" if r.get("config") == "default" else "")
         + (f"@{r['split']}" if r.get("split") else "")
         for r in results
     )

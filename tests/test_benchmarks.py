@@ -323,3 +323,26 @@ def test_onestep_suite_scores_teacher_student_and_times_deepr(quick_run):
     assert "LMS 10 steps" in deepr and float(deepr.split("|")[2]) > 0
     student = next(ln for ln in section.splitlines() if ln.startswith("| student 1 evaluation"))
     assert student.rstrip(" |").endswith("x")  # the ratio against DeepR's default
+
+
+def test_shift_runs_name_their_selection_and_config(monkeypatch):
+    from benchmarks import suite_shift as S
+
+    ctx = harness.Context(device=torch.device("cpu"))
+    monkeypatch.delenv(harness.STEPS_ENV, raising=False)
+    spec = "cmip/bicubic/1/calibrated,a/regression/0/m300/last,cmip/bicubic/0/default"
+    monkeypatch.setenv(S.RUNS_ENV, spec)
+    cal, last, default = S.jobs(ctx, {**S.CASES, "cmip": ("", None)})
+    assert (cal["selection"], cal["seed"], cal.get("config")) == ("calibrated", 1, None)
+    assert (last["selection"], last["mean_steps"]) == ("last", 300)
+    assert (default["config"], default["steps"], default["selection"]) == ("default", None, None)
+    names = {S._path(j).name for j in (cal, last, default)}
+    assert names == {
+        "cmip-bicubic-s1-1500-selcalibrated.json",
+        "a-regression-s0-1500-m300-sellast.json",
+        "cmip-bicubic-s0-epochs-default.json",
+    }
+    for bad in ("a/bicubic/0/calibrated/last", "a/bicubic/0/best", "a/bicubic/0/default/default"):
+        monkeypatch.setenv(S.RUNS_ENV, bad)
+        with pytest.raises(ValueError, match="unknown run"):
+            S.jobs(ctx)
