@@ -133,3 +133,8 @@ def test_calibrated_selection_warns_only_when_the_calibration_does_not_mend_it()
         assert "fewer steps" not in str(got[0].message)
     with pytest.warns(CalibrationWarning, match="fewer steps"):  # the default: as before
         _warn_if_uncalibrated(rec, {"mean": "bicubic"}, _fit(1.4, True, 1.01))
+
+
+def test_select_refuses_an_unknown_rule():
+    with pytest.raises(ValueError, match="'skill' or 'calibrated'"):
+        select([_rec(1, 0.3, 1.0)], by="last")

@@ -96,6 +96,8 @@ def select(
     >>> select([]) is None
     True
     """
+    if by not in ("skill", "calibrated"):
+        raise ValueError(f"select(by={by!r}): choose 'skill' or 'calibrated'")
     if not records:
         return None
     scored = any(math.isfinite(r.get("val_crps_calibrated", math.nan)) for r in records)
@@ -110,6 +112,30 @@ def calibrated_crps(truth: xr.Dataset, ens: xr.Dataset) -> float:
     Per variable: the mean over the two halves of the times of the CRPS with the
     factor fitted on the other half where :func:`~xdeepr.model.calibration.fit_calibration`
     would switch the calibration on, else the raw CRPS; then the mean over variables.
+
+    Parameters
+    ----------
+    truth : xarray.Dataset
+        ``(time, ...)`` per variable (at least 2 times).
+    ens : xarray.Dataset
+        ``(member, time, ...)`` per variable, at least 2 members.
+
+    Returns
+    -------
+    float
+        In the variables' units (NaN without variables).
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> rng = np.random.default_rng(0)
+    >>> mu = rng.normal(size=(20, 30))
+    >>> truth = xr.Dataset({"t2m": (("time", "x"), mu + rng.normal(size=mu.shape))})
+    >>> narrow = mu + 0.3 * rng.normal(size=(6, 20, 30))  # under-dispersive members
+    >>> ens = xr.Dataset({"t2m": (("member", "time", "x"), narrow)})
+    >>> from xdeepr.metrics import crps_ensemble
+    >>> bool(calibrated_crps(truth, ens) < float(crps_ensemble(truth, ens, fair=True).t2m))
+    True
     """
     from ..model.calibration import fit_calibration
 

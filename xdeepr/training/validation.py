@@ -258,7 +258,9 @@ class SkillValidation:
         if self.cfg.selection == "calibrated" and ens.sizes["time"] >= 2:
             rec["val_crps_calibrated"] = calibrated_crps(truth, ens)
         self.records.append(rec)
-        best = select(self.records, by=self.cfg.selection)
+        best = select(
+            self.records, by="calibrated" if self.cfg.selection == "calibrated" else "skill"
+        )
         if best == len(self.records) - 1:
             self.best, self.since_best = best, 0
             self.best_state = {k: v.detach().cpu().clone() for k, v in ema.state_dict().items()}
