@@ -7,7 +7,8 @@ first 180 years of the A1B scenario (1860-2039, ``TrainConfig.small``, 1500 step
 test on the 60 years 2040-2099 of the E1 scenario, 10 members, noise seed 0. The runs
 are the ``shift`` suite's (:func:`benchmarks.suite_shift.run_one`, cached alike), chosen
 by ``XDEEPR_BENCH_CMIP`` (``cmip/MEAN/SEED`` separated by commas, MEAN one of
-``bicubic``, ``climatology``, ``regression``, ``auto``; default :data:`DEFAULT_RUNS`).
+``bicubic``, ``climatology``, ``regression``, ``auto``, with the ``shift`` suite's
+suffixes, e.g. ``/calibrated``, ``/default``; default :data:`DEFAULT_RUNS`).
 Needs ``pip install iris-sample-data``; without it the section says so and trains
 nothing.
 """
@@ -46,6 +47,9 @@ def run(ctx: H.Context) -> str:
         "`shift` table: 'raw' is `downscale(calibrate=False)`; deterministic rows' CRPS "
         "is their MAE; the static correction adds the mean training residual (all "
         f"{realcase.TRAIN_YEARS} years) to bicubic; the climatology, the model's (one "
-        "month and hour: June)."
+        "month and hour: June). Rows marked `TrainConfig()` train the default "
+        "configuration (4 levels, its 10 epochs) instead of `TrainConfig.small`; rows "
+        "marked `selection='calibrated'` keep the weights of least calibrated "
+        "validation CRPS (`xdeepr.training.selection`) instead of the default rule."
     )
     return H.section(ctx, "cmip", TITLE, [note, body])
