@@ -19,13 +19,16 @@ is about 10 training steps of ``TrainConfig.small`` and with about 8 validations
 run about 13 % of a 600-step run's time. The measured share is in
 ``model.summary["validation"]["share_of_time"]``.
 
+The selection rules (``TrainConfig.selection``) are in :mod:`xdeepr.training.selection`.
+
 Examples
 --------
->>> records = [{"step": 100.0, "val_crps": 0.30, "val_spread_skill": 0.95},
-...            {"step": 200.0, "val_crps": 0.26, "val_spread_skill": 0.70},
-...            {"step": 300.0, "val_crps": 0.28, "val_spread_skill": 1.05}]
->>> select(records)  # the lowest CRPS among the calibrated ones
-2
+>>> import warnings
+>>> with warnings.catch_warnings(record=True) as caught:
+...     warnings.simplefilter("always")
+...     _warn_if_uncalibrated({"step": 300.0, "val_crps": 0.3, "val_spread_skill": 0.6})
+>>> caught[0].category.__name__, "under-dispersive" in str(caught[0].message)
+('CalibrationWarning', True)
 """
 
 from __future__ import annotations
