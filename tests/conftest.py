@@ -36,3 +36,22 @@ def tiny_model(sample_small):
     """A tiny model trained for a few steps: for plumbing, not for skill."""
     f, l, s = sample_small
     return xdeepr.train(f.isel(time=slice(0, 80)), l.isel(time=slice(0, 80)), s, steps=12, **TINY)
+
+
+class Killed(Exception):
+    """Raised by :func:`die_after_checkpoint`'s patched save, right after it wrote."""
+
+
+@pytest.fixture
+def die_after_checkpoint(monkeypatch):
+    """Training raises :class:`Killed` after each checkpoint it writes; call the result to undo."""
+    from xdeepr import training
+
+    original = training.loop._save_checkpoint
+
+    def save_then_die(*args, **kwargs):
+        original(*args, **kwargs)
+        raise Killed
+
+    monkeypatch.setattr(training.loop, "_save_checkpoint", save_then_die)
+    return lambda: monkeypatch.setattr(training.loop, "_save_checkpoint", original)

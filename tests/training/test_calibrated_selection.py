@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 import xdeepr
 from xdeepr.metrics import crps_ensemble
 from xdeepr.training import select, validation
-from xdeepr.training.selection import CALIBRATED_RULE, RULE, calibrated_crps
+from xdeepr.training.selection import CALIBRATED_RULE, FALLBACK, RULE, calibrated_crps
 
-from ..conftest import TINY
+from ..conftest import TINY, Killed
 
 
 def _rec(step: int, crps: float, ssr: float, cal: float | None = None) -> dict[str, float]:
@@ -100,7 +100,10 @@ def test_train_selects_by_the_calibrated_crps_and_says_so(sample_small, monkeypa
     assert [r["val_crps_calibrated"] for r in records] == [0.5, 0.2, 0.4]
     assert m.summary["selected_step"] == 4 and m.final_ema_state is not None
     assert m.summary["validation"]["rule"] == CALIBRATED_RULE
-    assert "calibration" in m.summary  # the calibration is fitted on the kept weights
+    # the calibration is fitted on the kept weights' validation ensemble (step 4's)
+    assert m.calibration["validation"]["t2m"]["spread_skill_raw"] == pytest.approx(
+        records[1]["val_spread_skill"], rel=1e-4
+    )
     skill = xdeepr.train(f, l, s, **kw)  # the default records no calibrated score
     assert skill.summary["validation"]["rule"] == RULE
     assert all("val_crps_calibrated" not in r for r in skill.summary["validation"]["records"])
@@ -138,3 +141,69 @@ def test_calibrated_selection_warns_only_when_the_calibration_does_not_mend_it()
 def test_select_refuses_an_unknown_rule():
     with pytest.raises(ValueError, match="'skill' or 'calibrated'"):
         select([_rec(1, 0.3, 1.0)], by="last")
+
+
+def test_train_scores_each_validation_as_calibrated_and_keeps_the_least(sample_small):
+    f, l, s = sample_small
+    f, l = f.isel(time=slice(0, 48)), l.isel(time=slice(0, 48))
+    kw = {**TINY, "steps": 8, "validate_every": 2, "validation_times": 4}
+    m = xdeepr.train(f, l, s, selection="calibrated", **kw)
+    records = m.summary["validation"]["records"]
+    scores = [r["val_crps_calibrated"] for r in records]
+    assert all(math.isfinite(x) and x > 0 for x in scores)
+    # the same ensembles, one spread factor apart: scores of the raw CRPS's size
+    assert all(0.5 * r["val_crps"] < x < 1.5 * r["val_crps"] for r, x in zip(records, scores))
+    best = records[int(np.argmin(scores))]["step"]
+    assert m.summary["selected_step"] == best
+
+
+def test_one_validation_time_falls_back_to_the_skill_rule_and_says_so(sample_small):
+    f, l, s = sample_small
+    f, l = f.isel(time=slice(0, 40)), l.isel(time=slice(0, 40))
+    kw = {**TINY, "steps": 4, "validate_every": 2, "validation_times": 1}
+    m = xdeepr.train(f, l, s, selection="calibrated", **kw)
+    records = m.summary["validation"]["records"]
+    assert all("val_crps_calibrated" not in r for r in records)
+    assert m.summary["selected_step"] == records[select(records)]["step"]
+    assert m.summary["validation"]["rule"] == RULE + FALLBACK
+
+
+def test_calibrated_selection_needs_the_calibration():
+    from xdeepr.training.selection import check_selection
+
+    with pytest.raises(xdeepr.errors.ConfigError, match="calibrate=False"):
+        check_selection(xdeepr.TrainConfig(selection="calibrated", calibrate=False))
+    check_selection(xdeepr.TrainConfig(selection="skill", calibrate=False))  # fine
+
+
+def test_resume_refuses_a_checkpoint_of_the_other_rule(
+    sample_small, tmp_path, die_after_checkpoint
+):
+    f, l, s = sample_small
+    f, l = f.isel(time=slice(0, 40)), l.isel(time=slice(0, 40))
+    kw = {**TINY, "steps": 8, "validate_every": 2, "validation_times": 4}
+    ckpt = {"checkpoint_dir": str(tmp_path), "checkpoint_every": 4}
+    with pytest.raises(Killed):
+        xdeepr.train(f, l, s, **kw, **ckpt)  # the default rule: records unscored
+    die_after_checkpoint()  # undone: the resumed runs live
+    with pytest.raises(xdeepr.errors.ConfigError, match="selection='skill'.*'calibrated'"):
+        xdeepr.train(f, l, s, resume=True, selection="calibrated", **kw, **ckpt)
+    resumed = xdeepr.train(f, l, s, resume=True, selection="last", **kw, **ckpt)  # alike
+    assert resumed.summary["selected_step"] == 8
+
+
+def test_the_warning_counts_each_variable_as_downscale_returns_it():
+    from xdeepr.training.validation import _mended
+
+    both = {
+        "factors": {"t2m": 1.4, "tp": 1.0},
+        "enabled": {"t2m": True, "tp": False},
+        "validation": {
+            "t2m": {"spread_skill_raw": 0.7, "spread_skill_calibrated": 0.98},
+            "tp": {"spread_skill_raw": 1.0, "spread_skill_calibrated": 1.0},
+        },
+    }
+    assert _mended(both)  # t2m mended, tp fine raw with its calibration off
+    both["validation"]["tp"]["spread_skill_raw"] = 0.8  # tp off and out of the band
+    assert not _mended(both)
+    assert not _mended(None) and not _mended({"factors": {}})

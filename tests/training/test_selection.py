@@ -12,13 +12,12 @@ import torch
 import xarray as xr
 
 import xdeepr
-from xdeepr import training
 from xdeepr.errors import ConfigError
 from xdeepr.model.climatology import climatology_at, fit_climatology
 from xdeepr.training import CalibrationWarning, TrainConfig, select
 from xdeepr.training.validation import _warn_if_uncalibrated
 
-from ..conftest import TINY
+from ..conftest import TINY, Killed
 
 
 def _rec(step: int, crps: float, ssr: float) -> dict[str, float]:
@@ -162,7 +161,7 @@ def test_mean_and_learn_residuals_are_one_setting():
         TrainConfig(mean="linear")
 
 
-def test_validation_with_dask_input_and_resume(sample_small, tmp_path, monkeypatch):
+def test_validation_with_dask_input_and_resume(sample_small, tmp_path, die_after_checkpoint):
     f, l, s = sample_small
     f, l = f.isel(time=slice(0, 48)), l.isel(time=slice(0, 48))
     kw = {**TINY, "steps": 8, "seed": 2, "validate_every": 2, "validation_times": 3}
@@ -170,20 +169,10 @@ def test_validation_with_dask_input_and_resume(sample_small, tmp_path, monkeypat
     records = full.summary["validation"]["records"]
     assert [r["step"] for r in records] == [2, 4, 6, 8]
     assert full.summary["selected_step"] == records[select(records)]["step"]
-    original = training.loop._save_checkpoint
-
-    class Killed(Exception):
-        pass
-
-    def save_then_die(*args, **kwargs):
-        original(*args, **kwargs)
-        raise Killed
-
-    monkeypatch.setattr(training.loop, "_save_checkpoint", save_then_die)
     ckpt = {"checkpoint_dir": str(tmp_path), "checkpoint_every": 4}
     with pytest.raises(Killed):
         xdeepr.train(f.chunk(time=12), l.chunk(time=12), s, **kw, **ckpt)
-    monkeypatch.setattr(training.loop, "_save_checkpoint", original)
+    die_after_checkpoint()  # undone: the resumed run lives
     resumed = xdeepr.train(f.chunk(time=12), l.chunk(time=12), s, resume=True, **kw, **ckpt)
     # dask and numpy sum in another order: the same records to float rounding
     got = resumed.summary["validation"]["records"]

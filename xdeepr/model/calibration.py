@@ -47,6 +47,7 @@ __all__ = [
     "KIND",
     "active_factors",
     "apply",
+    "crossfit_halves",
     "crps_scaled",
     "describe",
     "fit_calibration",
@@ -159,6 +160,33 @@ def _spread_skill(truth: Any, ens: Any, member_dim: str) -> float:
     return float(np.sqrt((m + 1) / m * var.mean()) / np.sqrt((err**2).mean()))
 
 
+def crossfit_halves(truth: Any, ens: Any, member_dim: str = "member") -> tuple[float, float]:
+    """Summed fair CRPS of the two time halves, raw and with the factor fitted on the other.
+
+    The times (at least 2) are cut into two contiguous halves; a factor is fitted on
+    each half (:func:`fit_spread`) and the scaled ensemble scored on the other.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> rng = np.random.default_rng(0)
+    >>> y = xr.DataArray(rng.normal(size=(8, 50)), dims=("time", "x"))
+    >>> x = xr.DataArray(0.3 * rng.normal(size=(4, 8, 50)), dims=("member", "time", "x"))
+    >>> raw, cal = crossfit_halves(y, x)
+    >>> bool(cal < raw)
+    True
+    """
+    n_t = truth.sizes["time"]
+    halves = [slice(0, n_t // 2), slice(n_t // 2, n_t)]
+    cross_raw, cross_cal = 0.0, 0.0
+    for fit_on, score_on in (halves, halves[::-1]):
+        k = fit_spread(truth.isel(time=fit_on), ens.isel(time=fit_on), member_dim)
+        yy, xx = truth.isel(time=score_on), ens.isel(time=score_on)
+        r, c = crps_scaled(yy, xx, [1.0, k], member_dim)
+        cross_raw, cross_cal = cross_raw + float(r), cross_cal + float(c)
+    return cross_raw, cross_cal
+
+
 def fit_calibration(
     truth: xr.Dataset, ens: xr.Dataset, member_dim: str = "member"
 ) -> dict[str, Any]:
@@ -191,7 +219,6 @@ def fit_calibration(
     ({'t2m': 1.31}, {'t2m': True})
     """
     n_t = truth.sizes["time"]
-    halves = [slice(0, n_t // 2), slice(n_t // 2, n_t)]
     out: dict[str, Any] = {
         "kind": KIND,
         "factors": {},
@@ -205,13 +232,7 @@ def fit_calibration(
         k = fit_spread(y, x, member_dim)
         raw = float(crps_scaled(y, x, [1.0], member_dim)[0])
         cal = float(crps_scaled(y, x, [k], member_dim)[0])
-        cross_raw, cross_cal = 0.0, 0.0
-        if n_t >= 2:
-            for fit_on, score_on in (halves, halves[::-1]):
-                kh = fit_spread(y.isel(time=fit_on), x.isel(time=fit_on), member_dim)
-                yy, xx = y.isel(time=score_on), x.isel(time=score_on)
-                r, c = crps_scaled(yy, xx, [1.0, kh], member_dim)
-                cross_raw, cross_cal = cross_raw + float(r), cross_cal + float(c)
+        cross_raw, cross_cal = crossfit_halves(y, x, member_dim) if n_t >= 2 else (0.0, 0.0)
         ssr = _spread_skill(y, x, member_dim)
         out["factors"][str(v)] = k
         out["enabled"][str(v)] = bool(n_t >= 2 and cross_cal < cross_raw)

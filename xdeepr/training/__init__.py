@@ -49,6 +49,7 @@ from .holdout import fit_dry_cuts, resolve_split, split_order
 from .loop import CHECKPOINT_NAME, _optimise
 from .means import diffusion_target
 from .observations import observation_record, with_observations
+from .selection import check_selection
 from .validation import CalibrationWarning, select
 
 __all__ = [
@@ -253,6 +254,7 @@ def train(
     """
     cfg = (config or TrainConfig()).replace(**overrides)
     _check_finetune(cfg)
+    check_selection(cfg)
     given = (features, labels, static, observations)  # for the crps_finetune_steps stage
     if observations is not None:
         check_lapse_rate(lapse_rate, fit=True)  # a bad one refused before any work

@@ -26,13 +26,26 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
 
+from ..errors import ConfigError
 from ..metrics.probabilistic import CALIBRATED_SPREAD_SKILL
 
-__all__ = ["CALIBRATED_RULE", "RULE", "calibrated_crps", "select"]
+if TYPE_CHECKING:
+    from .config import TrainConfig
+
+__all__ = [
+    "CALIBRATED_RULE",
+    "FALLBACK",
+    "RULE",
+    "calibrated_crps",
+    "check_selection",
+    "rule_used",
+    "select",
+]
 
 #: What :func:`select` does, in words (model.summary and the docs say it).
 RULE = (
@@ -56,6 +69,13 @@ def _key(record: dict[str, float], band: tuple[float, float]) -> tuple[int, floa
     if band[0] <= ssr <= band[1]:
         return (0, crps, 0.0)
     return (1, abs(math.log(ssr)), crps)
+
+
+#: Appended to :data:`RULE` when ``selection="calibrated"`` had no calibrated score.
+FALLBACK = (
+    " (selection='calibrated' fell back to it: no validation had 2 times to fit and "
+    "score a calibration on)"
+)
 
 
 def _calibrated_key(record: dict[str, float]) -> tuple[int, float]:
@@ -107,11 +127,14 @@ def select(
 
 
 def calibrated_crps(truth: xr.Dataset, ens: xr.Dataset) -> float:
-    """Fair CRPS of `ens` after the spread calibration fitted on it, cross-fitted by halves.
+    """Fair CRPS of `ens` after a spread calibration fitted on it, cross-fitted by halves.
 
-    Per variable: the mean over the two halves of the times of the CRPS with the
-    factor fitted on the other half where :func:`~xdeepr.model.calibration.fit_calibration`
-    would switch the calibration on, else the raw CRPS; then the mean over variables.
+    Per variable, as :func:`~xdeepr.model.calibration.fit_calibration` decides: the
+    times are cut into two halves and each is scored with the factor fitted on the
+    other (:func:`~xdeepr.model.calibration.crossfit_halves`); where that beats the raw
+    ensemble on the same halves (the calibration would be on) that score counts, else
+    the raw one; then the mean over variables. In the space the calibration works in
+    (a label's learnt space: log1p for precipitation).
 
     Parameters
     ----------
@@ -123,7 +146,7 @@ def calibrated_crps(truth: xr.Dataset, ens: xr.Dataset) -> float:
     Returns
     -------
     float
-        In the variables' units (NaN without variables).
+        NaN with fewer than 2 times or no variables.
 
     Examples
     --------
@@ -137,11 +160,45 @@ def calibrated_crps(truth: xr.Dataset, ens: xr.Dataset) -> float:
     >>> bool(calibrated_crps(truth, ens) < float(crps_ensemble(truth, ens, fair=True).t2m))
     True
     """
-    from ..model.calibration import fit_calibration
+    from ..model.calibration import crossfit_halves
 
-    fit = fit_calibration(truth, ens)
-    scores = [
-        v["crps_crossfitted_halves"] if fit["enabled"][name] else v["crps_raw_halves"]
-        for name, v in fit["validation"].items()
-    ]
-    return float(np.mean(scores)) if scores else math.nan
+    if truth.sizes.get("time", 0) < 2 or not truth.data_vars:
+        return math.nan
+    scores = [min(crossfit_halves(truth[v], ens[v])) / 2 for v in truth.data_vars]
+    return float(np.mean(scores))
+
+
+def check_selection(cfg: TrainConfig) -> None:
+    """Refuse, before any work, ``selection="calibrated"`` without the calibration it trusts.
+
+    Examples
+    --------
+    >>> from xdeepr.training import TrainConfig
+    >>> check_selection(TrainConfig(selection="calibrated", calibrate=False))
+    Traceback (most recent call last):
+    ...
+    xdeepr.errors.ConfigError: selection='calibrated' keeps the weights that score best after the post-hoc spread calibration, and calibrate=False turns it off: the returned weights would be left under-dispersive. Set calibrate=True, or selection='skill'
+    """  # noqa: E501
+    if cfg.selection == "calibrated" and not cfg.calibrate:
+        raise ConfigError(
+            "selection='calibrated' keeps the weights that score best after the post-hoc "
+            "spread calibration, and calibrate=False turns it off: the returned weights "
+            "would be left under-dispersive. Set calibrate=True, or selection='skill'"
+        )
+
+
+def rule_used(records: Sequence[dict[str, float]], selection: str) -> str:
+    """The rule that chose among `records` under ``TrainConfig.selection``, in words.
+
+    Examples
+    --------
+    >>> rule_used([{"val_crps": 0.3, "val_spread_skill": 1.0}], "calibrated") == RULE + (
+    ...     FALLBACK)
+    True
+    """
+    if selection == "last":
+        return "the last weights"
+    if selection == "calibrated":
+        scored = any(math.isfinite(r.get("val_crps_calibrated", math.nan)) for r in records)
+        return CALIBRATED_RULE if scored else RULE + FALLBACK
+    return RULE

@@ -44,11 +44,12 @@ import torch
 import xarray as xr
 
 from .. import grid
+from ..errors import ConfigError
 from ..metrics.probabilistic import CALIBRATED_SPREAD_SKILL
 from ..options import SamplingOptions
 from . import holdout
 from .distributed import gather_shares
-from .selection import CALIBRATED_RULE, RULE, calibrated_crps, select
+from .selection import CALIBRATED_RULE, RULE, calibrated_crps, rule_used, select
 
 if TYPE_CHECKING:
     from ..model import DownscalingModel
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CALIBRATED_RULE",
     "CALIBRATED_SPREAD_SKILL",
+    "RULE",
     "CalibrationWarning",
     "SkillValidation",
     "calibrated_crps",
@@ -289,12 +291,20 @@ class SkillValidation:
             "best": -1 if self.best is None else self.best,
             "best_state": self.best_state,
             "since_best": self.since_best,
+            "selection": self.cfg.selection,
         }
 
     def load_state_dict(self, state: dict[str, Any] | None) -> None:
         """Restore :meth:`state_dict` output (None: a checkpoint from before selection)."""
         if not state:
             return
+        saved = state.get("selection", "skill")  # checkpoints before the choice: skill
+        if "calibrated" in (saved, self.cfg.selection) and saved != self.cfg.selection:
+            raise ConfigError(
+                f"the checkpoint was written with selection={saved!r} and this run asks "
+                f"for selection={self.cfg.selection!r}: their validation records are not "
+                "scored alike; resume with the same selection, or start afresh"
+            )
         self.records = [dict(r) for r in state["records"]]
         self.best = None if int(state["best"]) < 0 else int(state["best"])
         self.best_state = state["best_state"]
@@ -318,9 +328,7 @@ class SkillValidation:
         rec = next((r for r in self.records if r["step"] == chosen), None)
         model.summary["selected_step"] = chosen
         model.summary["validation"] = {
-            "rule": {"skill": RULE, "calibrated": CALIBRATED_RULE}.get(
-                self.cfg.selection, "the last weights"
-            ),
+            "rule": rule_used(self.records, self.cfg.selection),
             "split": self.cfg.validation_split,  # the last times, or a season held out
             "selected": rec,
             "records": self.records,
@@ -398,12 +406,17 @@ def _warn_if_uncalibrated(
 
 
 def _mended(calibration: dict[str, Any] | None) -> bool:
-    """Whether the spread calibration is on for every variable and puts each in the band."""
+    """Whether every variable's validation spread-skill, as downscale() returns it, is in the band.
+
+    A variable counts with its calibrated ratio where the calibration is on for it, its
+    raw ratio where it is off.
+    """
     if not calibration or not calibration.get("factors"):
         return False
     low, high = CALIBRATED_SPREAD_SKILL
     on, per_var = calibration.get("enabled", {}), calibration.get("validation", {})
-    return all(
-        on.get(v) and low <= per_var.get(v, {}).get("spread_skill_calibrated", math.nan) <= high
+    ratios = [
+        per_var.get(v, {}).get("spread_skill_calibrated" if on.get(v) else "spread_skill_raw")
         for v in calibration["factors"]
-    )
+    ]
+    return all(r is not None and low <= r <= high for r in ratios)
