@@ -78,6 +78,11 @@ FALLBACK = (
 )
 
 
+def _scored(records: Sequence[dict[str, float]]) -> bool:
+    """Whether any record has a calibrated CRPS (:func:`calibrated_crps` needs 2 times)."""
+    return any(math.isfinite(r.get("val_crps_calibrated", math.nan)) for r in records)
+
+
 def _calibrated_key(record: dict[str, float]) -> tuple[int, float]:
     """Sort key of ``by="calibrated"``: the CRPS the spread calibration gives; NaN last."""
     crps = record.get("val_crps_calibrated", math.nan)
@@ -120,8 +125,7 @@ def select(
         raise ValueError(f"select(by={by!r}): choose 'skill' or 'calibrated'")
     if not records:
         return None
-    scored = any(math.isfinite(r.get("val_crps_calibrated", math.nan)) for r in records)
-    if by == "calibrated" and scored:  # none scored (one validation time): the skill rule
+    if by == "calibrated" and _scored(records):  # none (one validation time): skill rule
         return min(range(len(records)), key=lambda i: (_calibrated_key(records[i]), i))
     return min(range(len(records)), key=lambda i: (_key(records[i], band), i))
 
@@ -199,6 +203,5 @@ def rule_used(records: Sequence[dict[str, float]], selection: str) -> str:
     if selection == "last":
         return "the last weights"
     if selection == "calibrated":
-        scored = any(math.isfinite(r.get("val_crps_calibrated", math.nan)) for r in records)
-        return CALIBRATED_RULE if scored else RULE + FALLBACK
+        return CALIBRATED_RULE if _scored(records) else RULE + FALLBACK
     return RULE
