@@ -15,10 +15,24 @@ or worker.
 from __future__ import annotations
 
 from .api import MAX_CHUNK_BYTES, MEMBER, downscale
-from .batching import _SAMPLE_BYTES, _auto_batch, _out_of_memory, sample_block, sample_seed
+from .batching import (
+    _SAMPLE_BYTES,
+    _auto_batch,
+    _out_of_memory,
+    regression_centre,
+    sample_block,
+    sample_seed,
+)
 from .transport import _MODELS, _SCATTERED, _model_array, _model_bytes, _model_from_bytes
 
-__all__ = ["MAX_CHUNK_BYTES", "MEMBER", "downscale", "sample_block", "sample_seed"]
+__all__ = [
+    "MAX_CHUNK_BYTES",
+    "MEMBER",
+    "downscale",
+    "regression_centre",
+    "sample_block",
+    "sample_seed",
+]
 #: Internals tests and benchmarks reach through this package.
 _PRIVATE = (
     _MODELS,

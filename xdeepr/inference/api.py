@@ -212,10 +212,20 @@ def downscale(
     # chunks of a lazy ensemble are combined by dask), so it never depends on chunking
     cal = getattr(model, "calibration", None)
     if opts.calibrate:  # in each label's learnt space, as it was fitted
-        res = calibration.apply(res, cal, MEMBER)
+        centre = None  # the regression mean, where the members' mean is recentred on it
+        if calibration.active_recentre(cal):
+            lazy = res[model.labels[0]].chunks is not None
+            centre = (
+                _lazy_centre(coarse, model, digest, res, target)
+                if lazy
+                else batching.regression_centre(coarse, model, target)
+            )
+        res = calibration.apply(res, cal, MEMBER, centre)
     # physical units: precipitation never < 0, dry below its threshold (or fitted cut)
     res = transforms.inverse(res, model.transforms, calibrated=opts.calibrate)
-    attrs["xdeepr_calibration"] = calibration.describe(cal, applied=opts.calibrate)
+    attrs["xdeepr_calibration"] = calibration.describe(
+        cal, applied=opts.calibrate, members=opts.members
+    )
     cuts = drycut.describe(model.transforms, applied=opts.calibrate)
     if cuts:  # precipitation: members below the fitted cut set dry
         attrs["xdeepr_calibration"] += f"; {cuts}"
@@ -280,6 +290,30 @@ def _lazy(
             )
         )
     return parts[0] if len(parts) == 1 else xr.concat(parts, dim=MEMBER)
+
+
+def _centre_fn(
+    ds: xr.Dataset, model_bytes: xr.DataArray, *, identity: str, lat: str, lon: str, target: Any
+) -> xr.Dataset:
+    model = _model_from_bytes(np.asarray(model_bytes.values), identity, choose_device(None))
+    return batching.regression_centre(ds.rename({_IN_LAT: lat, _IN_LON: lon}), model, target)
+
+
+def _lazy_centre(
+    coarse: xr.Dataset,
+    model: DownscalingModel,
+    digest: str,
+    like: xr.Dataset,
+    target: xr.Dataset | None,
+) -> xr.Dataset:
+    """:func:`~.batching.regression_centre` over the input's time chunks, lazily."""
+    lat, lon = grid.find_latlon(coarse)
+    coarse = coarse.chunk({lat: -1, lon: -1}).rename({lat: _IN_LAT, lon: _IN_LON})
+    template = like.isel({MEMBER: 0}, drop=True)
+    template = template.chunk({"time": coarse.chunks["time"]})
+    model_arr = xr.DataArray(_model_array(model, digest), dims=_MODEL_DIM)
+    kw = {"identity": digest, "lat": lat, "lon": lon, "target": target}
+    return xr.map_blocks(_centre_fn, coarse, args=[model_arr], kwargs=kw, template=template)
 
 
 def _cf_attrs(attrs: dict[str, Any]) -> dict[str, Any]:

@@ -285,6 +285,39 @@ def sample_block(
     )
 
 
+def regression_centre(
+    ds: xr.Dataset, model: DownscalingModel, target: xr.Dataset | None = None
+) -> xr.Dataset:
+    """The kept regression net's mean of a block, as :func:`sample_block`'s members hold it.
+
+    Bicubic plus the net's departure (:func:`xdeepr.model.mean.residual_mean`), in
+    each label's learnt space, ``(time, lat, lon)`` on the output grid: the centre the
+    post-hoc recentring moves the members towards (:mod:`xdeepr.model.recentre`).
+    `ds` is validated coarse input, as :func:`sample_block` takes it.
+
+    Examples
+    --------
+    >>> centre = regression_centre(coarse, model)  # doctest: +SKIP
+    """
+    from ..model.mean import residual_mean
+
+    cond_da = model.condition(ds, target, validated=True)
+    with_calendar = model.network.config.get("calendar", True)
+    cal = calendar_features(ds["time"]) if with_calendar else None
+    mean = residual_mean(model, cond_da, cal)
+    base = model.baseline(ds, target, validated=True)
+    tgt = model.label_grid if target is None else grid.finest_grid(target)
+    lat, lon = grid.horizontal_dims(tgt)
+    out = xr.Dataset(
+        {
+            v: (base[v] + mean[v].transpose(*base[v].dims).values).transpose("time", lat, lon)
+            for v in model.labels
+        }
+    )
+    out = out.assign_coords(grid.grid_coords(tgt))
+    return out.astype("float32")
+
+
 def _out_of_memory(err: BaseException) -> bool:
     """Whether `err` is, or wraps, a CUDA out-of-memory error.
 

@@ -46,6 +46,7 @@ import xarray as xr
 __all__ = [
     "KIND",
     "active_factors",
+    "active_recentre",
     "apply",
     "crossfit_halves",
     "crps_scaled",
@@ -188,14 +189,19 @@ def crossfit_halves(truth: Any, ens: Any, member_dim: str = "member") -> tuple[f
 
 
 def fit_calibration(
-    truth: xr.Dataset, ens: xr.Dataset, member_dim: str = "member"
+    truth: xr.Dataset,
+    ens: xr.Dataset,
+    member_dim: str = "member",
+    centre: xr.Dataset | None = None,
 ) -> dict[str, Any]:
     """Fit the spread factors on a validation ensemble; on where they help held-out times.
 
     For each variable: the factor fitted on all of `truth`'s times, and a decision: the
     times are cut into two contiguous halves, a factor is fitted on each half and
     scored (fair CRPS) on the other; the calibration is on when the summed
-    cross-fitted CRPS is lower than the raw ensemble's on the same times.
+    cross-fitted CRPS is lower than the raw ensemble's on the same times. With a
+    `centre` (a regression-mean model's), the recentring (:mod:`.recentre`) is fitted
+    and decided the same way first, and the factor is fitted on the recentred members.
 
     Parameters
     ----------
@@ -204,13 +210,17 @@ def fit_calibration(
     ens : xarray.Dataset
         ``(member, time, ...)``, the validation ensemble (at least 2 members, 2 times).
     member_dim : str
+    centre : xarray.Dataset, optional
+        The regression mean the validation members were drawn about (truth's dims).
 
     Returns
     -------
     dict
         ``{"kind": "spread", "factors": {v: k}, "enabled": {v: bool}, "validation":
         {v: {...fair CRPS and spread-skill raw, calibrated, cross-fitted}}, "times": n,
-        "members": m}``: what :func:`apply` and :func:`describe` read, plain values.
+        "members": m}``, and with a `centre` ``"recentre": {v: {...}}`` (the statistics
+        of :func:`~.recentre.fit_recentre` and ``"enabled"``): what :func:`apply` and
+        :func:`describe` read, plain values.
 
     Examples
     --------
@@ -229,11 +239,14 @@ def fit_calibration(
     }
     for v in truth.data_vars:
         y, x = truth[v], ens[v]
-        k = fit_spread(y, x, member_dim)
         raw = float(crps_scaled(y, x, [1.0], member_dim)[0])
+        ssr_raw = _spread_skill(y, x, member_dim)
+        if centre is not None:  # first the mean, then the spread about it
+            x = _fit_recentre(out, str(v), y, x, centre[v], member_dim)
+        k = fit_spread(y, x, member_dim)
         cal = float(crps_scaled(y, x, [k], member_dim)[0])
         cross_raw, cross_cal = crossfit_halves(y, x, member_dim) if n_t >= 2 else (0.0, 0.0)
-        ssr = _spread_skill(y, x, member_dim)
+        ssr = _spread_skill(y, x, member_dim)  # recentred, where it is on
         out["factors"][str(v)] = k
         out["enabled"][str(v)] = bool(n_t >= 2 and cross_cal < cross_raw)
         out["validation"][str(v)] = {
@@ -241,10 +254,24 @@ def fit_calibration(
             "crps_calibrated": cal,
             "crps_raw_halves": cross_raw / 2,
             "crps_crossfitted_halves": cross_cal / 2,
-            "spread_skill_raw": ssr,
+            "spread_skill_raw": ssr_raw,
+            "spread_skill_recentred": ssr,  # the raw one where the recentring is off
             "spread_skill_calibrated": ssr * k,
         }
     return out
+
+
+def _fit_recentre(out: dict[str, Any], v: str, y: Any, x: Any, centre: Any, member_dim: str) -> Any:
+    """Fit and decide `v`'s recentring into `out`; the members recentred where it is on."""
+    from . import recentre
+
+    params: dict[str, Any] = recentre.fit_recentre(y, x, centre, member_dim)
+    n_t = y.sizes["time"]
+    raw, moved = recentre.crossfit_halves(y, x, centre, member_dim) if n_t >= 2 else (0, 0)
+    params["enabled"] = on = bool(n_t >= 2 and moved < raw)
+    params["crps_raw_halves"], params["crps_recentred_halves"] = raw / 2, moved / 2
+    out.setdefault("recentre", {})[v] = params
+    return recentre.shift(x, centre, recentre.weight(params, x.sizes[member_dim])) if on else x
 
 
 def active_factors(calibration: Mapping[str, Any] | None) -> dict[str, float]:
@@ -262,12 +289,34 @@ def active_factors(calibration: Mapping[str, Any] | None) -> dict[str, float]:
     return {str(v): float(k) for v, k in calibration.get("factors", {}).items() if on.get(v)}
 
 
-def apply(
-    ens: xr.Dataset, calibration: Mapping[str, Any] | None, member_dim: str = "member"
-) -> xr.Dataset:
-    """`ens` with each enabled variable's deviations from its ensemble mean scaled.
+def active_recentre(calibration: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """The recentrings switched on: ``{variable: statistics}`` (empty for None or all off).
 
-    Lazy in, lazy out; attributes kept; variables without an enabled factor untouched.
+    Examples
+    --------
+    >>> active_recentre({"recentre": {"t2m": {"signal": 0.1, "enabled": True}}})
+    {'t2m': {'signal': 0.1, 'enabled': True}}
+    """
+    per_var = (calibration or {}).get("recentre") or {}
+    return {str(v): dict(p) for v, p in per_var.items() if p.get("enabled")}
+
+
+def apply(
+    ens: xr.Dataset,
+    calibration: Mapping[str, Any] | None,
+    member_dim: str = "member",
+    centre: xr.Dataset | None = None,
+) -> xr.Dataset:
+    """`ens` recentred towards `centre` and its deviations from the ensemble mean scaled.
+
+    Each variable with an enabled recentring (:mod:`.recentre`, weight for this many
+    members) first, then each with an enabled factor. Lazy in, lazy out; attributes
+    kept; variables without either untouched.
+
+    Raises
+    ------
+    ValueError
+        When a recentring is on and no `centre` (the regression mean) is given.
 
     Examples
     --------
@@ -277,14 +326,27 @@ def apply(
     >>> apply(e, cal)["t2m"].values.ravel().tolist()
     [-1.0, 3.0]
     """
-    factors = active_factors(calibration)
-    if not factors or member_dim not in ens.dims:
+    factors, moves = active_factors(calibration), active_recentre(calibration)
+    if not (factors or moves) or member_dim not in ens.dims:
         return ens
     out = ens.copy()
+    if moves:
+        from .recentre import shift, weight
+
+        if centre is None:
+            raise ValueError(
+                f"the calibration recentres {sorted(moves)} towards the regression mean: "
+                "pass it as centre= (xdeepr.inference.regression_centre)"
+            )
+        for v, params in moves.items():
+            if v in ens.data_vars:
+                c = centre[v].transpose(*[d for d in ens[v].dims if d != member_dim])
+                alpha = weight(params, ens.sizes[member_dim])
+                out[v] = shift(ens[v], c.values if c.chunks is None else c, alpha, member_dim)
     for v, k in factors.items():
-        if v not in ens.data_vars:
+        if v not in out.data_vars:
             continue
-        da = ens[v]
+        da = out[v]
         mean = da.mean(member_dim)
         new = (mean + k * (da - mean)).transpose(*da.dims).astype(da.dtype)
         new.attrs = dict(da.attrs)
@@ -292,28 +354,48 @@ def apply(
     return out
 
 
-def describe(calibration: Mapping[str, Any] | None, applied: bool = True) -> str:
+def describe(
+    calibration: Mapping[str, Any] | None, applied: bool = True, members: int | None = None
+) -> str:
     """One line saying what calibration is applied: for reprs and output attributes.
+
+    `members`: the ensemble's size, for the recentring's weight (not shown without it).
 
     Examples
     --------
     >>> describe({"factors": {"t2m": 1.5}, "enabled": {"t2m": True}})
     'spread x1.5 (t2m) about the ensemble mean, fitted on validation'
+    >>> cal = {"factors": {"t2m": 1.0}, "enabled": {"t2m": False}, "recentre": {"t2m":
+    ...     {"signal": 1.0, "departure": 4.0, "noise": 8.0, "enabled": True}}}
+    >>> for part in describe(cal, members=2).split("; "):
+    ...     print(part)
+    mean recentred towards the regression mean (t2m: weight 0.125 at 2 members)
+    spread off for t2m: it did not improve validation
     >>> describe(None)
     'none'
     """
     if not calibration:
         return "none"
-    factors = active_factors(calibration)
+    factors, moves = active_factors(calibration), active_recentre(calibration)
     if not applied:
-        return "none (calibrate=False)" if factors else "none"
+        return "none (calibrate=False)" if factors or moves else "none"
     off = [v for v in calibration.get("factors", {}) if v not in factors]
     parts = [f"spread x{k:.3g} ({v})" for v, k in factors.items()]
-    text = ", ".join(parts) + " about the ensemble mean, fitted on validation" if parts else "none"
-    if off:
-        text += (
-            ("; " if parts else " (")
-            + f"off for {', '.join(off)}: it did not improve validation"
-            + ("" if parts else ")")
+    text = ", ".join(parts) + " about the ensemble mean, fitted on validation" if parts else ""
+    if moves:
+        from .recentre import weight
+
+        shown = ", ".join(
+            v if members is None else f"{v}: weight {weight(p, members):.3g} at {members} members"
+            for v, p in moves.items()
         )
-    return text
+        lead = f"mean recentred towards the regression mean ({shown})"
+        text = lead + ("; " + text if text else "")
+    if off:
+        what = "spread off" if moves else "off"
+        text = (
+            (text + "; " if text else "none (")
+            + f"{what} for {', '.join(off)}: it did not improve validation"
+            + ("" if text else ")")
+        )
+    return text or "none"

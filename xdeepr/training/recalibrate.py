@@ -5,7 +5,8 @@
 labels of another period, season or climate than the training's, fitting it there
 tells the model how far its spread falls short *under that shift*:
 :func:`recalibrate` samples the raw ensemble at those times and refits the factors
-(:func:`xdeepr.model.calibration.fit_calibration`), on where they improve the fair
+(:func:`xdeepr.model.calibration.fit_calibration`; a regression-mean model's
+recentring too, :mod:`xdeepr.model.recentre`), on where they improve the fair
 CRPS of held-out halves of those times. The dry cuts of precipitation-like labels
 (:mod:`xdeepr.model.drycut`) are refitted on the same draw.
 
@@ -107,10 +108,16 @@ def recalibrate(
     out.summary = dict(model.summary)
     # the spread in each label's learnt space, as downscale() applies it (log1p for tp)
     learnt = forward(truth, model.transforms), forward(ens, model.transforms)
-    out.calibration = fit_calibration(*learnt)
+    centre = None  # a regression mean's members are recentred towards it (learnt space)
+    if model.regression is not None:
+        from ..model.mean import regression_mean
+
+        centre = regression_mean(model, features.sel(time=times))
+        centre = centre.assign_coords({lat: ens[lat], lon: ens[lon]})
+    out.calibration = fit_calibration(*learnt, centre=centre)
     out.summary["calibration"] = {**out.calibration, "fitted_on": "recalibrate()"}
     if any(t.nonnegative for t in model.transforms.values()):  # then the dry cuts
-        scaled = inverse(apply(learnt[1], out.calibration), view.transforms)
+        scaled = inverse(apply(learnt[1], out.calibration, centre=centre), view.transforms)
         fit = fit_cuts(truth, scaled, model.transforms)
         out.transforms = with_cuts(model.transforms, fit)
         out.summary["dry_cut"] = {**fit, "fitted_on": "recalibrate()"}

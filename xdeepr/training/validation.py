@@ -360,7 +360,8 @@ class SkillValidation:
         validation times, ``validation_members`` members, seeded as every validation),
         sampled again only when it was not kept (a resumed run); the fit, the on/off
         decision and the scores are in ``model.calibration`` and
-        ``model.summary["calibration"]`` (:func:`xdeepr.model.calibration.fit_calibration`).
+        ``model.summary["calibration"]`` (:func:`xdeepr.model.calibration.fit_calibration`);
+        with a regression mean, the recentring towards it (:mod:`xdeepr.model.recentre`).
         """
         from ..model.calibration import fit_calibration
 
@@ -369,7 +370,11 @@ class SkillValidation:
         if ens is None:
             ens = self._sample(net.to(self.device))
             net.cpu()
-        fit = fit_calibration(self._inputs()[2], ens)
+        truth = self._inputs()[2]
+        # a regression-mean model's members (and truth) are scored as departures from the
+        # kept net's mean: the recentring's centre is zero there
+        centre = xr.zeros_like(truth) if model.regression is not None else None
+        fit = fit_calibration(truth, ens, centre=centre)
         fit["seconds"] = _time.monotonic() - start
         model.calibration = fit
         model.summary["calibration"] = fit
@@ -408,15 +413,16 @@ def _warn_if_uncalibrated(
 def _mended(calibration: dict[str, Any] | None) -> bool:
     """Whether every variable's validation spread-skill, as downscale() returns it, is in the band.
 
-    A variable counts with its calibrated ratio where the calibration is on for it, its
-    raw ratio where it is off.
+    A variable counts with its calibrated ratio where the spread factor is on for it,
+    else its ratio as recentred (the raw one where the recentring is off too).
     """
     if not calibration or not calibration.get("factors"):
         return False
     low, high = CALIBRATED_SPREAD_SKILL
     on, per_var = calibration.get("enabled", {}), calibration.get("validation", {})
-    ratios = [
-        per_var.get(v, {}).get("spread_skill_calibrated" if on.get(v) else "spread_skill_raw")
-        for v in calibration["factors"]
-    ]
+    ratios = []
+    for v in calibration["factors"]:
+        rec = per_var.get(v, {})
+        off = rec.get("spread_skill_recentred", rec.get("spread_skill_raw"))
+        ratios.append(rec.get("spread_skill_calibrated") if on.get(v) else off)
     return all(r is not None and low <= r <= high for r in ratios)

@@ -1,0 +1,159 @@
+"""The recentring towards the regression mean: its weight, its switch, its application."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import xarray as xr
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import xdeepr
+from xdeepr.model import calibration as C
+from xdeepr.model import recentre as R
+from xdeepr.training.recalibrate import recalibrate
+
+from ..conftest import TINY
+
+
+def _case(beta: float, junk: float, sigma: float, members: int, n: int = 4000, seed: int = 0):
+    """Truth y ~ N(0, 1) about a zero centre; members β y + J + ε (J ~ N(0, junk²), ε ~ σ)."""
+    rng = np.random.default_rng(seed)
+    y = rng.normal(size=(n, 3))
+    dep = beta * y + junk * rng.normal(size=(n, 3))
+    x = dep + sigma * rng.normal(size=(members, n, 3))
+    t = np.arange(n)
+    truth = xr.DataArray(y, dims=("time", "x"), coords={"time": t})
+    ens = xr.DataArray(x, dims=("member", "time", "x"), coords={"time": t})
+    return truth, ens, xr.zeros_like(truth)
+
+
+@pytest.mark.parametrize(
+    ("beta", "junk", "sigma"), [(0.0, 0.4, 1.0), (0.3, 0.4, 1.0), (1.0, 0.0, 0.5)]
+)
+@pytest.mark.parametrize("members", [4, 10, 40])
+def test_the_weight_is_the_least_squares_one_for_any_ensemble_size(beta, junk, sigma, members):
+    truth, ens, centre = _case(beta, junk, sigma, members=4)  # validation: 4 members
+    p = R.fit_recentre(truth, ens, centre)
+    assert p["noise"] == pytest.approx(sigma**2, rel=0.05)
+    assert p["departure"] == pytest.approx(beta**2 + junk**2, abs=0.03)
+    assert p["signal"] == pytest.approx(beta, abs=0.03)
+    # E[y R] / E[R²] with R = β y + J + mean of m members' noise; never past the ensemble's
+    best = min(1.0, beta / (beta**2 + junk**2 + sigma**2 / members))
+    assert R.weight(p, members) == pytest.approx(best, abs=0.04)
+    # and it is the weight that scores best on new data of that ensemble size
+    y, x, c = _case(beta, junk, sigma, members=members, seed=1)
+    dep = x.mean("member") - c
+    mse = {a: float(((c + a * dep - y) ** 2).mean()) for a in np.linspace(0, 1, 21)}
+    assert R.weight(p, members) == pytest.approx(min(mse, key=mse.get), abs=0.1)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    alpha=st.floats(0.0, 1.0),
+    m=st.integers(2, 6),
+    seed=st.integers(0, 2**16),
+)
+def test_shift_keeps_the_deviations_and_moves_the_mean_to_the_weighted_one(alpha, m, seed):
+    rng = np.random.default_rng(seed)
+    x = xr.DataArray(rng.normal(size=(m, 3, 5)), dims=("member", "time", "x")).astype("float32")
+    c = xr.DataArray(rng.normal(size=(3, 5)), dims=("time", "x"))
+    out = R.shift(x, c, alpha)
+    assert out.dtype == x.dtype and out.dims == x.dims
+    np.testing.assert_allclose(
+        out - out.mean("member"), x - x.mean("member"), atol=1e-5
+    )  # the spread is untouched
+    want = c + alpha * (x.mean("member") - c)
+    np.testing.assert_allclose(out.mean("member"), want, atol=1e-5)
+    lazy = R.shift(x.chunk({"time": 1}), c, alpha)
+    assert lazy.chunks is not None
+    np.testing.assert_allclose(lazy.compute(), out, atol=1e-6)
+
+
+def test_the_calibration_recentres_only_where_it_helps_held_out_halves():
+    truth, ens, centre = _case(0.0, 0.5, 1.0, members=4, n=400)  # a departure of junk
+    fit = C.fit_calibration(
+        xr.Dataset({"t2m": truth}), xr.Dataset({"t2m": ens}), centre=xr.Dataset({"t2m": centre})
+    )
+    rec = fit["recentre"]["t2m"]
+    assert rec["enabled"] and rec["crps_recentred_halves"] < rec["crps_raw_halves"]
+    assert R.weight(rec, 10) < 0.1
+    # the spread factor is fitted on the recentred members
+    assert (
+        fit["validation"]["t2m"]["spread_skill_recentred"]
+        > fit["validation"]["t2m"]["spread_skill_raw"]
+    )
+    # without a regression mean there is nothing to recentre
+    assert "recentre" not in C.fit_calibration(xr.Dataset({"t2m": truth}), xr.Dataset({"t2m": ens}))
+
+
+def test_apply_needs_the_centre_and_describe_says_the_weight():
+    truth, ens, centre = _case(0.0, 0.5, 1.0, members=4, n=40)
+    cal = {
+        "factors": {"t2m": 1.0},
+        "enabled": {"t2m": False},
+        "recentre": {"t2m": {**R.fit_recentre(truth, ens, centre), "enabled": True}},
+    }
+    with pytest.raises(ValueError, match="regression mean"):
+        C.apply(xr.Dataset({"t2m": ens}), cal)
+    out = C.apply(xr.Dataset({"t2m": ens}), cal, centre=xr.Dataset({"t2m": centre}))
+    alpha = R.weight(cal["recentre"]["t2m"], 4)
+    np.testing.assert_allclose(out.t2m.mean("member"), alpha * ens.mean("member"), atol=1e-9)
+    assert f"weight {alpha:.3g} at 4 members" in C.describe(cal, members=4)
+    assert C.describe(cal, applied=False) == "none (calibrate=False)"
+    cal["recentre"]["t2m"]["enabled"] = False  # off: nothing applied, no centre needed
+    xr.testing.assert_identical(C.apply(xr.Dataset({"t2m": ens}), cal), xr.Dataset({"t2m": ens}))
+
+
+@pytest.fixture(scope="module")
+def regression_model(sample_small):
+    f, l, s = sample_small
+    return xdeepr.train(
+        f.isel(time=slice(0, 80)),
+        l.isel(time=slice(0, 80)),
+        s,
+        steps=12,
+        mean="regression",
+        mean_steps=4,
+        **TINY,
+    )
+
+
+def test_a_regression_mean_model_fits_the_recentring_and_downscale_applies_it(
+    regression_model, sample_small, tmp_path
+):
+    f = sample_small[0].isel(time=slice(80, 84))
+    m = copy.copy(regression_model)
+    rec = m.calibration["recentre"]["t2m"]
+    assert {"signal", "departure", "noise", "members", "enabled"} <= set(rec)
+    m.calibration = copy.deepcopy(m.calibration)
+    m.calibration["recentre"]["t2m"].update(enabled=True, signal=0.02, departure=0.05)
+    m.calibration["enabled"]["t2m"] = False  # the recentring alone
+    kw = {"members": 4, "seed": 1, "progress": False}
+    raw = f.deepr.downscale(m, calibrate=False, **kw)
+    out = f.deepr.downscale(m, **kw)
+    lazy = f.chunk(time=2).deepr.downscale(m, **kw)
+    assert lazy.t2m.chunks is not None
+    xr.testing.assert_allclose(lazy.compute(), out, atol=1e-4)
+    centre = f.deepr.predict_mean(m).t2m
+    alpha = R.weight(m.calibration["recentre"]["t2m"], 4)
+    want = centre + alpha * (raw.t2m.mean("member") - centre)
+    np.testing.assert_allclose(out.t2m.mean("member"), want, atol=1e-4)
+    np.testing.assert_allclose(out.t2m.std("member"), raw.t2m.std("member"), atol=1e-4)
+    assert "recentred towards the regression mean" in out.attrs["xdeepr_calibration"]
+    assert raw.attrs["xdeepr_calibration"] == "none (calibrate=False)"
+    assert "recentred towards the regression mean (t2m)" in repr(m)
+    back = xdeepr.load_model(m.save(tmp_path / "m.pt"))
+    assert back.calibration["recentre"] == m.calibration["recentre"]
+    np.testing.assert_allclose(f.deepr.downscale(back, **kw).t2m, out.t2m, atol=1e-5)
+
+
+def test_recalibrate_refits_the_recentring_of_a_regression_mean(regression_model, sample_small):
+    f, l, _ = sample_small
+    m2 = recalibrate(
+        regression_model, f.isel(time=slice(80, 96)), l.isel(time=slice(80, 96)), members=4
+    )
+    assert set(m2.calibration["recentre"]) == {"t2m"}
+    assert m2.calibration["recentre"]["t2m"]["members"] == 4
