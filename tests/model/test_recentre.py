@@ -34,20 +34,27 @@ def _case(beta: float, junk: float, sigma: float, members: int, n: int = 4000, s
     ("beta", "junk", "sigma"), [(0.0, 0.4, 1.0), (0.3, 0.4, 1.0), (1.0, 0.0, 0.5)]
 )
 @pytest.mark.parametrize("members", [4, 10, 40])
-def test_the_weight_is_the_least_squares_one_for_any_ensemble_size(beta, junk, sigma, members):
+def test_the_weight_best_estimates_the_infinite_ensembles_mean_for_any_size(
+    beta, junk, sigma, members
+):
     truth, ens, centre = _case(beta, junk, sigma, members=4)  # validation: 4 members
     p = R.fit_recentre(truth, ens, centre)
     assert p["noise"] == pytest.approx(sigma**2, rel=0.05)
     assert p["departure"] == pytest.approx(beta**2 + junk**2, abs=0.03)
     assert p["signal"] == pytest.approx(beta, abs=0.03)
-    # E[y R] / E[R²] with R = β y + J + mean of m members' noise; never past the ensemble's
-    best = min(1.0, beta / (beta**2 + junk**2 + sigma**2 / members))
-    assert R.weight(p, members) == pytest.approx(best, abs=0.04)
-    # and it is the weight that scores best on new data of that ensemble size
+    # the least-squares weight of R_m for R_inf = β y + J: Q / (Q + σ²/m)
+    q = beta**2 + junk**2
+    assert R.weight(p, members) == pytest.approx(q / (q + sigma**2 / members), abs=0.03)
+    # and it is the weight whose recentred mean is nearest the infinite ensemble's
     y, x, c = _case(beta, junk, sigma, members=members, seed=1)
+    inf = _case(beta, junk, 0.0, members=1, seed=1)[1].isel(member=0)  # same β y + J
     dep = x.mean("member") - c
-    mse = {a: float(((c + a * dep - y) ** 2).mean()) for a in np.linspace(0, 1, 21)}
-    assert R.weight(p, members) == pytest.approx(min(mse, key=mse.get), abs=0.1)
+    err = {a: float(((c + a * dep - inf) ** 2).mean()) for a in np.linspace(0, 1, 21)}
+    assert R.weight(p, members) == pytest.approx(min(err, key=err.get), abs=0.06)
+    # where the departure is skill (β = 1), that is also the mean nearest the truth
+    if beta == 1.0:
+        mse = {a: float(((c + a * dep - y) ** 2).mean()) for a in np.linspace(0, 1, 21)}
+        assert R.weight(p, members) == pytest.approx(min(mse, key=mse.get), abs=0.06)
 
 
 @settings(max_examples=30, deadline=None)
@@ -73,18 +80,20 @@ def test_shift_keeps_the_deviations_and_moves_the_mean_to_the_weighted_one(alpha
 
 
 def test_the_calibration_recentres_only_where_it_helps_held_out_halves():
-    truth, ens, centre = _case(0.0, 0.5, 1.0, members=4, n=400)  # a departure of junk
+    # members three times noisier than their departure: a 4-member mean is mostly noise
+    truth, ens, centre = _case(1.0, 0.0, 3.0, members=4, n=400)
     fit = C.fit_calibration(
         xr.Dataset({"t2m": truth}), xr.Dataset({"t2m": ens}), centre=xr.Dataset({"t2m": centre})
     )
     rec = fit["recentre"]["t2m"]
     assert rec["enabled"] and rec["crps_recentred_halves"] < rec["crps_raw_halves"]
-    assert R.weight(rec, 10) < 0.1
-    # the spread factor is fitted on the recentred members
-    assert (
-        fit["validation"]["t2m"]["spread_skill_recentred"]
-        > fit["validation"]["t2m"]["spread_skill_raw"]
-    )
+    assert R.weight(rec, 4) == pytest.approx(1 / (1 + 9 / 4), abs=0.08)
+    # the spread factor is fitted on the recentred members, whose mean error is smaller
+    val = fit["validation"]["t2m"]
+    assert val["spread_skill_recentred"] > val["spread_skill_raw"]
+    # members with no noise to remove: the weight is 1
+    truth, ens, centre = _case(1.0, 0.0, 0.0, members=4, n=40)
+    assert R.weight(R.fit_recentre(truth, ens, centre), 4) == pytest.approx(1.0)
     # without a regression mean there is nothing to recentre
     assert "recentre" not in C.fit_calibration(xr.Dataset({"t2m": truth}), xr.Dataset({"t2m": ens}))
 

@@ -369,7 +369,7 @@ def describe(
     ...     {"signal": 1.0, "departure": 4.0, "noise": 8.0, "enabled": True}}}
     >>> for part in describe(cal, members=2).split("; "):
     ...     print(part)
-    mean recentred towards the regression mean (t2m: weight 0.125 at 2 members)
+    mean recentred towards the regression mean (t2m: weight 0.5 at 2 members)
     spread off for t2m: it did not improve validation
     >>> describe(None)
     'none'
