@@ -106,12 +106,10 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     import xdeepr
-    from xdeepr.model.climatology import add_climatology
 
     torch.set_num_threads(1)
     case, mean, seed, quick = job["case"], job["mean"], job["seed"], job["quick"]
-    var = VARIABLE.get(case, "t2m")
-    tf, tl, sf, sl, static = _data(case, quick)
+    tf, tl, _, _, static = _data(case, quick)
     cfg = xdeepr.TrainConfig.small(**{**(H.QUICK_TRAIN if quick else {}), "progress": False})
     if job.get("config") == "default":  # the defaults (4 levels, trained for `epochs`)
         cfg = xdeepr.TrainConfig(progress=False, **({"epochs": 1} if quick else {}))
@@ -127,7 +125,18 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     model = xdeepr.train(
         tf, tl, static, config=cfg, steps=job["steps"], mean=mean, seed=seed, **extra
     )
-    wall = time.perf_counter() - start
+    return score(job, model, time.perf_counter() - start)
+
+
+def score(job: dict[str, Any], model: Any, wall: float) -> dict[str, Any]:
+    """`job`'s result: its trained `model` and the baselines scored on the case's test times."""
+    import xdeepr
+    from xdeepr.model.climatology import add_climatology
+    from xdeepr.model.recentre import weight
+
+    case, quick = job["case"], job["quick"]
+    var = VARIABLE.get(case, "t2m")
+    tf, tl, sf, sl, _ = _data(case, quick)
     truth = sl[var]
     members = 2 if quick else MEMBERS
     kw = {"members": members, "progress": False, "seed": 0}
@@ -152,8 +161,13 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
         "records": model.summary.get("validation", {}).get("records"),
         "steps_used": model.summary.get("steps"),
     }
-    if out["enabled"]:
+    moved = xdeepr.model.calibration.active_recentre(cal).get(var)
+    out["recentre_weight"] = None if moved is None else weight(moved, members)
+    if out["enabled"] or moved:
         out["calibrated"] = _scores(truth, sf.deepr.downscale(model, **kw)[var])
+    if moved and out["enabled"]:  # the factor without the recentring it was fitted after
+        alone = {**cal, "recentre": {}}
+        out["spread_only"] = _scores(truth, xdeepr.model.calibration.apply(raw, alone)[var])
     if not np.isnan(out["factor"]):  # the fitted factor applied whatever the decision
         forced = xdeepr.model.calibration.apply(
             raw, {"factors": {var: out["factor"]}, "enabled": {var: True}}
@@ -278,10 +292,15 @@ def table(results: list[dict[str, Any]], cases: Any) -> tuple[str, str]:
             elif r.get("split_used"):  # the default, "auto": say what it chose
                 label += f", auto split: '{r['split_used']}'"
             on = f"x{r['factor']:.3g} ({'on' if r['enabled'] else 'off'})"
+            if r.get("recentre_weight") is not None:  # the mean recentred, weight at M members
+                on += f"; mean recentred, weight {r['recentre_weight']:.2f}"
             if "regression" in r:
                 rows.append([case, "regression mean alone", r["seed"], *_cells(r["regression"])])
                 rows[-1] += ["", ""]
             rows.append([case, label + ", raw", r["seed"], *_cells(r["raw"]), r["val_ssr"], on])
+            if "spread_only" in r:
+                rows.append([case, label + ", spread factor only", r["seed"]])
+                rows[-1] += [*_cells(r["spread_only"]), r["val_ssr"], on]
             if "calibrated" in r:
                 rows.append([case, label + ", calibrated (default)", r["seed"]])
                 rows[-1] += [*_cells(r["calibrated"]), r["val_ssr"], on]
@@ -314,9 +333,14 @@ def run(ctx: H.Context) -> str:
         f"{EVERY}th time, {MEMBERS} members, noise seed 0. Cases: "
         + "; ".join(f"`{k}`: {v[0]}" for k, v in CASES.items())
         + f". Runs shown (case/mean/seed): {runs}. 'raw': `downscale(calibrate=False)`; "
-        "'calibrated (default)': with the spread factor fitted on validation, on because "
-        "it improved the fair CRPS of held-out validation halves; 'factor forced on': "
-        "the fitted factor applied although validation switched it off. Deterministic "
+        "'calibrated (default)': as `downscale` returns it, with what validation switched "
+        "on because it improved the fair CRPS of held-out validation halves: the spread "
+        "factor and, for a regression mean, the recentring of the members' mean towards "
+        "it (`xdeepr.model.recentre`; its weight at 10 members in the last column); "
+        "'spread factor only': that factor (fitted on the recentred validation members) "
+        "applied without the recentring; 'factor forced on': the fitted factor applied, "
+        "alone, although validation "
+        "switched it off. Deterministic "
         "rows: CRPS is their MAE. The static correction's mean residual is over all "
         "the training times given (validation ones included); the climatology, the "
         "model's, over its training split, by month and hour, with the all-times mean "

@@ -6,9 +6,9 @@ not, and the mean of :math:`m` members carries their sampling noise,
 :math:`\\sigma^2/m` in variance: on the ``shift`` benchmark's 180-time
 in-distribution case that noise made the 10-member mean (0.467 K RMSE) worse than the
 regression mean alone (0.438 K). The recentring moves the members towards the
-regression mean :math:`d` (the kept net's,
-:meth:`~xdeepr.model.DownscalingModel.predict_mean`): with :math:`\\bar x` the mean of
-the members and :math:`R = \\bar x - d`,
+regression mean :math:`d` (the kept net's, :func:`xdeepr.model.mean.regression_mean`,
+``ds.deepr.predict_mean(model)``): with :math:`\\bar x` the mean of the members and
+:math:`R = \\bar x - d`,
 
 .. math:: x_i' = x_i - (1 - \\alpha_m)\\,R ,\\qquad
    \\alpha_m = \\frac{Q}{Q + \\sigma^2/m},
@@ -21,13 +21,14 @@ variance, both estimated on the validation ensemble of :math:`m_v` members
 (:func:`fit_recentre`; :math:`Q` is the mean square of :math:`R` less
 :math:`\\sigma^2/m_v`). The departure the network learnt is kept, only the noise of a
 finite ensemble is shrunk: more members, a weight nearer 1. The truth is not used
-for the weight, only for the decision: the weight that would also shrink an unskilful
-departure (``signal``, recorded, the mean product of the regression mean's error and
-:math:`R`) is what the validation times say, and out of season they said the opposite
-of the test (``shift`` benchmark, case ``a``). :func:`xdeepr.model.calibration.fit_calibration`
-switches the recentring on only where, fitted on one half of the validation times, it
-lowers the fair CRPS of the other half (both ways round), before it fits the spread
-factor on the recentred members.
+for the weight, only for the decision: a weight fitted on the validation truth (with
+``signal``, recorded: the mean product of the regression mean's error and :math:`R`)
+would also shrink a departure without skill there, and out of season the validation
+said the opposite of the test (the ``shift`` benchmark's case ``a``).
+:func:`xdeepr.model.calibration.fit_calibration` switches the recentring on only
+where, fitted on one half of the validation times, it lowers the fair CRPS of the
+other half (both ways round), before it fits the spread factor on the recentred
+members.
 
 Examples
 --------
