@@ -11,7 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import xdeepr
+from xdeepr import transforms
+from xdeepr.inference import regression_centre
 from xdeepr.model import calibration as C
+from xdeepr.model import mean as mean_mod
 from xdeepr.model import recentre as R
 from xdeepr.training.recalibrate import recalibrate
 
@@ -166,3 +169,30 @@ def test_recalibrate_refits_the_recentring_of_a_regression_mean(regression_model
     )
     assert set(m2.calibration["recentre"]) == {"t2m"}
     assert m2.calibration["recentre"]["t2m"]["members"] == 4
+
+
+def test_the_centre_of_precipitation_is_in_its_learnt_space_as_the_members(monkeypatch):
+    f, l, s = xdeepr.datasets.load_sample(periods=48, variables=("t2m", "tp"))
+    model = xdeepr.train(
+        f.isel(time=slice(0, 40)),
+        l.isel(time=slice(0, 40)),
+        s,
+        steps=2,
+        mean="regression",
+        mean_steps=2,
+        **TINY,
+    )
+    assert model.transforms["tp"].name == "log1p"
+    x = f.isel(time=slice(40, 44))
+    coarse = model.coarse_features(x)
+    centre = regression_centre(coarse, model)
+    zero = {v: xr.zeros_like(centre[v]) for v in model.labels}  # the net's departure only
+    monkeypatch.setattr(mean_mod, "residual_mean", lambda *a, **k: xr.Dataset(zero))
+    base = regression_centre(coarse, model)
+    learnt = model.baseline(transforms.forward(coarse, model.transforms), validated=True)
+    np.testing.assert_allclose(base.tp, learnt.tp.transpose(*base.tp.dims), atol=1e-5)
+    assert float(abs(base.tp - model.baseline(coarse, validated=True).tp).max()) > 0.1
+    monkeypatch.undo()
+    # the deterministic mean is that centre back in physical units
+    phys = transforms.inverse(centre, model.transforms, calibrated=False)
+    np.testing.assert_allclose(x.deepr.predict_mean(model).tp, phys.tp, atol=1e-4)

@@ -216,7 +216,7 @@ def downscale(
         if calibration.active_recentre(cal):
             lazy = res[model.labels[0]].chunks is not None
             centre = (
-                _lazy_centre(coarse, model, digest, res, target)
+                _lazy_centre(coarse, model, digest, res, target, opts.device)
                 if lazy
                 else batching.regression_centre(coarse, model, target)
             )
@@ -293,9 +293,16 @@ def _lazy(
 
 
 def _centre_fn(
-    ds: xr.Dataset, model_bytes: xr.DataArray, *, identity: str, lat: str, lon: str, target: Any
+    ds: xr.Dataset,
+    model_bytes: xr.DataArray,
+    *,
+    identity: str,
+    lat: str,
+    lon: str,
+    target: Any,
+    device: Any,
 ) -> xr.Dataset:
-    model = _model_from_bytes(np.asarray(model_bytes.values), identity, choose_device(None))
+    model = _model_from_bytes(np.asarray(model_bytes.values), identity, choose_device(device))
     return batching.regression_centre(ds.rename({_IN_LAT: lat, _IN_LON: lon}), model, target)
 
 
@@ -305,14 +312,18 @@ def _lazy_centre(
     digest: str,
     like: xr.Dataset,
     target: xr.Dataset | None,
+    device: Any,
 ) -> xr.Dataset:
-    """:func:`~.batching.regression_centre` over the input's time chunks, lazily."""
+    """:func:`~.batching.regression_centre` over the input's time chunks, lazily.
+
+    On `device` (``SamplingOptions.device``; None: each worker's choice), as the blocks.
+    """
     lat, lon = grid.find_latlon(coarse)
     coarse = coarse.chunk({lat: -1, lon: -1}).rename({lat: _IN_LAT, lon: _IN_LON})
     template = like.isel({MEMBER: 0}, drop=True)
     template = template.chunk({"time": coarse.chunks["time"]})
     model_arr = xr.DataArray(_model_array(model, digest), dims=_MODEL_DIM)
-    kw = {"identity": digest, "lat": lat, "lon": lon, "target": target}
+    kw = {"identity": digest, "lat": lat, "lon": lon, "target": target, "device": device}
     return xr.map_blocks(_centre_fn, coarse, args=[model_arr], kwargs=kw, template=template)
 
 

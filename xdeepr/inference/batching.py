@@ -288,12 +288,13 @@ def sample_block(
 def regression_centre(
     ds: xr.Dataset, model: DownscalingModel, target: xr.Dataset | None = None
 ) -> xr.Dataset:
-    """The kept regression net's mean of a block, as :func:`sample_block`'s members hold it.
+    """The kept regression net's mean of a block, in the space the members are drawn in.
 
-    Bicubic plus the net's departure (:func:`xdeepr.model.mean.residual_mean`), in
-    each label's learnt space, ``(time, lat, lon)`` on the output grid: the centre the
-    post-hoc recentring moves the members towards (:mod:`xdeepr.model.recentre`).
-    `ds` is validated coarse input, as :func:`sample_block` takes it.
+    Bicubic plus the kept net's departure (:func:`xdeepr.model.mean.residual_mean`), in
+    each label's learnt space (precipitation: log1p, as :func:`sample_block` works),
+    ``(time, lat, lon)`` on the output grid: the centre the post-hoc recentring moves
+    the members towards (:mod:`xdeepr.model.recentre`). `ds` is validated coarse input
+    in physical units, as :func:`sample_block` takes it.
 
     Examples
     --------
@@ -301,10 +302,15 @@ def regression_centre(
     """
     from ..model.mean import residual_mean
 
+    ds = transforms.forward(ds, model.transforms)  # the features as trained (tp: log1p)
     cond_da = model.condition(ds, target, validated=True)
     with_calendar = model.network.config.get("calendar", True)
     cal = calendar_features(ds["time"]) if with_calendar else None
-    mean = residual_mean(model, cond_da, cal)
+    net = model.regression
+    if net is None:
+        raise ValueError("this model has no regression mean (trained with mean='regression')")
+    with _device_lock(next(net.parameters()).device):  # not beside another block's sampling
+        mean = residual_mean(model, cond_da, cal)
     base = model.baseline(ds, target, validated=True)
     tgt = model.label_grid if target is None else grid.finest_grid(target)
     lat, lon = grid.horizontal_dims(tgt)

@@ -198,9 +198,9 @@ def regression_mean(
     --------
     >>> mean = regression_mean(model, era5)  # doctest: +SKIP
     """
-    from .. import grid
+    from .. import grid, transforms
     from ..errors import ConfigError
-    from .conditioning import calendar_features
+    from ..inference.batching import regression_centre
     from .inputs import check_time_step, history_note, match_variables
 
     if getattr(model, "regression", None) is None:
@@ -212,14 +212,14 @@ def regression_mean(
     features, used = match_variables(model, features, variables)
     check_time_step(model, features)
     coarse = model.coarse_features(features, target)
-    cond = model.condition(coarse, target, validated=True).compute()
-    mean = residual_mean(model, cond, calendar_features(coarse["time"]))
-    base = model.baseline(coarse, target, validated=True)
+    # in the learnt space (tp: log1p) as the members are drawn, then in physical units
+    centre = regression_centre(coarse, model, target)
+    centre = transforms.inverse(centre, model.transforms, calibrated=False)
     tgt = model.label_grid if target is None else grid.finest_grid(target)
     lat, lon = grid.horizontal_dims(tgt)
     out = {}
     for v in model.labels:
-        da = mean[v].transpose("time", lat, lon) + base[v].transpose("time", lat, lon)
+        da = centre[v].transpose("time", lat, lon).reset_coords(drop=True)
         da = da.assign_coords({lat: tgt[lat].variable, lon: tgt[lon].variable})
         da.attrs = {
             k: model.label_attrs.get(v, {})[k]

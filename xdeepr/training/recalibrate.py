@@ -110,10 +110,12 @@ def recalibrate(
     learnt = forward(truth, model.transforms), forward(ens, model.transforms)
     centre = None  # a regression mean's members are recentred towards it (learnt space)
     if model.regression is not None:
-        from ..model.mean import regression_mean
+        from ..inference.batching import regression_centre
+        from ..model.inputs import match_variables
 
-        centre = regression_mean(model, features.sel(time=times))
-        centre = centre.assign_coords({lat: ens[lat], lon: ens[lon]})
+        ds, _ = match_variables(model, features.sel(time=times), None)
+        centre = regression_centre(model.coarse_features(ds), model)
+        centre = centre.reset_coords(drop=True).assign_coords({lat: ens[lat], lon: ens[lon]})
     out.calibration = fit_calibration(*learnt, centre=centre)
     out.summary["calibration"] = {**out.calibration, "fitted_on": "recalibrate()"}
     if any(t.nonnegative for t in model.transforms.values()):  # then the dry cuts
