@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 
 import xdeepr
 from xdeepr import transforms
-from xdeepr.inference import regression_centre
 from xdeepr.model import calibration as C
 from xdeepr.model import mean as mean_mod
 from xdeepr.model import recentre as R
+from xdeepr.model.mean import regression_centre
 from xdeepr.training.recalibrate import recalibrate
 
 from ..conftest import TINY

@@ -288,40 +288,22 @@ def sample_block(
 def regression_centre(
     ds: xr.Dataset, model: DownscalingModel, target: xr.Dataset | None = None
 ) -> xr.Dataset:
-    """The kept regression net's mean of a block, in the space the members are drawn in.
+    """:func:`xdeepr.model.mean.regression_centre` of a block, under the device's lock.
 
-    Bicubic plus the kept net's departure (:func:`xdeepr.model.mean.residual_mean`), in
-    each label's learnt space (precipitation: log1p, as :func:`sample_block` works),
-    ``(time, lat, lon)`` on the output grid: the centre the post-hoc recentring moves
-    the members towards (:mod:`xdeepr.model.recentre`). `ds` is validated coarse input
-    in physical units, as :func:`sample_block` takes it.
+    The recentring's centre, computed where blocks sample, so it never runs beside
+    another block's sampling on the same device.
 
     Examples
     --------
     >>> centre = regression_centre(coarse, model)  # doctest: +SKIP
     """
-    from ..model.mean import residual_mean
+    from ..model.mean import regression_centre as centre
 
-    ds = transforms.forward(ds, model.transforms)  # the features as trained (tp: log1p)
-    cond_da = model.condition(ds, target, validated=True)
-    with_calendar = model.network.config.get("calendar", True)
-    cal = calendar_features(ds["time"]) if with_calendar else None
     net = model.regression
     if net is None:
         raise ValueError("this model has no regression mean (trained with mean='regression')")
-    with _device_lock(next(net.parameters()).device):  # not beside another block's sampling
-        mean = residual_mean(model, cond_da, cal)
-    base = model.baseline(ds, target, validated=True)
-    tgt = model.label_grid if target is None else grid.finest_grid(target)
-    lat, lon = grid.horizontal_dims(tgt)
-    out = xr.Dataset(
-        {
-            v: (base[v] + mean[v].transpose(*base[v].dims).values).transpose("time", lat, lon)
-            for v in model.labels
-        }
-    )
-    out = out.assign_coords(grid.grid_coords(tgt))
-    return out.astype("float32")
+    with _device_lock(next(net.parameters()).device):
+        return centre(ds, model, target)
 
 
 def _out_of_memory(err: BaseException) -> bool:

@@ -33,6 +33,7 @@ __all__ = [
     "member_folds",
     "member_residual_means",
     "predict_normalised",
+    "regression_centre",
     "regression_mean",
     "residual_mean",
 ]
@@ -165,6 +166,42 @@ def member_residual_means(
     return out.assign_coords({member_dim: np.asarray(members)})
 
 
+def regression_centre(
+    ds: xr.Dataset, model: DownscalingModel, target: xr.Dataset | None = None
+) -> xr.Dataset:
+    """The kept net's regression mean in the space the members are drawn in.
+
+    Bicubic plus the kept net's departure (:func:`residual_mean`), in each label's
+    learnt space (precipitation: log1p, as ``downscale`` samples), ``(time, lat, lon)``
+    on the output grid with its coordinates: the centre the post-hoc recentring moves
+    the members towards (:mod:`xdeepr.model.recentre`). `ds` is validated coarse input
+    in physical units (:meth:`DownscalingModel.coarse_features`).
+
+    Examples
+    --------
+    >>> centre = regression_centre(model.coarse_features(era5), model)  # doctest: +SKIP
+    """
+    from .. import grid, transforms
+    from .conditioning import calendar_features
+
+    if model.regression is None:
+        raise ValueError("this model has no regression mean (trained with mean='regression')")
+    ds = transforms.forward(ds, model.transforms)  # the features as trained (tp: log1p)
+    cond_da = model.condition(ds, target, validated=True)
+    with_calendar = model.network.config.get("calendar", True)
+    mean = residual_mean(model, cond_da, calendar_features(ds["time"]) if with_calendar else None)
+    base = model.baseline(ds, target, validated=True)
+    tgt = model.label_grid if target is None else grid.finest_grid(target)
+    lat, lon = grid.horizontal_dims(tgt)
+    out = xr.Dataset(
+        {
+            v: (base[v] + mean[v].transpose(*base[v].dims).values).transpose("time", lat, lon)
+            for v in model.labels
+        }
+    )
+    return out.assign_coords(grid.grid_coords(tgt)).astype("float32")
+
+
 def regression_mean(
     model: DownscalingModel,
     features: xr.Dataset,
@@ -200,7 +237,6 @@ def regression_mean(
     """
     from .. import grid, transforms
     from ..errors import ConfigError
-    from ..inference.batching import regression_centre
     from .inputs import check_time_step, history_note, match_variables
 
     if getattr(model, "regression", None) is None:

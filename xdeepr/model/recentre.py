@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-__all__ = ["KIND", "crossfit_halves", "fit_recentre", "shift", "weight"]
+__all__ = ["KIND", "fit_recentre", "shift", "weight"]
 
 #: The recentring's kind, as recorded in a model's calibration.
 KIND = "towards the regression mean"
@@ -142,35 +142,3 @@ def shift(ens: xr.DataArray, centre: Any, alpha: float, member_dim: str = "membe
     out = (ens - move).transpose(*ens.dims).astype(ens.dtype)
     out.attrs = dict(ens.attrs)
     return out
-
-
-def crossfit_halves(
-    truth: Any, ens: Any, centre: Any, member_dim: str = "member"
-) -> tuple[float, float]:
-    """Summed fair CRPS of the two time halves, raw and recentred as fitted on the other.
-
-    Examples
-    --------
-    >>> import numpy as np, xarray as xr
-    >>> rng = np.random.default_rng(1)
-    >>> y = xr.DataArray(rng.normal(size=(8, 60)), dims=("time", "x"))
-    >>> junk = rng.normal(size=(8, 60))
-    >>> x = xr.DataArray(junk + rng.normal(size=(4, 8, 60)), dims=("member", "time", "x"))
-    >>> raw, moved = crossfit_halves(y, x, xr.zeros_like(y))
-    >>> bool(moved < raw)
-    True
-    """
-    from .calibration import crps_scaled
-
-    n_t = truth.sizes["time"]
-    halves = [slice(0, n_t // 2), slice(n_t // 2, n_t)]
-    raw, moved = 0.0, 0.0
-    for fit_on, score_on in (halves, halves[::-1]):
-        p = fit_recentre(
-            truth.isel(time=fit_on), ens.isel(time=fit_on), centre.isel(time=fit_on), member_dim
-        )
-        yy, xx, cc = truth.isel(time=score_on), ens.isel(time=score_on), centre.isel(time=score_on)
-        alpha = weight(p, ens.sizes[member_dim])
-        raw += float(crps_scaled(yy, xx, [1.0], member_dim)[0])
-        moved += float(crps_scaled(yy, shift(xx, cc, alpha, member_dim), [1.0], member_dim)[0])
-    return raw, moved

@@ -110,8 +110,8 @@ def recalibrate(
     learnt = forward(truth, model.transforms), forward(ens, model.transforms)
     centre = None  # a regression mean's members are recentred towards it (learnt space)
     if model.regression is not None:
-        from ..inference.batching import regression_centre
         from ..model.inputs import match_variables
+        from ..model.mean import regression_centre
 
         ds, _ = match_variables(model, features.sel(time=times), None)
         centre = regression_centre(model.coarse_features(ds), model)
