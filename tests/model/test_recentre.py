@@ -196,3 +196,19 @@ def test_the_centre_of_precipitation_is_in_its_learnt_space_as_the_members(monke
     # the deterministic mean is that centre back in physical units
     phys = transforms.inverse(centre, model.transforms, calibrated=False)
     np.testing.assert_allclose(x.deepr.predict_mean(model).tp, phys.tp, atol=1e-4)
+
+
+def test_the_warnings_advice_says_when_the_members_are_recentred():
+    from xdeepr.training.advice import advice
+
+    cal = {
+        "factors": {"t2m": 1.0},
+        "enabled": {"t2m": False},
+        "recentre": {"t2m": {"departure": 0.01, "noise": 0.2, "enabled": True}},
+        "validation": {"t2m": {"spread_skill_raw": 0.8, "spread_skill_recentred": 0.83}},
+    }
+    _, tips = advice(0.8, {"mean": "regression", "mean_folds": 3}, cal)
+    assert "recentres the members of t2m towards the regression mean" in tips
+    assert "spread-skill 0.83 recentred" in tips and "fitted but is off" in tips
+    _, off = advice(0.8, {"mean": "regression", "calibrate": False}, cal)
+    assert "recentres" not in off and "calibrate=True" in off

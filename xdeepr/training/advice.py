@@ -55,10 +55,11 @@ def advice(
     >>> "mean='regression'" in advice(0.5, {"mean": "bicubic"})[1]
     True
     """
-    from ..model.calibration import active_factors
+    from ..model.calibration import active_factors, active_recentre
 
     s = dict(setup or {})
     factors = active_factors(calibration)
+    moved = sorted(active_recentre(calibration))
     fitted = bool(calibration and calibration.get("factors"))
     tips: list[str] = []
     if spread_skill < 1:
@@ -87,7 +88,16 @@ def advice(
         tips.append("train longer (more steps) or with more data; check the validation split")
     if s.get("calibrate") is False:
         tips.append("calibrate=True (a spread factor per variable fitted on validation)")
-    elif factors:
+        return what, "; ".join(tips)
+    if moved:  # a regression mean's members: their mean without its sampling noise
+        per_var = (calibration or {}).get("validation", {})
+        ratios = [per_var[v]["spread_skill_recentred"] for v in moved if v in per_var]
+        with_it = f" (validation spread-skill {min(ratios):.2f} recentred)" if ratios else ""
+        tips.append(
+            f"downscale() recentres the members of {', '.join(moved)} towards the regression "
+            f"mean{with_it}"
+        )
+    if factors:
         shown = ", ".join(f"x{k:.3g} ({v})" for v, k in factors.items())
         per_var = (calibration or {}).get("validation", {})
         after = [per_var[v]["spread_skill_calibrated"] for v in factors if v in per_var]
