@@ -299,10 +299,7 @@ def regression_centre(
     """
     from ..model.mean import regression_centre as centre
 
-    net = model.regression
-    if net is None:
-        raise ValueError("this model has no regression mean (trained with mean='regression')")
-    with _device_lock(next(net.parameters()).device):
+    with _device_lock(next(model.network.parameters()).device):  # the nets move together
         return centre(ds, model, target)
 
 

@@ -162,6 +162,12 @@ def _spread_skill(truth: Any, ens: Any, member_dim: str) -> float:
     return float(np.sqrt((m + 1) / m * var.mean()) / np.sqrt((err**2).mean()))
 
 
+def _halves(n_t: int) -> tuple[tuple[slice, slice], tuple[slice, slice]]:
+    """The two (fit on, score on) pairs of contiguous time halves, both ways round."""
+    first, second = slice(0, n_t // 2), slice(n_t // 2, n_t)
+    return (first, second), (second, first)
+
+
 def crossfit_halves(truth: Any, ens: Any, member_dim: str = "member") -> tuple[float, float]:
     """Summed fair CRPS of the two time halves, raw and with the factor fitted on the other.
 
@@ -178,10 +184,8 @@ def crossfit_halves(truth: Any, ens: Any, member_dim: str = "member") -> tuple[f
     >>> bool(cal < raw)
     True
     """
-    n_t = truth.sizes["time"]
-    halves = [slice(0, n_t // 2), slice(n_t // 2, n_t)]
     cross_raw, cross_cal = 0.0, 0.0
-    for fit_on, score_on in (halves, halves[::-1]):
+    for fit_on, score_on in _halves(truth.sizes["time"]):
         k = fit_spread(truth.isel(time=fit_on), ens.isel(time=fit_on), member_dim)
         yy, xx = truth.isel(time=score_on), ens.isel(time=score_on)
         r, c = crps_scaled(yy, xx, [1.0, k], member_dim)
@@ -283,10 +287,8 @@ def recentre_halves(
     """
     from .recentre import fit_recentre, shift, weight
 
-    n_t = truth.sizes["time"]
-    halves = [slice(0, n_t // 2), slice(n_t // 2, n_t)]
     raw, moved = 0.0, 0.0
-    for fit_on, score_on in (halves, halves[::-1]):
+    for fit_on, score_on in _halves(truth.sizes["time"]):
         p = fit_recentre(
             truth.isel(time=fit_on), ens.isel(time=fit_on), centre.isel(time=fit_on), member_dim
         )
