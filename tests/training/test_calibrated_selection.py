@@ -89,15 +89,49 @@ def test_calibrated_crps_rewards_what_the_spread_factor_can_mend():
     assert calibrated_crps(truth, right) == pytest.approx(raw, rel=0.02)
 
 
+def test_calibrated_crps_of_a_regression_mean_counts_the_recentring():
+    # members about a regression mean (0 here) whose 4-member mean is mostly noise: the
+    # recentring that downscale would apply mends it, and the score says so
+    rng = np.random.default_rng(3)
+    dims = ("time", "lat", "lon")
+    truth = xr.Dataset({"t2m": (dims, rng.normal(size=(24, 6, 6)))})
+    noisy = xr.Dataset({"t2m": (("member", *dims), 1.2 * rng.normal(size=(4, 24, 6, 6)))})
+    centre = xr.zeros_like(truth)
+    plain = calibrated_crps(truth, noisy)
+    moved = calibrated_crps(truth, noisy, centre)
+    assert moved < 0.95 * plain
+    # it is the calibration train fits: the halves' score of fit_calibration's choices
+    from xdeepr.model.calibration import fit_calibration
+
+    fit = fit_calibration(truth, noisy, centre=centre)
+    assert fit["recentre"]["t2m"]["enabled"]
+    halves = fit["validation"]["t2m"]
+    assert moved == pytest.approx(
+        min(halves["crps_raw_halves"], halves["crps_crossfitted_halves"]), rel=1e-12
+    )
+    # members already centred on the regression mean: the recentring changes nothing
+    centred = noisy - noisy.mean("member")
+    assert calibrated_crps(truth, centred, centre) == pytest.approx(
+        calibrated_crps(truth, centred), rel=1e-9
+    )
+
+
 def test_train_selects_by_the_calibrated_crps_and_says_so(sample_small, monkeypatch):
     f, l, s = sample_small
     f, l = f.isel(time=slice(0, 40)), l.isel(time=slice(0, 40))
     scores = iter([0.5, 0.2, 0.4])
-    monkeypatch.setattr(validation, "calibrated_crps", lambda truth, ens: next(scores))
+    centres = []
+
+    def fake(truth, ens, centre=None):
+        centres.append(centre)
+        return next(scores)
+
+    monkeypatch.setattr(validation, "calibrated_crps", fake)
     kw = {**TINY, "steps": 6, "validate_every": 2}
     m = xdeepr.train(f, l, s, selection="calibrated", **kw)
     records = m.summary["validation"]["records"]
     assert [r["val_crps_calibrated"] for r in records] == [0.5, 0.2, 0.4]
+    assert centres == [None] * 3  # a bicubic mean: nothing to recentre towards
     assert m.summary["selected_step"] == 4 and m.final_ema_state is not None
     assert m.summary["validation"]["rule"] == CALIBRATED_RULE
     # the calibration is fitted on the kept weights' validation ensemble (step 4's)
@@ -207,3 +241,22 @@ def test_the_warning_counts_each_variable_as_downscale_returns_it():
     both["validation"]["tp"]["spread_skill_raw"] = 0.8  # tp off and out of the band
     assert not _mended(both)
     assert not _mended(None) and not _mended({"factors": {}})
+
+
+def test_a_regression_mean_is_selected_with_its_recentring_counted(sample_small, monkeypatch):
+    f, l, s = sample_small
+    f, l = f.isel(time=slice(0, 40)), l.isel(time=slice(0, 40))
+    centres = []
+
+    def spy(truth, ens, centre=None):
+        centres.append(centre)
+        return calibrated_crps(truth, ens, centre)
+
+    monkeypatch.setattr(validation, "calibrated_crps", spy)
+    kw = {**TINY, "steps": 4, "validate_every": 2}
+    m = xdeepr.train(f, l, s, selection="calibrated", mean="regression", mean_steps=2, **kw)
+    assert len(centres) == 2 and all(c is not None for c in centres)
+    # the validation residual is about the kept net's mean: the centre is zero there
+    assert all(float(abs(c["t2m"]).max()) == 0.0 for c in centres)
+    assert centres[0]["t2m"].dims == ("time", *l["t2m"].dims[1:])
+    assert all(np.isfinite(r["val_crps_calibrated"]) for r in m.summary["validation"]["records"])

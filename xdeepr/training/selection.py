@@ -130,15 +130,18 @@ def select(
     return min(range(len(records)), key=lambda i: (_key(records[i], band), i))
 
 
-def calibrated_crps(truth: xr.Dataset, ens: xr.Dataset) -> float:
-    """Fair CRPS of `ens` after a spread calibration fitted on it, cross-fitted by halves.
+def calibrated_crps(truth: xr.Dataset, ens: xr.Dataset, centre: xr.Dataset | None = None) -> float:
+    """Fair CRPS of `ens` after the post-hoc calibration fitted on it, cross-fitted by halves.
 
     Per variable, as :func:`~xdeepr.model.calibration.fit_calibration` decides: the
     times are cut into two halves and each is scored with the factor fitted on the
     other (:func:`~xdeepr.model.calibration.crossfit_halves`); where that beats the raw
     ensemble on the same halves (the calibration would be on) that score counts, else
-    the raw one; then the mean over variables. In the space the calibration works in
-    (a label's learnt space: log1p for precipitation).
+    the raw one; then the mean over variables. With a `centre` (a regression-mean
+    model's), the members are first recentred towards it where that helps held-out
+    halves (:mod:`xdeepr.model.recentre`), as the calibration ``train`` fits would do,
+    so the score is the one ``downscale`` would deliver. In the space the calibration
+    works in (a label's learnt space: log1p for precipitation).
 
     Parameters
     ----------
@@ -146,6 +149,8 @@ def calibrated_crps(truth: xr.Dataset, ens: xr.Dataset) -> float:
         ``(time, ...)`` per variable (at least 2 times).
     ens : xarray.Dataset
         ``(member, time, ...)`` per variable, at least 2 members.
+    centre : xarray.Dataset, optional
+        The regression mean the members were drawn about, on `truth`'s dims.
 
     Returns
     -------
@@ -164,11 +169,14 @@ def calibrated_crps(truth: xr.Dataset, ens: xr.Dataset) -> float:
     >>> bool(calibrated_crps(truth, ens) < float(crps_ensemble(truth, ens, fair=True).t2m))
     True
     """
-    from ..model.calibration import crossfit_halves
+    from ..model.calibration import fit_calibration
 
     if truth.sizes.get("time", 0) < 2 or not truth.data_vars:
         return math.nan
-    scores = [min(crossfit_halves(truth[v], ens[v])) / 2 for v in truth.data_vars]
+    fit = fit_calibration(truth, ens, centre=centre)
+    scores = [
+        min(s["crps_raw_halves"], s["crps_crossfitted_halves"]) for s in fit["validation"].values()
+    ]
     return float(np.mean(scores))
 
 

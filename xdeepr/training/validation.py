@@ -261,7 +261,7 @@ class SkillValidation:
             "val_rmse": _mean_over_variables(metrics.rmse(truth, ens.mean("member"))),
         }
         if self.cfg.selection == "calibrated" and ens.sizes["time"] >= 2:
-            rec["val_crps_calibrated"] = calibrated_crps(truth, ens)
+            rec["val_crps_calibrated"] = calibrated_crps(truth, ens, self._centre(truth))
         self.records.append(rec)
         best = select(
             self.records, by="calibrated" if self.cfg.selection == "calibrated" else "skill"
@@ -353,6 +353,14 @@ class SkillValidation:
             "selection": self.cfg.selection,
         }
 
+    def _centre(self, truth: xr.Dataset) -> xr.Dataset | None:
+        """The recentring's centre for the validation members: None without a regression mean.
+
+        A regression-mean model's members (and truth) are scored as departures from the
+        kept net's mean, so the centre is zero there.
+        """
+        return xr.zeros_like(truth) if self.model.regression is not None else None
+
     def calibrate(self, model: DownscalingModel, net: UNet, step: float) -> None:
         """Fit the post-hoc spread calibration on the validation subset (returned weights).
 
@@ -371,10 +379,7 @@ class SkillValidation:
             ens = self._sample(net.to(self.device))
             net.cpu()
         truth = self._inputs()[2]
-        # a regression-mean model's members (and truth) are scored as departures from the
-        # kept net's mean: the recentring's centre is zero there
-        centre = xr.zeros_like(truth) if model.regression is not None else None
-        fit = fit_calibration(truth, ens, centre=centre)
+        fit = fit_calibration(truth, ens, centre=self._centre(truth))
         fit["seconds"] = _time.monotonic() - start
         model.calibration = fit
         model.summary["calibration"] = fit
