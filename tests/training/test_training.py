@@ -238,6 +238,12 @@ def test_model_learns_and_beats_bicubic():
     assert rmse_model < 0.7 * rmse_bicubic
     crps = float(xdeepr.metrics.crps_ensemble(truth.t2m, ens.t2m))  # observations first
     assert crps < float(xdeepr.metrics.mae(truth.t2m, bicubic.t2m))
+    # validation said the mean is ahead of the static correction, and held-out times agree
+    assert not model.summary["mean_check"]["variables"]["t2m"]["behind"]
+    lt, fl = l.sel(time=train), f.sel(time=train)
+    offset = (lt.t2m - fl.deepr.interpolate(lt).t2m).mean("time")
+    rmse_static = float(xdeepr.metrics.rmse(truth.t2m, bicubic.t2m + offset.values))
+    assert rmse_model <= rmse_static
 
 
 def test_spatially_chunked_dask_input(sample_small):

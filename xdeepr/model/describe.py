@@ -67,6 +67,8 @@ def describe(model: DownscalingModel) -> str:
             f"{sel['val_crps']:.4g}, spread-skill {sel['val_spread_skill']:.3g}, RMSE "
             f"{sel['val_rmse']:.4g})"
         )
+    if s and s.get("mean_check"):
+        lines.append(_mean_check(s["mean_check"]))
     lines += _transforms.describe(model.transforms, model.label_attrs)
     if model.observations:
         lines.append(
@@ -94,3 +96,13 @@ def _held_out(summary: Mapping[str, Any]) -> str:
     return f", validation: {which} held out{auto}" + (
         f" ({period[0][:10]}..{period[1][:10]})" if period else ""
     )
+
+
+def _mean_check(check: Mapping[str, Any]) -> str:
+    """The repr's line of ``summary["mean_check"]`` (:mod:`xdeepr.training.meancheck`)."""
+    each = ", ".join(
+        f"{v} {c['infinite_ensemble_rmse']:.3g} against {c['static_correction_rmse']:.3g}"
+        f" ({'behind' if c['behind'] else 'ahead'})"
+        for v, c in check.get("variables", {}).items()
+    )
+    return f"  mean check (validation RMSE, ensemble mean vs the static correction): {each}"

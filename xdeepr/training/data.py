@@ -189,6 +189,9 @@ class _Data:
     target: xr.DataArray  # (time, variable, lat, lon), padded, normalised
     calendar: np.ndarray  # (time, 2)
     times: np.ndarray  # time stamps, for error messages
+    #: The static correction's error (label − bicubic − its training mean), (time, lat,
+    #: lon) per variable in the learnt space; None where there is no bicubic residual.
+    static_error: xr.Dataset | None = None
 
 
 class _Blocks:

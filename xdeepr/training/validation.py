@@ -341,6 +341,24 @@ class SkillValidation:
         }
         if rec is not None:
             _warn_if_uncalibrated(rec, self._setup(model), model.calibration)
+            self._check_mean(model, net=ema, step=float(chosen))
+
+    def _check_mean(self, model: DownscalingModel, net: UNet, step: float) -> None:
+        """Record, and warn, where `step`'s ensemble mean is behind the static correction."""
+        from .meancheck import record_check
+
+        if self.data.static_error is not None and self.enabled:  # a bicubic residual
+            static = self.data.static_error.isel(time=self.indices).compute()
+            ens = self._kept_ensemble(net, step)
+            record_check(model, self._inputs()[2], ens, static, self._setup(model))
+
+    def _kept_ensemble(self, net: UNet, step: float) -> xr.Dataset:
+        """The validation ensemble of `step`, sampled again only where it was not kept."""
+        ens = self._ensembles.get(step)
+        if ens is None:  # a resumed run: its ensembles were not kept
+            ens = self._sample(net.to(self.device))
+            net.cpu()
+        return ens
 
     def _setup(self, model: DownscalingModel) -> dict[str, Any]:
         """What the model does, for the warning's advice (:func:`.advice.advice`)."""
@@ -374,10 +392,7 @@ class SkillValidation:
         from ..model.calibration import fit_calibration
 
         start = _time.monotonic()
-        ens = self._ensembles.get(step)
-        if ens is None:
-            ens = self._sample(net.to(self.device))
-            net.cpu()
+        ens = self._kept_ensemble(net, step)
         truth = self._inputs()[2]
         fit = fit_calibration(truth, ens, centre=self._centre(truth))
         fit["seconds"] = _time.monotonic() - start

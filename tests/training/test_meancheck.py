@@ -1,0 +1,156 @@
+"""Issue 21: the ensemble mean checked against the static correction on validation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import xdeepr
+from xdeepr.training import MeanWarning
+from xdeepr.training.holdout import validation_count, validation_indices
+from xdeepr.training.meancheck import check_mean, static_errors, warn_if_behind
+
+from ..conftest import TINY
+
+DIMS = ("time", "lat", "lon")
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    skill=st.floats(0.1, 1.0),
+    spread=st.floats(0.2, 2.0),
+    members=st.integers(2, 10),
+    offset=st.floats(0.05, 1.5),
+    seed=st.integers(0, 2**16),
+)
+def test_the_check_sees_the_infinite_ensembles_mean_through_few_members(
+    skill, spread, members, offset, seed
+):
+    # truth = mu + e (rms `skill`); members about mu with `spread`; the static
+    # correction off by `offset` everywhere
+    rng = np.random.default_rng(seed)
+    mu = rng.normal(size=(60, 12, 12))
+    truth = xr.Dataset({"t2m": (DIMS, mu + skill * rng.normal(size=mu.shape))})
+    x = mu + spread * rng.normal(size=(members, *mu.shape))
+    ens = xr.Dataset({"t2m": (("member", *DIMS), x)})
+    static = xr.full_like(truth, offset)
+    got = check_mean(truth, ens, static)["variables"]["t2m"]
+    # unbiased in mean square; within 5 standard errors of it (over 8640 points: the
+    # mean square error's and the members' variance's, both chi-square means)
+    n, noise = mu.size, spread**2 / members
+    v = skill**2 + noise
+    se = np.sqrt(2 / n) * np.sqrt(v**2 + noise**2 / (members - 1))
+    assert abs(got["infinite_ensemble_rmse"] ** 2 - skill**2) <= 5 * se
+    assert abs(got["ensemble_mean_rmse"] ** 2 - v) <= 5 * v * np.sqrt(2 / n)
+    assert got["static_correction_rmse"] == pytest.approx(offset, rel=1e-9)
+    assert got["behind"] == (got["infinite_ensemble_rmse"] > offset)
+
+
+def test_the_check_skips_points_the_ensemble_lacks_and_orders_dims_by_name():
+    rng = np.random.default_rng(1)
+    truth = xr.Dataset({"t2m": (DIMS, rng.normal(size=(4, 3, 5)))})
+    truth["t2m"][:, 0, 0] = np.nan  # e.g. a masked sea point
+    ens = xr.Dataset({"t2m": (("member", *DIMS), rng.normal(size=(3, 4, 3, 5)))})
+    static = xr.Dataset({"t2m": (("lon", "lat", "time"), np.full((5, 3, 4), 2.0))})
+    static["t2m"][0, 1, :] = 5.0  # lon 0, lat 1: kept
+    got = check_mean(truth, ens.transpose("member", "lon", "lat", "time"), static)
+    expect = np.sqrt((13 * 4 * 4 + 1 * 4 * 25) / (14 * 4))
+    assert got["variables"]["t2m"]["static_correction_rmse"] == pytest.approx(expect)
+    assert np.isfinite(got["variables"]["t2m"]["infinite_ensemble_rmse"])
+
+
+def test_static_errors_use_the_training_times_only_and_stay_lazy():
+    r = xr.Dataset({"t2m": (DIMS, np.arange(24.0).reshape(6, 2, 2))})
+    eager = static_errors(r, slice(0, 4))
+    lazy = static_errors(r.chunk(time=2), slice(0, 4))
+    assert lazy.t2m.chunks is not None
+    # the mean of times 0..3 is time 1.5's value: the validation times do not enter it
+    later = 4 * (np.arange(4, 6) - 1.5)[:, None, None] * np.ones((2, 2))
+    np.testing.assert_allclose(eager.t2m.isel(time=slice(4, 6)), later)
+    xr.testing.assert_allclose(eager, lazy.compute())
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    n=st.integers(2, 60),
+    step_h=st.sampled_from([6, 12, 24, 30, 72]),
+    start=st.integers(0, 364),
+    seed=st.integers(0, 2**16),
+)
+def test_the_climatologys_mean_is_the_training_mean(n, step_h, start, seed):
+    # the static correction's mean from the climatology (no pass over the data) is the
+    # plain mean over the training times, whatever months and hours they hold
+    from xdeepr.model.climatology import fit_climatology
+
+    rng = np.random.default_rng(seed)
+    t = pd.date_range("2001-01-01", periods=n + 5, freq=f"{step_h}h") + pd.Timedelta(days=start)
+    r = xr.Dataset({"t2m": (DIMS, rng.normal(size=(n + 5, 3, 4)))}, coords={"time": t})
+    train = slice(0, n)
+    got = static_errors(r, train, fit_climatology(r.isel(time=train)))
+    xr.testing.assert_allclose(got, static_errors(r, train), atol=1e-6)
+
+
+def _check(rmse: float, static: float) -> dict:
+    return {
+        "times": 12,
+        "members": 4,
+        "variables": {
+            "t2m": {
+                "infinite_ensemble_rmse": rmse,
+                "static_correction_rmse": static,
+                "behind": rmse > static,
+            }
+        },
+    }
+
+
+def test_the_warning_says_what_the_model_does_not_already_do():
+    with pytest.warns(MeanWarning, match=r"t2m: 0.25 against 0.236.*'bicubic'") as got:
+        warn_if_behind(_check(0.25, 0.236), {"mean": "bicubic", "selection": "skill"})
+    text = str(got[0].message)
+    assert "mean='climatology'" in text and "selection='calibrated'" in text
+    with pytest.warns(MeanWarning) as got:
+        warn_if_behind(_check(0.25, 0.236), {"mean": "climatology", "selection": "calibrated"})
+    text = str(got[0].message)
+    assert "mean='climatology'" not in text and "selection='calibrated'" not in text
+    assert "mean='regression'" in text
+    with pytest.warns(MeanWarning) as got:  # precipitation: no climatology to offer
+        warn_if_behind(_check(0.25, 0.236), {"mean": "regression", "transformed": True})
+    text = str(got[0].message)
+    assert "climatology" not in text and "'auto'" not in text
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_if_behind(_check(0.2, 0.236), {"mean": "bicubic"})  # ahead: quiet
+
+
+def test_train_checks_the_mean_against_the_static_correction(sample_small):
+    f, l, s = sample_small
+    f, l = f.isel(time=slice(0, 40)), l.isel(time=slice(0, 40))
+    kw = {**TINY, "steps": 4, "validate_every": 0, "validation_split": "block"}
+    # four steps: the network has learnt nothing, and the check says so
+    with pytest.warns(MeanWarning, match=r"t2m: .* against .*validation times"):
+        m = xdeepr.train(f, l, s, **kw)
+    check = m.summary["mean_check"]
+    got = check["variables"]["t2m"]
+    assert got["behind"] and check["members"] == m.config["validation_members"]
+    # the static correction's RMSE, computed here from the data: label − bicubic − the
+    # mean residual of the training split, on the validated times
+    cfg = xdeepr.TrainConfig.from_dict(m.config)
+    n_train = 40 - validation_count(40, cfg)
+    idx = validation_indices(n_train, 40, cfg)
+    resid = l.t2m - f.deepr.interpolate(l).t2m
+    static = resid.isel(time=idx) - resid.isel(time=slice(0, n_train)).mean("time")
+    assert check["times"] == idx.size
+    assert got["static_correction_rmse"] == pytest.approx(
+        float(np.sqrt((static**2).mean())), rel=1e-4
+    )
+    # the ensemble mean's RMSE is the selected validation record's
+    rec = m.summary["validation"]["selected"]
+    assert got["ensemble_mean_rmse"] == pytest.approx(rec["val_rmse"], rel=1e-4)
+    assert got["infinite_ensemble_rmse"] <= got["ensemble_mean_rmse"]

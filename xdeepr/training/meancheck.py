@@ -1,0 +1,237 @@
+"""Is the ensemble mean ahead of the static correction? Checked on the validation times.
+
+The static correction, bicubic plus the training times' mean residual (label −
+bicubic), is the correction anyone can make with one line of xarray. A model whose
+ensemble mean does worse than it has learnt less than nothing about the mean, and on
+real data with few training times that happens (a real climate model under another
+scenario: 0.246 against 0.236 K; the ``cmip`` benchmark). :func:`xdeepr.train` checks
+it on the validation times with the returned weights, records it in
+``model.summary["mean_check"]`` and says so with a :class:`MeanWarning` that suggests
+what the model does not already do.
+
+The ensemble mean is judged by the RMSE an infinite ensemble's mean would have,
+estimated from the validation ensemble's :math:`m` members without their sampling
+noise: :math:`\\sqrt{\\max(\\overline{(y - \\bar x)^2} - \\overline{s^2}/m, 0)}`,
+:math:`s^2` the members' variance (ddof 1). So a validation of few members does not
+accuse a mean whose only fault is its members' number, which ``downscale`` callers
+choose (and the recentring of a regression mean, :mod:`xdeepr.model.recentre`, shrinks);
+the limit is the same with and without that recentring. Everything is in the space
+the network models (a label's learnt space: log1p for precipitation).
+
+Examples
+--------
+>>> import numpy as np, xarray as xr
+>>> rng = np.random.default_rng(0)
+>>> mu = rng.normal(size=(40, 50))  # what the ensemble's mean converges to
+>>> y = xr.Dataset({"t2m": (("time", "x"), mu + 0.3 * rng.normal(size=mu.shape))})
+>>> members = mu + rng.normal(size=(4, 40, 50))  # 4 members about it
+>>> ens = xr.Dataset({"t2m": (("member", "time", "x"), members)})
+>>> static = xr.full_like(y, 0.4)  # the static correction's error: 0.4 everywhere
+>>> got = check_mean(y, ens, static)["variables"]["t2m"]
+>>> round(got["ensemble_mean_rmse"], 1), round(got["infinite_ensemble_rmse"], 1)
+(0.6, 0.3)
+>>> round(got["static_correction_rmse"], 1), got["behind"]
+(0.4, False)
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+__all__ = ["RULE", "MeanWarning", "check_mean", "record_check", "static_errors", "warn_if_behind"]
+
+#: What :func:`check_mean` compares, in words (recorded with the check).
+RULE = (
+    "the RMSE of an infinite ensemble's mean (the validation ensemble's mean less its "
+    "members' sampling noise) against the static correction's (bicubic + the training "
+    "times' mean residual), on the validation times"
+)
+
+
+class MeanWarning(UserWarning):
+    """The returned model's ensemble mean is behind the static correction on validation."""
+
+
+def static_errors(
+    residual: xr.Dataset, train: slice, climatology: xr.Dataset | None = None
+) -> xr.Dataset:
+    """The static correction's error at every time: `residual` less its mean over `train`.
+
+    Parameters
+    ----------
+    residual : xarray.Dataset
+        Label − bicubic, ``(time, ...)`` per variable (numpy or dask).
+    train : slice
+        The training times (positions along ``time``).
+    climatology : xarray.Dataset, optional
+        The month x hour climatology fitted on those times' `residual`
+        (:func:`~xdeepr.model.climatology.fit_climatology`): the mean is then its
+        entries weighted by how many training times each holds, with no pass over the
+        data (a lazy `residual` is read once less); without it the mean is computed.
+
+    Returns
+    -------
+    xarray.Dataset
+        Lazy where `residual` is.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.date_range("2020-01-31", periods=3, freq="D")  # Jan, Feb, Feb
+    >>> values = np.array([1.0, 3.0, 5.0]).reshape(3, 1, 1)
+    >>> r = xr.Dataset({"t2m": (("time", "lat", "lon"), values)}, coords={"time": t})
+    >>> static_errors(r, slice(0, 3)).t2m.values.ravel().tolist()  # the mean is 3
+    [-2.0, 0.0, 2.0]
+    >>> from xdeepr.model.climatology import fit_climatology
+    >>> clim = fit_climatology(r)  # January 1, February 4
+    >>> static_errors(r, slice(0, 3), clim).t2m.values.ravel().tolist()  # 1/3 x 1 + 2/3 x 4
+    [-2.0, 0.0, 2.0]
+    """
+    if climatology is None:
+        import dask
+
+        (mean,) = dask.compute(residual.isel(time=train).mean("time"))
+    else:
+        mean = _climatology_mean(climatology, residual["time"].isel(time=train))
+    out = xr.Dataset(
+        {v: residual[v] - mean[v].transpose(*residual[v].dims[1:]).values for v in residual}
+    )
+    return out.assign_attrs(residual.attrs)
+
+
+def _climatology_mean(climatology: xr.Dataset, times: xr.DataArray) -> xr.Dataset:
+    """The mean over `times` of the climatology's entry at each: counts times entries."""
+    from ..model.climatology import climatology_at
+
+    stamps = times.to_index()
+    key = stamps.month * 100 + stamps.hour
+    first, counts = np.unique(np.asarray(key), return_index=True, return_counts=True)[1:]
+    at = climatology_at(climatology, times.isel(time=first))
+    weights = xr.DataArray(counts / counts.sum(), dims="time")
+    return (at * weights).sum("time", skipna=False)
+
+
+def check_mean(
+    truth: xr.Dataset, ens: xr.Dataset, static: xr.Dataset, member_dim: str = "member"
+) -> dict[str, Any]:
+    """Per variable, the ensemble mean's validation RMSE against the static correction's.
+
+    Parameters
+    ----------
+    truth : xarray.Dataset
+        ``(time, ...)`` per variable: what the network models (the residual about the
+        model's mean).
+    ens : xarray.Dataset
+        ``(member, time, ...)``: the validation ensemble, in `truth`'s space.
+    static : xarray.Dataset
+        The static correction's error at the same times (:func:`static_errors`).
+    member_dim : str
+
+    Returns
+    -------
+    dict
+        ``{"rule": RULE, "times": n, "members": m, "variables": {v: {"ensemble_mean_rmse",
+        "infinite_ensemble_rmse", "static_correction_rmse", "behind"}}}``, plain values;
+        ``behind``: the infinite ensemble's RMSE above the static correction's.
+    """
+    m = int(ens.sizes[member_dim])
+    out: dict[str, Any] = {"rule": RULE, "times": int(truth.sizes["time"]), "members": m}
+    per: dict[str, dict[str, Any]] = {}
+    for v in truth.data_vars:
+        y = truth[v]
+        x = ens[v].transpose(member_dim, *y.dims).values.astype("float64")
+        s = static[v].transpose(*y.dims).values.astype("float64").ravel()
+        x, y_ = x.reshape(m, -1), y.values.astype("float64").ravel()
+        keep = np.isfinite(y_) & np.isfinite(s) & np.isfinite(x).all(axis=0)  # the same points
+        x, y_, s = x[:, keep], y_[keep], s[keep]
+        mse = float(np.mean((y_ - x.mean(axis=0)) ** 2)) if keep.any() else float("nan")
+        noise = float(np.mean(x.var(axis=0, ddof=1))) / m if m > 1 and keep.any() else 0.0
+        rmse_inf = float(np.sqrt(max(mse - noise, 0.0))) if keep.any() else float("nan")
+        rmse_static = float(np.sqrt(np.mean(s**2))) if keep.any() else float("nan")
+        per[str(v)] = {
+            "ensemble_mean_rmse": float(np.sqrt(mse)),
+            "infinite_ensemble_rmse": rmse_inf,
+            "static_correction_rmse": rmse_static,
+            "behind": bool(rmse_inf > rmse_static),
+        }
+    out["variables"] = per
+    return out
+
+
+def _tips(setup: Mapping[str, Any]) -> str:
+    """What to try, leaving out what the model already does."""
+    mean, transformed = setup.get("mean"), bool(setup.get("transformed"))
+    tips = []
+    if mean != "climatology" and not transformed:
+        tips.append("mean='climatology' (members about bicubic + the month x hour mean residual)")
+    if mean != "regression":
+        tips.append("mean='regression' (a cross-fitted regression U-Net)")
+    if mean != "auto" and not transformed:
+        tips.append("mean='auto' (the mean of least validation RMSE)")
+    if setup.get("selection", "skill") == "skill":
+        tips.append(
+            "selection='calibrated' where the validation times stand for the times you "
+            "will downscale (it keeps later, sharper weights and leaves the spread to the "
+            "calibration)"
+        )
+    tips.append("more training times")
+    return "; ".join(tips)
+
+
+def warn_if_behind(check: Mapping[str, Any], setup: Mapping[str, Any] | None = None) -> None:
+    """A :class:`MeanWarning` naming the variables whose ensemble mean is behind.
+
+    Parameters
+    ----------
+    check : mapping
+        :func:`check_mean`'s result.
+    setup : mapping, optional
+        What the model does: ``mean``, ``selection`` and ``transformed`` (whether a
+        label is learnt through a transform, where the climatology is not available).
+
+    Examples
+    --------
+    >>> check = {"times": 12, "members": 4, "variables": {"t2m": {
+    ...     "infinite_ensemble_rmse": 0.25, "static_correction_rmse": 0.24, "behind": True}}}
+    >>> import pytest
+    >>> with pytest.warns(MeanWarning, match="t2m: 0.25 against 0.24"):
+    ...     warn_if_behind(check, {"mean": "bicubic"})
+    """
+    behind = {v: c for v, c in check.get("variables", {}).items() if c.get("behind")}
+    if not behind:
+        return
+    shown = ", ".join(
+        f"{v}: {c['infinite_ensemble_rmse']:.3g} against {c['static_correction_rmse']:.3g}"
+        for v, c in behind.items()
+    )
+    s = dict(setup or {})
+    warnings.warn(
+        f"the ensemble mean is behind the static correction (bicubic + the training "
+        f"times' mean residual) on the {check.get('times')} validation times: RMSE "
+        f"{shown} (the ensemble mean's, estimated for an infinite ensemble from "
+        f"{check.get('members')} members; the model's mean: {s.get('mean')!r}). "
+        f"Try: {_tips(s)}. model.summary['mean_check'] has the figures.",
+        MeanWarning,
+        stacklevel=7,  # < record_check < _check_mean < finish < _optimise < train < caller
+    )
+
+
+def record_check(
+    model: Any, truth: xr.Dataset, ens: xr.Dataset, static: xr.Dataset, setup: Mapping[str, Any]
+) -> dict[str, Any]:
+    """:func:`check_mean` into ``model.summary["mean_check"]``, and its warning.
+
+    `setup` is what the model does (``mean``, ``selection``); whether a label is learnt
+    through a transform is read from `model`.
+    """
+    check = check_mean(truth, ens, static)
+    model.summary["mean_check"] = check
+    transforms = (getattr(model, "transforms", None) or {}).values()
+    moved = any(getattr(t, "name", "identity") != "identity" for t in transforms)
+    warn_if_behind(check, {**setup, "transformed": moved})
+    return check
