@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import xdeepr
 from xdeepr.training import MeanWarning
 from xdeepr.training.holdout import validation_count, validation_indices
-from xdeepr.training.meancheck import check_mean, static_errors, warn_if_behind
+from xdeepr.training.meancheck import check_mean, static_correction, warn_if_behind
 
 from ..conftest import TINY
 
@@ -63,15 +63,16 @@ def test_the_check_skips_points_the_ensemble_lacks_and_orders_dims_by_name():
     assert np.isfinite(got["variables"]["t2m"]["infinite_ensemble_rmse"])
 
 
-def test_static_errors_use_the_training_times_only_and_stay_lazy():
+def test_the_static_correction_uses_the_training_times_only_and_reads_lazily():
     r = xr.Dataset({"t2m": (DIMS, np.arange(24.0).reshape(6, 2, 2))})
-    eager = static_errors(r, slice(0, 4))
-    lazy = static_errors(r.chunk(time=2), slice(0, 4))
-    assert lazy.t2m.chunks is not None
+    eager = static_correction(r, slice(0, 4))
+    lazy = static_correction(r.chunk(time=2), slice(0, 4))
+    assert lazy.residual.t2m.chunks is not None  # kept lazy: no copy of the data
     # the mean of times 0..3 is time 1.5's value: the validation times do not enter it
     later = 4 * (np.arange(4, 6) - 1.5)[:, None, None] * np.ones((2, 2))
-    np.testing.assert_allclose(eager.t2m.isel(time=slice(4, 6)), later)
-    xr.testing.assert_allclose(eager, lazy.compute())
+    np.testing.assert_allclose(eager.errors([4, 5]).t2m, later)
+    xr.testing.assert_allclose(eager.errors([0, 5]), lazy.errors([0, 5]))
+    assert lazy.errors([0, 5]).t2m.chunks is None  # computed, the times asked only
 
 
 @settings(max_examples=20, deadline=None)
@@ -90,8 +91,8 @@ def test_the_climatologys_mean_is_the_training_mean(n, step_h, start, seed):
     t = pd.date_range("2001-01-01", periods=n + 5, freq=f"{step_h}h") + pd.Timedelta(days=start)
     r = xr.Dataset({"t2m": (DIMS, rng.normal(size=(n + 5, 3, 4)))}, coords={"time": t})
     train = slice(0, n)
-    got = static_errors(r, train, fit_climatology(r.isel(time=train)))
-    xr.testing.assert_allclose(got, static_errors(r, train), atol=1e-6)
+    got = static_correction(r, train, fit_climatology(r.isel(time=train))).mean
+    xr.testing.assert_allclose(got, static_correction(r, train).mean, atol=1e-6)
 
 
 def _check(rmse: float, static: float) -> dict:

@@ -47,7 +47,7 @@ from .data import (
 from .distributed import setup
 from .holdout import fit_dry_cuts, resolve_split, split_order
 from .loop import CHECKPOINT_NAME, _optimise
-from .meancheck import MeanWarning, static_errors
+from .meancheck import MeanWarning, static_correction
 from .means import diffusion_target
 from .observations import observation_record, with_observations
 from .selection import check_selection
@@ -371,7 +371,7 @@ def train(
     target_phys = labels
     condition = spec.condition(features)
     calendar = calendar_features(features["time"])
-    static_error = None
+    static_fit = None
     if not missing:  # label − bicubic: the target of mean="bicubic", and the climatology's
         base = spec.baseline(features)
         residual = xr.Dataset({v: (labels[v] - base[v].transpose(*labels[v].dims)) for v in lvars})
@@ -387,7 +387,7 @@ def train(
         spec.climatology = fit_climatology(clim.isel(time=train_sl))
         # the static correction's error, for the mean check (its mean from the climatology
         # where that is in the residual's space: no second pass over the data)
-        static_error = static_errors(
+        static_fit = static_correction(
             residual, train_sl, spec.climatology if clim is residual else None
         )
         total = _total_steps(cfg, n_train)  # bicubic, climatology, regression or "auto"
@@ -413,7 +413,7 @@ def train(
         ),
         calendar=calendar,
         times=np.asarray(features["time"].values),
-        static_error=static_error,
+        static=static_fit,
     )
     try:
         model = _optimise(spec, data, cfg, n_train, device, resume, ranks)

@@ -20,6 +20,7 @@ import xarray as xr
 from .. import grid
 from .._util import time_kind
 from ..errors import InputError
+from .meancheck import StaticCorrection
 
 
 def _time_index(ds: xr.Dataset, what: str) -> pd.Index:
@@ -189,9 +190,9 @@ class _Data:
     target: xr.DataArray  # (time, variable, lat, lon), padded, normalised
     calendar: np.ndarray  # (time, 2)
     times: np.ndarray  # time stamps, for error messages
-    #: The static correction's error (label − bicubic − its training mean), (time, lat,
-    #: lon) per variable in the learnt space; None where there is no bicubic residual.
-    static_error: xr.Dataset | None = None
+    #: The static correction (label − bicubic and its training mean) in the learnt
+    #: space, for the mean check; None where there is no bicubic residual.
+    static: StaticCorrection | None = None
 
 
 class _Blocks:

@@ -38,12 +38,21 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
-__all__ = ["RULE", "MeanWarning", "check_mean", "record_check", "static_errors", "warn_if_behind"]
+__all__ = [
+    "RULE",
+    "MeanWarning",
+    "StaticCorrection",
+    "check_mean",
+    "record_check",
+    "static_correction",
+    "warn_if_behind",
+]
 
 #: What :func:`check_mean` compares, in words (recorded with the check).
 RULE = (
@@ -57,10 +66,28 @@ class MeanWarning(UserWarning):
     """The returned model's ensemble mean is behind the static correction on validation."""
 
 
-def static_errors(
+@dataclass(frozen=True)
+class StaticCorrection:
+    """The static correction of a training run: its residual and the training mean.
+
+    Holds a reference to the run's residual (no copy); :meth:`errors` computes the
+    correction's error at the times asked only.
+    """
+
+    residual: xr.Dataset  # label − bicubic, (time, ...) per variable, numpy or dask
+    mean: xr.Dataset  # its mean over the training times, computed
+
+    def errors(self, indices: Any) -> xr.Dataset:
+        """The correction's error (residual − mean) at `indices` (positions along time)."""
+        r = self.residual.isel(time=indices)
+        out = xr.Dataset({v: r[v] - self.mean[v].transpose(*r[v].dims[1:]).values for v in r})
+        return out.compute()
+
+
+def static_correction(
     residual: xr.Dataset, train: slice, climatology: xr.Dataset | None = None
-) -> xr.Dataset:
-    """The static correction's error at every time: `residual` less its mean over `train`.
+) -> StaticCorrection:
+    """The static correction fitted on the `train` times of `residual`.
 
     Parameters
     ----------
@@ -76,8 +103,7 @@ def static_errors(
 
     Returns
     -------
-    xarray.Dataset
-        Lazy where `residual` is.
+    StaticCorrection
 
     Examples
     --------
@@ -85,12 +111,12 @@ def static_errors(
     >>> t = pd.date_range("2020-01-31", periods=3, freq="D")  # Jan, Feb, Feb
     >>> values = np.array([1.0, 3.0, 5.0]).reshape(3, 1, 1)
     >>> r = xr.Dataset({"t2m": (("time", "lat", "lon"), values)}, coords={"time": t})
-    >>> static_errors(r, slice(0, 3)).t2m.values.ravel().tolist()  # the mean is 3
+    >>> static_correction(r, slice(0, 3)).errors([0, 1, 2]).t2m.values.ravel().tolist()
     [-2.0, 0.0, 2.0]
     >>> from xdeepr.model.climatology import fit_climatology
-    >>> clim = fit_climatology(r)  # January 1, February 4
-    >>> static_errors(r, slice(0, 3), clim).t2m.values.ravel().tolist()  # 1/3 x 1 + 2/3 x 4
-    [-2.0, 0.0, 2.0]
+    >>> clim = fit_climatology(r)  # January 1, February 4: 1/3 x 1 + 2/3 x 4 = 3
+    >>> static_correction(r, slice(0, 3), clim).mean.t2m.values.ravel().tolist()
+    [3.0]
     """
     if climatology is None:
         import dask
@@ -98,10 +124,7 @@ def static_errors(
         (mean,) = dask.compute(residual.isel(time=train).mean("time"))
     else:
         mean = _climatology_mean(climatology, residual["time"].isel(time=train))
-    out = xr.Dataset(
-        {v: residual[v] - mean[v].transpose(*residual[v].dims[1:]).values for v in residual}
-    )
-    return out.assign_attrs(residual.attrs)
+    return StaticCorrection(residual, mean)
 
 
 def _climatology_mean(climatology: xr.Dataset, times: xr.DataArray) -> xr.Dataset:
@@ -129,7 +152,7 @@ def check_mean(
     ens : xarray.Dataset
         ``(member, time, ...)``: the validation ensemble, in `truth`'s space.
     static : xarray.Dataset
-        The static correction's error at the same times (:func:`static_errors`).
+        The static correction's error at the same times (:meth:`StaticCorrection.errors`).
     member_dim : str
 
     Returns

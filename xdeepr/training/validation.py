@@ -347,8 +347,8 @@ class SkillValidation:
         """Record, and warn, where `step`'s ensemble mean is behind the static correction."""
         from .meancheck import record_check
 
-        if self.data.static_error is not None and self.enabled:  # a bicubic residual
-            static = self.data.static_error.isel(time=self.indices).compute()
+        if self.data.static is not None and self.enabled:  # a bicubic residual
+            static = self.data.static.errors(self.indices)
             ens = self._kept_ensemble(net, step)
             record_check(model, self._inputs()[2], ens, static, self._setup(model))
 
