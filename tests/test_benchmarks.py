@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import xdeepr
 from benchmarks import __main__ as cli
 from benchmarks import harness
 from benchmarks.suite_sampling import denoiser
@@ -346,3 +347,14 @@ def test_shift_runs_name_their_selection_and_config(monkeypatch):
         monkeypatch.setenv(S.RUNS_ENV, bad)
         with pytest.raises(ValueError, match="unknown run"):
             S.jobs(ctx)
+
+
+def test_shift_full_case_trains_on_every_time_before_the_test():
+    from benchmarks import suite_shift as S
+
+    f, _, _ = xdeepr.datasets.load_sample()
+    before = f.sel(time=slice(None, harness.TRAIN_END)).sizes["time"]
+    full, small = S._data("full", False), S._data("in", False)
+    assert full[0].sizes["time"] == before > small[0].sizes["time"] == S.TIMES
+    assert (full[2].time.values == small[2].time.values).all()  # the same test times
+    assert full[0].time.values.max() < full[2].time.values.min()
