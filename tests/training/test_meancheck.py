@@ -155,3 +155,48 @@ def test_train_checks_the_mean_against_the_static_correction(sample_small):
     rec = m.summary["validation"]["selected"]
     assert got["ensemble_mean_rmse"] == pytest.approx(rec["val_rmse"], rel=1e-4)
     assert got["infinite_ensemble_rmse"] <= got["ensemble_mean_rmse"]
+
+
+def test_the_check_takes_labels_with_time_last_and_advises_auto_as_asked(sample_small):
+    f, l, s = sample_small
+    f, l = f.isel(time=slice(0, 40)), l.isel(time=slice(0, 40))
+    kw = {**TINY, "steps": 2, "validate_every": 0, "validation_split": "block"}
+    first = xdeepr.train(f, l, s, **kw)
+    late = xdeepr.train(f, l.transpose("latitude", "longitude", "time"), s, **kw)
+    a, b = (m.summary["mean_check"]["variables"]["t2m"] for m in (first, late))
+    assert b["static_correction_rmse"] == pytest.approx(a["static_correction_rmse"], rel=1e-6)
+    # here mean="auto" starts from the climatology, already ahead of the static correction
+    auto = xdeepr.train(f, l, s, mean="auto", mean_steps=2, **kw)
+    assert auto.mean != "bicubic"
+    assert not auto.summary["mean_check"]["variables"]["t2m"]["behind"]
+
+
+def test_the_advice_to_a_model_that_chose_its_mean_does_not_offer_auto_again():
+    from types import SimpleNamespace
+
+    from xdeepr.training.meancheck import record_check
+
+    truth = xr.Dataset({"t2m": (DIMS, np.ones((4, 2, 2)))})
+    ens = xr.Dataset({"t2m": (("member", *DIMS), np.zeros((2, 4, 2, 2)))})
+    static = xr.zeros_like(truth)  # the static correction is perfect: the mean is behind
+    chose = SimpleNamespace(summary={"mean_choice": {"chosen": "regression"}}, transforms={})
+    with pytest.warns(MeanWarning) as got:
+        record_check(chose, truth, ens, static, {"mean": "regression", "selection": "skill"})
+    text = str(got[0].message)
+    assert "the model's mean: 'auto'" in text and "mean='auto'" not in text
+    assert chose.summary["mean_check"]["variables"]["t2m"]["behind"]
+
+
+def test_a_distilled_student_is_checked_as_well(sample_small):
+    f, l, s = sample_small
+    f, l = f.isel(time=slice(0, 40)), l.isel(time=slice(0, 40))
+    kw = {**TINY, "steps": 2, "validate_every": 0, "validation_split": "block"}
+    teacher = xdeepr.train(f, l, s, **kw)
+    with pytest.warns(MeanWarning):
+        student = xdeepr.distill(teacher, f, l, s, steps=2, progress=False, validation_times=4)
+    got = student.summary["mean_check"]["variables"]["t2m"]
+    # the same validation times and training split: the same static correction
+    ref = teacher.summary["mean_check"]["variables"]["t2m"]["static_correction_rmse"]
+    assert student.summary["mean_check"]["times"] == 4
+    assert np.isfinite(got["infinite_ensemble_rmse"]) and got["static_correction_rmse"] > 0
+    assert got["static_correction_rmse"] == pytest.approx(ref, rel=0.5)

@@ -15,8 +15,8 @@ ensembles by (fair CRPS, spread-skill), with no teacher sample in the loss.
 Everything else is :func:`xdeepr.train`'s: the same pairing and checks, the teacher's
 normalisation, the same learning-rate warm-up and cosine decay, EMA, the same
 validation by skill (:mod:`.validation`: fair CRPS and spread-skill on held-out
-times, the selection rule, ``patience``) and DistributedDataParallel under
-``torchrun`` (:mod:`.distributed`). No checkpoints: a run is short.
+times, the selection rule, ``patience``, the mean check) and DistributedDataParallel
+under ``torchrun`` (:mod:`.distributed`). No checkpoints: a run is short.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from .data import _check_finite, _Data, _pair, _stack
 from .distributed import Ranks, setup
 from .holdout import fit_dry_cuts, resolve_split, split_order
 from .loop import _crop_patch, _lr_factor, _optimizer_step
+from .meancheck import model_static_correction
 from .observations import drop_stations, observation_record, with_observations
 from .validation import SkillValidation
 
@@ -239,6 +240,7 @@ def _prepare(
         ),
         calendar=calendar_features(features["time"]),
         times=np.asarray(features["time"].values),
+        static=model_static_correction(teacher, features, labels, labels.sizes["time"] - n_val),
     )
     return data, n_val, split
 
@@ -325,8 +327,7 @@ def distill(
         torch.manual_seed(cfg.seed)
         student = copy.deepcopy(teacher)
         student.training_state, student.final_ema_state, student.summary = None, None, {}
-        if getattr(student, "calibration", None) is not None:
-            student.calibration = None  # fitted to the teacher's ensembles, not the student's
+        student.calibration = None  # fitted to the teacher's ensembles, not the student's
         student.transforms = uncut(student.transforms)  # the dry cuts alike (refitted below)
         student.config = {
             **cfg.to_dict(),

@@ -15,8 +15,10 @@ noise: :math:`\\sqrt{\\max(\\overline{(y - \\bar x)^2} - \\overline{s^2}/m, 0)}`
 :math:`s^2` the members' variance (ddof 1). So a validation of few members does not
 accuse a mean whose only fault is its members' number, which ``downscale`` callers
 choose (and the recentring of a regression mean, :mod:`xdeepr.model.recentre`, shrinks);
-the limit is the same with and without that recentring. Everything is in the space
-the network models (a label's learnt space: log1p for precipitation).
+the limit is the same with and without that recentring. For a cross-fitted
+regression mean, whose members are drawn about their fold nets' means, the spread of
+those means counts as noise here: the estimate is then a little optimistic. Everything
+is in the space the network models (a label's learnt space: log1p for precipitation).
 
 Examples
 --------
@@ -49,6 +51,7 @@ __all__ = [
     "MeanWarning",
     "StaticCorrection",
     "check_mean",
+    "model_static_correction",
     "record_check",
     "static_correction",
     "warn_if_behind",
@@ -80,8 +83,12 @@ class StaticCorrection:
     def errors(self, indices: Any) -> xr.Dataset:
         """The correction's error (residual − mean) at `indices` (positions along time)."""
         r = self.residual.isel(time=indices)
-        out = xr.Dataset({v: r[v] - self.mean[v].transpose(*r[v].dims[1:]).values for v in r})
-        return out.compute()
+        out = {}
+        for v in r.data_vars:
+            dims = [d for d in r[v].dims if d != "time"]  # wherever time is
+            mean = xr.DataArray(self.mean[v].transpose(*dims).values, dims=dims)
+            out[v] = (r[v] - mean).transpose(*r[v].dims)
+        return xr.Dataset(out).compute()
 
 
 def static_correction(
@@ -125,6 +132,22 @@ def static_correction(
     else:
         mean = _climatology_mean(climatology, residual["time"].isel(time=train))
     return StaticCorrection(residual, mean)
+
+
+def model_static_correction(
+    model: Any, features: xr.Dataset, labels: xr.Dataset, n_train: int
+) -> StaticCorrection | None:
+    """The static correction of `model`'s bicubic over the first `n_train` times.
+
+    `features` and `labels` in the space `model` learns them in; None where a label is
+    not among the features (no bicubic of it). For runs other than ``train``'s
+    (:func:`xdeepr.distill`), which has the residual at hand.
+    """
+    if any(v not in features for v in model.labels):
+        return None
+    base = model.baseline(features)
+    residual = xr.Dataset({v: labels[v] - base[v].transpose(*labels[v].dims) for v in model.labels})
+    return static_correction(residual, slice(0, n_train))
 
 
 def _climatology_mean(climatology: xr.Dataset, times: xr.DataArray) -> xr.Dataset:
@@ -256,5 +279,6 @@ def record_check(
     model.summary["mean_check"] = check
     transforms = (getattr(model, "transforms", None) or {}).values()
     moved = any(getattr(t, "name", "identity") != "identity" for t in transforms)
-    warn_if_behind(check, {**setup, "transformed": moved})
+    asked = "auto" if model.summary.get("mean_choice") else setup.get("mean")  # as asked
+    warn_if_behind(check, {**setup, "mean": asked, "transformed": moved})
     return check

@@ -356,7 +356,7 @@ class SkillValidation:
         """The validation ensemble of `step`, sampled again only where it was not kept."""
         ens = self._ensembles.get(step)
         if ens is None:  # a resumed run: its ensembles were not kept
-            ens = self._sample(net.to(self.device))
+            ens = self._ensembles[step] = self._sample(net.to(self.device))
             net.cpu()
         return ens
 
