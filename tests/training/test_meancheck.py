@@ -47,7 +47,23 @@ def test_the_check_sees_the_infinite_ensembles_mean_through_few_members(
     assert abs(got["infinite_ensemble_rmse"] ** 2 - skill**2) <= 5 * se
     assert abs(got["ensemble_mean_rmse"] ** 2 - v) <= 5 * v * np.sqrt(2 / n)
     assert got["static_correction_rmse"] == pytest.approx(offset, rel=1e-9)
-    assert got["behind"] == (got["infinite_ensemble_rmse"] > offset)
+    # judged with downscale's 20 members: the limit plus their sampling noise
+    at = (
+        got["infinite_ensemble_rmse"] ** 2
+        + (got["ensemble_mean_rmse"] ** 2 - got["infinite_ensemble_rmse"] ** 2) * members / 20
+    )
+    if got["infinite_ensemble_rmse"] > 0:
+        assert got["rmse_at_members"] ** 2 == pytest.approx(at, rel=1e-9)
+    assert got["members"] == 20 and got["behind"] == (got["rmse_at_members"] > offset)
+    tie = got["members_to_tie"]
+    if got["infinite_ensemble_rmse"] >= offset:
+        assert tie is None  # no number of members catches up
+    else:  # the fewest members whose mean is level: one fewer would be behind
+        var = (got["ensemble_mean_rmse"] ** 2 - got["infinite_ensemble_rmse"] ** 2) * members
+        lim = got["infinite_ensemble_rmse"] ** 2
+        assert lim + var / tie <= offset**2 * (1 + 1e-9)
+        assert tie == 1 or lim + var / (tie - 1) > offset**2
+        assert got["behind"] == (tie > 20)
 
 
 def test_the_check_skips_points_the_ensemble_lacks_and_orders_dims_by_name():
@@ -95,14 +111,17 @@ def test_the_climatologys_mean_is_the_training_mean(n, step_h, start, seed):
     xr.testing.assert_allclose(got, static_correction(r, train).mean, atol=1e-6)
 
 
-def _check(rmse: float, static: float) -> dict:
+def _check(rmse: float, static: float, tie: int | None = None) -> dict:
     return {
         "times": 12,
         "members": 4,
         "variables": {
             "t2m": {
-                "infinite_ensemble_rmse": rmse,
+                "rmse_at_members": rmse,
+                "members": 20,
+                "infinite_ensemble_rmse": rmse - 0.01,
                 "static_correction_rmse": static,
+                "members_to_tie": tie,
                 "behind": rmse > static,
             }
         },
@@ -110,10 +129,15 @@ def _check(rmse: float, static: float) -> dict:
 
 
 def test_the_warning_says_what_the_model_does_not_already_do():
-    with pytest.warns(MeanWarning, match=r"t2m: 0.25 against 0.236.*'bicubic'") as got:
+    match = r"t2m: 0.25 at 20 members \(0.24 for an infinite ensemble\) against 0.236.*'bicubic'"
+    with pytest.warns(MeanWarning, match=match) as got:
         warn_if_behind(_check(0.25, 0.236), {"mean": "bicubic", "selection": "skill"})
     text = str(got[0].message)
     assert "mean='climatology'" in text and "selection='calibrated'" in text
+    assert "members=" not in text  # not even an infinite ensemble would be level
+    with pytest.warns(MeanWarning, match=r"level from 31 members") as got:
+        warn_if_behind(_check(0.25, 0.236, tie=31), {"mean": "bicubic"})
+    assert "downscale(..., members=31) or more" in str(got[0].message)
     with pytest.warns(MeanWarning) as got:
         warn_if_behind(_check(0.25, 0.236), {"mean": "climatology", "selection": "calibrated"})
     text = str(got[0].message)

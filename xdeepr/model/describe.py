@@ -101,8 +101,8 @@ def _held_out(summary: Mapping[str, Any]) -> str:
 def _mean_check(check: Mapping[str, Any]) -> str:
     """The repr's line of ``summary["mean_check"]`` (:mod:`xdeepr.training.meancheck`)."""
     each = ", ".join(
-        f"{v} {c['infinite_ensemble_rmse']:.3g} against {c['static_correction_rmse']:.3g}"
-        f" ({'behind' if c['behind'] else 'ahead'})"
+        f"{v} {c['rmse_at_members']:.3g} at {c['members']} members against "
+        f"{c['static_correction_rmse']:.3g} ({'behind' if c['behind'] else 'ahead'})"
         for v, c in check.get("variables", {}).items()
     )
     return f"  mean check (validation RMSE, ensemble mean vs the static correction): {each}"
