@@ -240,7 +240,7 @@ def _prepare(
         ),
         calendar=calendar_features(features["time"]),
         times=np.asarray(features["time"].values),
-        static=model_static_correction(teacher, features, labels, labels.sizes["time"] - n_val),
+        static=model_static_correction(teacher, features, target, labels.sizes["time"] - n_val),
     )
     return data, n_val, split
 

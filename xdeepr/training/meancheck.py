@@ -142,18 +142,25 @@ def static_correction(
 
 
 def model_static_correction(
-    model: Any, features: xr.Dataset, labels: xr.Dataset, n_train: int
+    model: Any, features: xr.Dataset, target: xr.Dataset, n_train: int
 ) -> StaticCorrection | None:
     """The static correction of `model`'s bicubic over the first `n_train` times.
 
-    `features` and `labels` in the space `model` learns them in; None where a label is
-    not among the features (no bicubic of it). For runs other than ``train``'s
-    (:func:`xdeepr.distill`), which has the residual at hand.
+    `target` is what `model`'s network learns, in the space it learns it in: label −
+    bicubic for ``mean="bicubic"`` (used as it is), the label itself without a mean.
+    None where a label is not among `features` (no bicubic of it) or for other means.
+    For runs other than ``train``'s (:func:`xdeepr.distill`), which has the residual at
+    hand.
     """
-    if any(v not in features for v in model.labels):
+    if model.mean == "bicubic":
+        residual = target
+    elif model.mean is None and all(v in features for v in model.labels):
+        base = model.baseline(features)
+        residual = xr.Dataset(
+            {v: target[v] - base[v].transpose(*target[v].dims) for v in model.labels}
+        )
+    else:
         return None
-    base = model.baseline(features)
-    residual = xr.Dataset({v: labels[v] - base[v].transpose(*labels[v].dims) for v in model.labels})
     return static_correction(residual, slice(0, n_train))
 
 
